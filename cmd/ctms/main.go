@@ -1,0 +1,113 @@
+// Command ctms is the CTMS service and its admin tool in one binary:
+// `ctms serve`, `ctms migrate` and the `ctms-cli` client commands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// cli is the command tree; each command lives in its own file.
+type cli struct {
+	Serve   serveCmd   `cmd:"" help:"Run the HTTP API server."`
+	Migrate migrateCmd `cmd:"" help:"Apply the database migrations."`
+	Clients clientsCmd `cmd:"" help:"Manage API clients."`
+}
+
+// exitCode ends the program with that status once the command has printed its message
+// (4: not found, 10: conflict, as ctms-cli does).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// io bundles what a command reads and writes, so tests can run commands in-process.
+type stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+}
+
+// run parses args, runs the chosen command and returns the process exit status:
+// 0 success, 2 usage error (as Click does), or the command's own exitCode.
+func run(args []string, sio stdio) int {
+	var c cli
+	parser, err := kong.New(&c, kong.Name("ctms"), kong.Writers(sio.Out, sio.Err),
+		kong.Exit(func(int) {}), kong.Bind(sio))
+	if err != nil {
+		fmt.Fprintln(sio.Err, err)
+		return 1
+	}
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		return usageFailure(sio, err)
+	}
+	if ctx == nil || ctx.Selected() == nil { // --help was printed
+		return 0
+	}
+	if err := ctx.Run(); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			return int(code)
+		}
+		fmt.Fprintf(sio.Err, "Error: %s\n", err)
+		return 1
+	}
+	return 0
+}
+
+// usageFailure reports a command-line error the way Click does, on stderr with
+// exit status 2:
+//
+//	Usage: ctms clients create <client-id> <email>
+//	Try 'ctms clients create --help' for help.
+//
+//	Error: Missing argument 'CLIENT_ID'.
+func usageFailure(sio stdio, err error) int {
+	msg := err.Error()
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		if m := missingArgument(pe.Context, msg); m != "" {
+			msg = m
+		}
+		node := pe.Context.Selected()
+		if node == nil {
+			node = pe.Context.Model.Node
+		}
+		name := pe.Context.Model.Name
+		fmt.Fprintf(sio.Err, "Usage: %s\nTry '%s --help' for help.\n\n",
+			strings.TrimSpace(name+" "+node.Summary()), strings.TrimSpace(name+" "+node.Path()))
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		msg = ue.msg
+	}
+	fmt.Fprintf(sio.Err, "Error: %s\n", msg)
+	return 2
+}
+
+// missingArgument turns kong's "expected ..." / "missing positional
+// arguments ..." into Click's "Missing argument 'CLIENT_ID'." for the first
+// required positional argument that was not given.
+func missingArgument(ctx *kong.Context, msg string) string {
+	if !strings.HasPrefix(msg, "expected ") && !strings.HasPrefix(msg, "missing positional arguments") {
+		return ""
+	}
+	node := ctx.Selected()
+	if node == nil {
+		return ""
+	}
+	for _, arg := range node.Positional {
+		if arg.Required && !arg.Set {
+			return fmt.Sprintf("Missing argument '%s'.", strings.ToUpper(strings.ReplaceAll(arg.Name, "-", "_")))
+		}
+	}
+	return ""
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/httpapi"
+)
+
+// serveCmd runs the HTTP API until SIGINT/SIGTERM.
+type serveCmd struct{}
+
+// Run serves on HOST:PORT.
+func (serveCmd) Run(sio stdio) error {
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(sio.Err, "Error: invalid configuration:\n%s\n", err)
+		return exitCode(1)
+	}
+	slog.SetDefault(slog.New(slog.NewJSONHandler(sio.Out, &slog.HandlerOptions{Level: cfg.LoggingLevel})))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	handler, err := httpapi.New(cfg, pool, pool)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              cfg.Addr(),
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	slog.Info("serving", "addr", cfg.Addr())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// openPool connects to CTMS_DB_URL with the pool sized like the Python CTMS's
+// (pool size + overflow) and UTC sessions, and checks the database answers.
+func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DBURL)
+	if err != nil {
+		return nil, fmt.Errorf("CTMS_DB_URL: %w", err)
+	}
+	pc.MaxConns = int32(cfg.MaxConns())
+	pc.MinConns = 1
+	pc.MaxConnLifetime = cfg.DBPoolRecycle
+	pc.MaxConnLifetimeJitter = cfg.DBPoolRecycle / 10
+	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pc.ConnConfig.RuntimeParams["application_name"] = "ctms"
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, cfg.DBPoolTimeout)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database not reachable: %w", err)
+	}
+	return pool, nil
+}

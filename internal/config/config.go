@@ -1,0 +1,237 @@
+// Package config reads the CTMS settings from the environment, with the names,
+// defaults and formats of the Python CTMS, and stops with a message naming the
+// variable when one is missing or invalid.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole service configuration.
+type Config struct {
+	DBURL           string        // CTMS_DB_URL (required)
+	DBPoolSize      int           // CTMS_DB_POOL_SIZE
+	DBMaxOverflow   int           // CTMS_DB_MAX_OVERFLOW
+	DBPoolTimeout   time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
+	DBPoolRecycle   time.Duration // CTMS_DB_POOL_RECYCLE_IN_SECONDS
+	SecretKey       string        // CTMS_SECRET_KEY (required)
+	TokenExpiration time.Duration // CTMS_TOKEN_EXPIRATION
+	ServerPrefix    string        // CTMS_SERVER_PREFIX
+	UseMozlog       bool          // CTMS_USE_MOZLOG
+	LogSQL          bool          // CTMS_LOG_SQLALCHEMY
+	LoggingLevel    slog.Level    // CTMS_LOGGING_LEVEL
+	SentryDebug     bool          // CTMS_SENTRY_DEBUG
+	SentryDSN       string        // SENTRY_DSN
+	Host            string        // HOST
+	Port            int           // PORT
+	AppDir          string        // APP_DIR
+}
+
+// MaxConns is the pool's upper bound: steady size plus overflow, as SQLAlchemy counts it.
+func (c *Config) MaxConns() int { return c.DBPoolSize + c.DBMaxOverflow }
+
+// Addr is the listen address.
+func (c *Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+// Load reads the configuration from the process environment.
+func Load() (*Config, error) { return LoadFrom(os.LookupEnv) }
+
+// LoadFrom reads the configuration through lookup (os.LookupEnv in production).
+// Names are matched case-insensitively, like the Python settings.
+func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
+	r := reader{lookup: caseInsensitive(lookup)}
+	c := &Config{
+		DBURL:           r.str("CTMS_DB_URL", ""),
+		DBPoolSize:      r.integer("CTMS_DB_POOL_SIZE", 5),
+		DBMaxOverflow:   r.integer("CTMS_DB_MAX_OVERFLOW", 10),
+		DBPoolTimeout:   time.Duration(r.integer("CTMS_DB_POOL_TIMEOUT_IN_SECONDS", 30)) * time.Second,
+		DBPoolRecycle:   time.Duration(r.integer("CTMS_DB_POOL_RECYCLE_IN_SECONDS", 900)) * time.Second,
+		SecretKey:       r.str("CTMS_SECRET_KEY", ""),
+		TokenExpiration: r.duration("CTMS_TOKEN_EXPIRATION", time.Hour),
+		ServerPrefix:    r.str("CTMS_SERVER_PREFIX", "http://localhost:8000"),
+		UseMozlog:       r.boolean("CTMS_USE_MOZLOG", true),
+		LogSQL:          r.boolean("CTMS_LOG_SQLALCHEMY", false),
+		LoggingLevel:    r.level("CTMS_LOGGING_LEVEL", slog.LevelInfo),
+		SentryDebug:     r.boolean("CTMS_SENTRY_DEBUG", false),
+		SentryDSN:       r.str("SENTRY_DSN", ""),
+		Host:            r.str("HOST", "0.0.0.0"),
+		Port:            r.integer("PORT", 8000),
+		AppDir:          r.str("APP_DIR", "/app"),
+	}
+	if c.DBURL == "" {
+		r.fail("CTMS_DB_URL", "is required")
+	} else if !dbURLPattern.MatchString(c.DBURL) {
+		r.fail("CTMS_DB_URL", "must be a postgresql:// URL")
+	}
+	if c.SecretKey == "" {
+		r.fail("CTMS_SECRET_KEY", "is required")
+	}
+	if c.DBPoolSize < 1 {
+		r.fail("CTMS_DB_POOL_SIZE", "must be at least 1")
+	}
+	if c.DBMaxOverflow < 0 {
+		r.fail("CTMS_DB_MAX_OVERFLOW", "must not be negative")
+	}
+	if c.TokenExpiration <= 0 {
+		r.fail("CTMS_TOKEN_EXPIRATION", "must be positive")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		r.fail("PORT", "must be a port number")
+	}
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	c.DBURL = normaliseDBURL(c.DBURL)
+	return c, nil
+}
+
+var dbURLPattern = regexp.MustCompile(`^postgres(ql)?(\+[a-z0-9_]+)?://`)
+
+// normaliseDBURL drops a SQLAlchemy driver suffix (postgresql+psycopg2://) that pgx does not know.
+func normaliseDBURL(u string) string {
+	if i := strings.Index(u, "://"); i > 0 {
+		if j := strings.IndexByte(u[:i], '+'); j > 0 {
+			return u[:j] + u[i:]
+		}
+	}
+	return u
+}
+
+func caseInsensitive(lookup func(string) (string, bool)) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := lookup(name); ok {
+			return v, true
+		}
+		if v, ok := lookup(strings.ToLower(name)); ok {
+			return v, true
+		}
+		return "", false
+	}
+}
+
+type reader struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+func (r *reader) fail(name, why string) {
+	r.errs = append(r.errs, fmt.Errorf("%s %s", name, why))
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.lookup(name); ok {
+		return v
+	}
+	return def
+}
+
+func (r *reader) integer(name string, def int) int {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(name, fmt.Sprintf("must be an integer, got %q", v))
+		return def
+	}
+	return n
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	b, err := ParseBool(v)
+	if err != nil {
+		r.fail(name, fmt.Sprintf("must be a boolean, got %q", v))
+		return def
+	}
+	return b
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	d, err := ParseDuration(v)
+	if err != nil {
+		r.fail(name, err.Error())
+		return def
+	}
+	return d
+}
+
+func (r *reader) level(name string, def slog.Level) slog.Level {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	switch v {
+	case "CRITICAL":
+		return slog.LevelError + 4
+	case "ERROR":
+		return slog.LevelError
+	case "WARNING":
+		return slog.LevelWarn
+	case "INFO":
+		return slog.LevelInfo
+	case "DEBUG":
+		return slog.LevelDebug
+	}
+	r.fail(name, fmt.Sprintf("must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG, got %q", v))
+	return def
+}
+
+// ParseBool accepts the spellings pydantic accepts: 1/0, true/false, t/f, yes/no, y/n, on/off.
+func ParseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "t", "yes", "y", "on":
+		return true, nil
+	case "0", "false", "f", "no", "n", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid boolean %q", v)
+}
+
+var (
+	isoDuration = regexp.MustCompile(`^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
+	clockDur    = regexp.MustCompile(`^(?:(\d+) days?, )?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$`)
+)
+
+// ParseDuration accepts a number of seconds (decisions.md), ISO-8601 (PT1H),
+// HH:MM:SS and "D day[s], HH:MM:SS".
+func ParseDuration(v string) (time.Duration, error) {
+	s := strings.TrimSpace(v)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	if m := isoDuration.FindStringSubmatch(s); m != nil && s != "P" && !strings.HasSuffix(s, "T") {
+		return sumParts([]string{m[1], m[2], m[3], m[4]}, []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}), nil
+	}
+	if m := clockDur.FindStringSubmatch(s); m != nil {
+		return sumParts(m[1:], []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}), nil
+	}
+	return 0, fmt.Errorf("invalid duration %q: use seconds, ISO-8601 (PT1H) or HH:MM:SS", v)
+}
+
+func sumParts(parts []string, units []time.Duration) time.Duration {
+	var d time.Duration
+	for i, p := range parts {
+		if p == "" {
+			continue
+		}
+		f, _ := strconv.ParseFloat(p, 64)
+		d += time.Duration(f * float64(units[i]))
+	}
+	return d
+}

@@ -1,0 +1,222 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctms-go/ctms/internal/auth"
+	"github.com/ctms-go/ctms/internal/store"
+)
+
+// AuthInfo is what authentication learned about the request's client; it lives
+// in the request context only (never shared between requests) and feeds the
+// request log line and the per-client metrics.
+type AuthInfo struct {
+	ClientID       string
+	ClientAllowed  *bool  // set by bearer authentication
+	AuthFail       string // "No or bad token", "Bad namespace", "No client record", "Client disabled"
+	TokenCredsFrom string // POST /token: "form" or "header"
+	TokenFail      string // POST /token: "No credentials", "No client record", "Client disabled", "Bad credentials"
+}
+
+// authInfo returns the request's AuthInfo, creating it on first use.
+func authInfo(ctx context.Context) *AuthInfo {
+	if a, ok := ctx.Value(authKey).(*AuthInfo); ok {
+		return a
+	}
+	return &AuthInfo{}
+}
+
+// WithAuthInfo gives the request an empty AuthInfo that later stages fill in;
+// the outer middleware reads it after the response.
+func WithAuthInfo(ctx context.Context) (context.Context, *AuthInfo) {
+	a := &AuthInfo{}
+	return context.WithValue(ctx, authKey, a), a
+}
+
+var (
+	errNotAuthenticated = &Error{Status: http.StatusUnauthorized, Detail: "Not authenticated",
+		Header: http.Header{"Www-Authenticate": {"Bearer"}}}
+	errBadCredentials = &Error{Status: http.StatusUnauthorized, Detail: "Could not validate credentials",
+		Header: http.Header{"Www-Authenticate": {"Bearer"}}}
+	errClientDisabled = httpError(http.StatusBadRequest, "API Client has been disabled")
+)
+
+// authenticate checks the bearer token and the client it names (§5.1).
+func (s *server) authenticate(r *http.Request) (context.Context, error) {
+	ctx := r.Context()
+	info, ok := ctx.Value(authKey).(*AuthInfo)
+	if !ok {
+		ctx, info = WithAuthInfo(ctx)
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return ctx, errNotAuthenticated
+	}
+	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, time.Now())
+	switch {
+	case errors.Is(err, auth.ErrBadNamespace):
+		info.ClientID, info.ClientAllowed, info.AuthFail = clientID, new(false), "Bad namespace"
+		return ctx, errBadCredentials
+	case err != nil:
+		info.ClientAllowed, info.AuthFail = new(false), "No or bad token"
+		return ctx, errBadCredentials
+	}
+	info.ClientID = clientID
+	client, err := s.clients.APIClient(ctx, clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		info.ClientAllowed, info.AuthFail = new(false), "No client record"
+		return ctx, errBadCredentials
+	case err != nil:
+		return ctx, err
+	}
+	s.touch(ctx, clientID)
+	if !client.Enabled {
+		info.AuthFail = "Client disabled"
+		return ctx, errClientDisabled
+	}
+	info.ClientAllowed = new(true)
+	return ctx, nil
+}
+
+// lastAccess throttles last_access writes to one a minute per client
+// (decisions.md), so reads do not turn into writes.
+type lastAccess struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (s *server) touch(ctx context.Context, clientID string) {
+	now := time.Now()
+	s.access.mu.Lock()
+	due := now.Sub(s.access.seen[clientID]) >= time.Minute
+	if due {
+		s.access.seen[clientID] = now
+	}
+	s.access.mu.Unlock()
+	if due {
+		if err := s.clients.TouchLastAccess(ctx, clientID); err != nil {
+			// Not worth failing the request over; the next minute retries.
+			s.access.mu.Lock()
+			delete(s.access.seen, clientID)
+			s.access.mu.Unlock()
+		}
+	}
+}
+
+var grantTypePattern = regexp.MustCompile(`^(client_credentials|refresh_token)$`)
+
+// token is POST /token: OAuth2 client credentials → access token (§3.2).
+func (s *server) token(w http.ResponseWriter, r *http.Request) {
+	ctx, info := WithAuthInfo(r.Context())
+	if prev, ok := r.Context().Value(authKey).(*AuthInfo); ok {
+		ctx, info = r.Context(), prev
+	}
+	r = r.WithContext(ctx)
+
+	form, err := readForm(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	basicID, basicSecret, basicOK, malformed := auth.ParseBasic(r.Header.Get("Authorization"))
+	if malformed {
+		writeError(w, r, &Error{Status: http.StatusUnauthorized, Detail: "Invalid authentication credentials",
+			Header: http.Header{"Www-Authenticate": {"Basic"}}})
+		return
+	}
+	if gt := form.Get("grant_type"); gt != "" && !grantTypePattern.MatchString(gt) {
+		pattern := grantTypePattern.String()
+		writeError(w, r, invalid(ValidationItem{Type: "string_pattern_mismatch", Loc: []any{"body", "grant_type"},
+			Msg: "String should match pattern '" + pattern + "'", Input: gt, Ctx: map[string]any{"pattern": pattern}}))
+		return
+	}
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	switch {
+	case id != "" && secret != "":
+		info.TokenCredsFrom = "form"
+	case basicOK:
+		id, secret = basicID, basicSecret
+		info.TokenCredsFrom = "header"
+	default:
+		info.TokenFail = "No credentials"
+		writeError(w, r, errBadLogin)
+		return
+	}
+	info.ClientID = id
+	client, err := s.clients.APIClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		info.TokenFail = "No client record"
+		writeError(w, r, errBadLogin)
+		return
+	case err != nil:
+		writeError(w, r, err)
+		return
+	case !client.Enabled:
+		info.TokenFail = "Client disabled"
+		writeError(w, r, errBadLogin)
+		return
+	}
+	ok, err := auth.VerifySecretContext(ctx, secret, client.HashedSecret)
+	if err != nil && ctx.Err() != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !ok { // a stored value that is not an argon2 hash also ends here
+		info.TokenFail = "Bad credentials"
+		writeError(w, r, errBadLogin)
+		return
+	}
+	token, err := auth.MintToken(s.cfg.SecretKey, id, s.cfg.TokenExpiration, time.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}{token, "bearer", int64(s.cfg.TokenExpiration / time.Second)})
+}
+
+var errBadLogin = httpError(http.StatusBadRequest, "Incorrect username or password")
+
+// readForm parses a urlencoded or multipart body; other content types carry no
+// form fields. Empty values count as absent.
+func readForm(w http.ResponseWriter, r *http.Request) (formValues, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var err error
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		err = r.ParseForm()
+	case "multipart/form-data":
+		err = r.ParseMultipartForm(MaxBodyBytes)
+	default:
+		return formValues{}, nil
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, httpError(http.StatusRequestEntityTooLarge, "Request body too large")
+		}
+		return nil, httpError(http.StatusBadRequest, "There was an error parsing the body")
+	}
+	return formValues(r.PostForm), nil
+}
+
+type formValues map[string][]string
+
+func (f formValues) Get(k string) string {
+	if vs := f[k]; len(vs) > 0 {
+		return vs[len(vs)-1]
+	}
+	return ""
+}

@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/contact"
+	"github.com/ctms-go/ctms/internal/store"
+)
+
+var _ api.StrictServerInterface = (*server)(nil)
+
+const identifiersRequired = "No identifiers provided, at least one is needed: email_id, primary_email, basket_token, sfdc_id, mofo_contact_id, mofo_email_id, amo_user_id, fxa_id, fxa_primary_email"
+
+var errUnknownEmailID = notFound("Unknown email_id")
+
+// filterFrom reads the alternate identifiers; at least one must be non-empty,
+// but empty ones still filter (as the Python CTMS does).
+func filterFrom(p api.ReadCtmsByAnyIdParams) (store.Filter, error) {
+	f := store.Filter{
+		EmailID: p.EmailId, PrimaryEmail: p.PrimaryEmail, BasketToken: p.BasketToken, SfdcID: p.SfdcId,
+		MofoContactID: p.MofoContactId, MofoEmailID: p.MofoEmailId, AmoUserID: p.AmoUserId,
+		FxaID: p.FxaId, FxaPrimaryEmail: p.FxaPrimaryEmail,
+	}
+	nonEmpty := func(s *string) bool { return s != nil && *s != "" }
+	if f.EmailID == nil && f.BasketToken == nil && !nonEmpty(f.PrimaryEmail) && !nonEmpty(f.SfdcID) &&
+		!nonEmpty(f.MofoContactID) && !nonEmpty(f.MofoEmailID) && !nonEmpty(f.AmoUserID) &&
+		!nonEmpty(f.FxaID) && !nonEmpty(f.FxaPrimaryEmail) {
+		return f, httpError(400, identifiersRequired)
+	}
+	return f, nil
+}
+
+// ReadCtmsByAnyId is GET /ctms.
+func (s *server) ReadCtmsByAnyId(ctx context.Context, req api.ReadCtmsByAnyIdRequestObject) (api.ReadCtmsByAnyIdResponseObject, error) {
+	f, err := filterFrom(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.store.FindContacts(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make(api.ReadCtmsByAnyId200JSONResponse, len(cs))
+	for i := range cs {
+		out[i] = contactResponse(&cs[i])
+	}
+	return out, nil
+}
+
+// ReadIdentities is GET /identities.
+func (s *server) ReadIdentities(ctx context.Context, req api.ReadIdentitiesRequestObject) (api.ReadIdentitiesResponseObject, error) {
+	f, err := filterFrom(api.ReadCtmsByAnyIdParams(req.Params))
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.store.FindIdentities(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make(api.ReadIdentities200JSONResponse, len(ids))
+	for i := range ids {
+		out[i] = identityResponse(&ids[i])
+	}
+	return out, nil
+}
+
+// ReadIdentity is GET /identity/{email_id}.
+func (s *server) ReadIdentity(ctx context.Context, req api.ReadIdentityRequestObject) (api.ReadIdentityResponseObject, error) {
+	ids, err := s.store.FindIdentities(ctx, store.Filter{EmailID: &req.EmailId})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, errUnknownEmailID
+	}
+	return api.ReadIdentity200JSONResponse(identityResponse(&ids[0])), nil
+}
+
+// ReadCtmsByEmailId is GET /ctms/{email_id}.
+func (s *server) ReadCtmsByEmailId(ctx context.Context, req api.ReadCtmsByEmailIdRequestObject) (api.ReadCtmsByEmailIdResponseObject, error) {
+	c, err := s.store.Contact(ctx, req.EmailId)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnknownEmailID
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.ReadCtmsByEmailId200JSONResponse(singleResponse(c)), nil
+}
+
+// CreateCtmsContact is POST /ctms: create, or 200 for an identical re-POST.
+func (s *server) CreateCtmsContact(ctx context.Context, req api.CreateCtmsContactRequestObject) (api.CreateCtmsContactResponseObject, error) {
+	b := req.Body
+	id := uuid.New()
+	if b.Email.EmailId != nil {
+		id = *b.Email.EmailId
+		if err := checkV4(id, b.Email.EmailId.String()); err != nil {
+			return nil, err
+		}
+	}
+	e := b.Email
+	c, problems := inputContact(id, emailInput{
+		PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
+		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
+		EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
+		UnsubscribeReason: e.UnsubscribeReason,
+	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists)
+	if len(problems) > 0 {
+		return nil, invalid(problems...)
+	}
+	stored, created, err := s.store.Create(ctx, c)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil, conflict("Contact already exists")
+	case err != nil:
+		return nil, err
+	case created:
+		return api.CreateCtmsContact201JSONResponse{Body: singleResponse(stored),
+			Headers: api.CreateCtmsContact201ResponseHeaders{Location: new("/ctms/" + id.String())}}, nil
+	case contact.IdempotentlyEqual(stored, c):
+		return api.CreateCtmsContact200JSONResponse{Body: singleResponse(stored),
+			Headers: api.CreateCtmsContact200ResponseHeaders{Location: new("/ctms/" + id.String())}}, nil
+	}
+	return nil, conflict("Contact already exists")
+}
+
+// CreateOrUpdateCtmsContact is PUT /ctms/{email_id}: create or replace; always 201.
+func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOrUpdateCtmsContactRequestObject) (api.CreateOrUpdateCtmsContactResponseObject, error) {
+	b := req.Body
+	e := b.Email
+	if err := checkV4(e.EmailId, e.EmailId.String()); err != nil {
+		return nil, err
+	}
+	if e.EmailId != req.EmailId {
+		return nil, unprocessable("email_id in path must match email_id in contact")
+	}
+	c, problems := inputContact(req.EmailId, emailInput{
+		PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
+		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
+		EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
+		UnsubscribeReason: e.UnsubscribeReason,
+	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists)
+	if len(problems) > 0 {
+		return nil, invalid(problems...)
+	}
+	stored, err := s.store.Replace(ctx, c)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, conflict("Contact with primary_email or basket_token already exists")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateOrUpdateCtmsContact201JSONResponse(singleResponse(stored)), nil
+}
+
+// PartialUpdateCtmsContact is PATCH /ctms/{email_id}.
+func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUpdateCtmsContactRequestObject) (api.PartialUpdateCtmsContactResponseObject, error) {
+	p, err := preparePatch(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if p.email != nil {
+		if id, err := p.email.EmailId.Get(); err == nil && id != req.EmailId {
+			return nil, unprocessable("cannot change email_id")
+		}
+	}
+	stored, err := s.store.Update(ctx, req.EmailId, p.apply)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errUnknownEmailID
+	case errors.Is(err, store.ErrConflict):
+		return nil, conflict("Contact with primary_email, basket_token, mofo_email_id, or fxa_id already exists")
+	case err != nil:
+		return nil, err
+	}
+	return api.PartialUpdateCtmsContact200JSONResponse(singleResponse(stored)), nil
+}
+
+// DeleteContactByPrimaryEmail is DELETE /ctms/{primary_email}.
+func (s *server) DeleteContactByPrimaryEmail(ctx context.Context, req api.DeleteContactByPrimaryEmailRequestObject) (api.DeleteContactByPrimaryEmailResponseObject, error) {
+	deleted, err := s.store.DeleteByPrimaryEmail(ctx, strings.ToLower(req.PrimaryEmail))
+	if err != nil {
+		return nil, err
+	}
+	if len(deleted) == 0 {
+		return nil, notFound("email " + req.PrimaryEmail + " not found!")
+	}
+	out := make(api.DeleteContactByPrimaryEmail200JSONResponse, len(deleted))
+	for i := range deleted {
+		out[i] = identityResponse(&deleted[i])
+	}
+	return out, nil
+}
+
+// checkV4 enforces that a body email_id is a version-4 UUID (pydantic's UUID4).
+func checkV4(id uuid.UUID, input string) error {
+	if id.Version() == 4 {
+		return nil
+	}
+	return invalid(ValidationItem{Type: "uuid_version", Loc: []any{"body", "email", "email_id"},
+		Msg: "UUID version 4 expected", Input: input, Ctx: map[string]any{"expected_version": 4}})
+}

@@ -1,0 +1,277 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// MaxBodyBytes bounds request bodies; larger ones are answered 413.
+const MaxBodyBytes = 1 << 20
+
+type ctxKey int
+
+const (
+	patternKey ctxKey = iota
+	authKey
+)
+
+// route is what routing learned about a request.
+type route struct {
+	pattern string         // spec path template, e.g. /ctms/{email_id}
+	spec    *routers.Route // the spec operation; nil for routes outside the spec
+	params  map[string]string
+}
+
+// routeOf is the request's route; nil when no route matched.
+func routeOf(r *http.Request) *route {
+	rt, _ := r.Context().Value(patternKey).(*route)
+	return rt
+}
+
+// routePattern is the spec path of the request's route (e.g. /ctms/{email_id}),
+// or "" when no route matched. It is the `path_template` of metrics and logs.
+func routePattern(r *http.Request) string {
+	if rt := routeOf(r); rt != nil {
+		return rt.pattern
+	}
+	return ""
+}
+
+// specOperations indexes the spec by ServeMux pattern ("GET /ctms/{email_id}").
+func specOperations(spec *openapi3.T) map[string]*routers.Route {
+	ops := map[string]*routers.Route{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	return ops
+}
+
+// pathParams reads the {name} segments of pattern from the request path.
+func pathParams(pattern string, r *http.Request) map[string]string {
+	params := map[string]string{}
+	ps := strings.Split(pattern, "/")
+	rs := strings.Split(r.URL.EscapedPath(), "/")
+	for i, seg := range ps {
+		if i < len(rs) && strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			v, err := url.PathUnescape(rs[i])
+			if err != nil {
+				v = rs[i]
+			}
+			params[strings.Trim(seg, "{}")] = v
+		}
+	}
+	return params
+}
+
+// routing resolves the route once, before anything runs, from the same ServeMux
+// that serves it: requests that match no route get the FastAPI-style 404/405
+// (or the 307 slash redirect) in JSON; matched ones carry their route.
+func (s *server) routing(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := s.mux.Handler(r)
+		if pattern == "" {
+			s.unmatched(w, r)
+			return
+		}
+		method, path, _ := strings.Cut(pattern, " ")
+		path = strings.TrimSuffix(path, "{$}")
+		rt := &route{pattern: path}
+		if op, ok := s.operations[r.Method+" "+path]; ok {
+			rt.spec, rt.params = op, pathParams(path, r)
+		} else if _, isSpec := s.operations[method+" "+path]; isSpec {
+			// ServeMux lets HEAD through to GET routes; the API routes do not have it.
+			w.Header().Set("Allow", method)
+			writeError(w, r, httpError(http.StatusMethodNotAllowed, "Method Not Allowed"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), patternKey, rt)))
+	})
+}
+
+// unmatched answers a request that no route serves: 307 to the path with the
+// trailing slash toggled when that one exists, else the mux's 404 or 405 in JSON.
+func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		alt := r.Clone(r.Context())
+		alt.URL.Path = toggleSlash(r.URL.Path)
+		alt.URL.RawPath = ""
+		if _, p := s.mux.Handler(alt); p != "" {
+			loc := url.URL{Scheme: "http", Host: r.Host, Path: alt.URL.Path, RawQuery: r.URL.RawQuery}
+			if r.TLS != nil {
+				loc.Scheme = "https"
+			}
+			w.Header().Set("Location", loc.String())
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
+	}
+	rec := &statusOnly{header: w.Header()}
+	s.mux.ServeHTTP(rec, r) // learn 404 vs 405 (and Allow) from the mux itself
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeError(w, r, httpError(http.StatusMethodNotAllowed, "Method Not Allowed"))
+	default:
+		writeError(w, r, httpError(http.StatusNotFound, "Not Found"))
+	}
+}
+
+func toggleSlash(p string) string {
+	if strings.HasSuffix(p, "/") {
+		return strings.TrimSuffix(p, "/")
+	}
+	return p + "/"
+}
+
+// statusOnly records the status the mux would send, discarding its text body.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.header.Del("Content-Type")
+	s.header.Del("X-Content-Type-Options")
+}
+
+// validating enforces the spec on requests of spec operations, in the order the
+// Python CTMS checks them: body JSON syntax, then authentication, then the
+// parameters and body against the schemas (kin-openapi). Handlers only see
+// requests that passed, with the validated body (defaults applied) bound.
+func (s *server) validating(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := routeOf(r)
+		if rt == nil || rt.spec == nil {
+			next.ServeHTTP(w, r) // not a spec operation (docs, crash, ...)
+			return
+		}
+		op := rt.spec.Operation
+		if op.RequestBody != nil {
+			if err := checkBody(w, r, op); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+		if requiresBearer(op) {
+			ctx, err := s.authenticate(r)
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			r = r.WithContext(ctx)
+		}
+		dropEmptyOptional(r, op)
+		input := &openapi3filter.RequestValidationInput{
+			Request: r, PathParams: rt.params, Route: rt.spec,
+			Options: &openapi3filter.Options{
+				// Form bodies (POST /token) are read by their handler, which treats
+				// unknown content types as "no fields" like the Python CTMS.
+				ExcludeRequestBody: !hasJSONBody(op),
+				MultiError:         true,
+				KeepValidatedValue: true,
+				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			},
+		}
+		if err := openapi3filter.ValidateRequest(r.Context(), input); err != nil {
+			writeError(w, r, invalid(validationItems(err)...))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkBody reads the body (bounded) and rejects what cannot be a JSON object
+// before authentication runs, as FastAPI does for malformed JSON. The body is
+// put back for the validator.
+func checkBody(w http.ResponseWriter, r *http.Request, op *openapi3.Operation) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return httpError(http.StatusRequestEntityTooLarge, "Request body too large")
+		}
+		return httpError(http.StatusBadRequest, "There was an error reading the body")
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	r.ContentLength = int64(len(data))
+	if !hasJSONBody(op) {
+		return nil // form bodies (POST /token) are checked by their handler
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON := mt == "" || mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
+	case !isJSON:
+		return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
+			Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(data)})
+	case !json.Valid(data):
+		return invalid(ValidationItem{Type: "json_invalid", Loc: []any{"body", jsonErrorOffset(data)},
+			Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": "Expecting value"}})
+	}
+	// The validator reads the body by content type; give it the canonical one.
+	r.Header.Set("Content-Type", "application/json")
+	return nil
+}
+
+func jsonErrorOffset(data []byte) int64 {
+	var v any
+	if se, ok := errors.AsType[*json.SyntaxError](json.Unmarshal(data, &v)); ok {
+		return se.Offset
+	}
+	return int64(len(data))
+}
+
+func hasJSONBody(op *openapi3.Operation) bool {
+	if op.RequestBody == nil {
+		return false
+	}
+	_, ok := op.RequestBody.Value.Content["application/json"]
+	return ok
+}
+
+func requiresBearer(op *openapi3.Operation) bool {
+	if op.Security == nil {
+		return false
+	}
+	for _, req := range *op.Security {
+		if _, ok := req["OAuth2ClientCredentials"]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// dropEmptyOptional treats an empty value of an optional parameter declared with
+// allowEmptyValue as absent (as the Python CTMS does for /updates' end, limit,
+// after and mofo_relevant).
+func dropEmptyOptional(r *http.Request, op *openapi3.Operation) {
+	q := r.URL.Query()
+	changed := false
+	for _, p := range op.Parameters {
+		v := p.Value
+		if v.In == "query" && v.AllowEmptyValue && !v.Required && q.Has(v.Name) && q.Get(v.Name) == "" {
+			q.Del(v.Name)
+			changed = true
+		}
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+	}
+}

@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// platformRoutes registers the routes that are not generated from the spec:
+// the token endpoint, Dockerflow, metrics, the spec itself and the redirect.
+func (s *server) platformRoutes() {
+	s.mux.HandleFunc("POST /token", s.token)
+	s.mux.HandleFunc("GET /__lbheartbeat__", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /__heartbeat__", s.heartbeat)
+	s.mux.HandleFunc("GET /__version__", s.version)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(s.specJSON)
+	})
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "./docs")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	s.mux.HandleFunc("GET /__crash__", s.crash)
+}
+
+type heartbeatBody struct {
+	Status  string            `json:"status"`
+	Checks  map[string]string `json:"checks"`
+	Details map[string]any    `json:"details"`
+}
+
+// heartbeat checks the database (Dockerflow): 200, or 500 with the check's details.
+func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		slog.ErrorContext(r.Context(), "db.0001: Database not reachable", "error", err.Error())
+		writeJSON(w, http.StatusInternalServerError, heartbeatBody{
+			Status: "error", Checks: map[string]string{"database": "error"},
+			Details: map[string]any{"database": map[string]any{
+				"status": "error", "level": 40, "messages": map[string]string{"db.0001": "Database not reachable"},
+			}},
+		})
+		return
+	}
+	writeJSON(w, http.StatusOK, heartbeatBody{Status: "ok", Checks: map[string]string{"database": "ok"}, Details: map[string]any{}})
+}
+
+// version serves <APP_DIR>/version.json, or null when there is none.
+func (s *server) version(w http.ResponseWriter, r *http.Request) {
+	data, err := os.ReadFile(filepath.Join(s.cfg.AppDir, "version.json"))
+	if err != nil || !json.Valid(data) {
+		writeJSON(w, http.StatusOK, nil)
+		return
+	}
+	var v any
+	_ = json.Unmarshal(data, &v)
+	writeJSON(w, http.StatusOK, v)
+}
+
+var errCrash = errors.New("crash requested at /__crash__")
+
+// crash fails on purpose (for an authenticated client) so error reporting can be tested.
+func (s *server) crash(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authenticate(r)
+	if err != nil {
+		writeError(w, r.WithContext(ctx), err)
+		return
+	}
+	panic(errCrash)
+}
+
+// recoverer turns a panic into a 500 with a detail, logged with its stack.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				slog.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()))
+				writeError(w, r, httpError(http.StatusInternalServerError, "Internal Server Error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

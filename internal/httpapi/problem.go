@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// Error is an HTTP error answer: a status and a FastAPI-style `detail` (a string,
+// a list of ValidationItem, or an object). Handlers and middleware return or
+// write these; writeError is the one place that turns any error into a response.
+type Error struct {
+	Status int
+	Detail any
+	Header http.Header // extra headers, e.g. WWW-Authenticate
+}
+
+func (e *Error) Error() string {
+	if s, ok := e.Detail.(string); ok {
+		return s
+	}
+	return http.StatusText(e.Status)
+}
+
+// ValidationItem is one entry of a 422 `detail` list, in pydantic's key order.
+type ValidationItem struct {
+	Type  string         `json:"type"`
+	Loc   []any          `json:"loc"`
+	Msg   string         `json:"msg"`
+	Input any            `json:"input"`
+	Ctx   map[string]any `json:"ctx,omitempty"`
+	URL   string         `json:"url,omitempty"`
+}
+
+func httpError(status int, detail string) *Error { return &Error{Status: status, Detail: detail} }
+
+func notFound(detail string) *Error { return httpError(http.StatusNotFound, detail) }
+
+func conflict(detail string) *Error { return httpError(http.StatusConflict, detail) }
+
+func unprocessable(detail string) *Error { return httpError(http.StatusUnprocessableEntity, detail) }
+
+func invalid(items ...ValidationItem) *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Detail: items}
+}
+
+// writeError writes err as a JSON error body. Anything that is not an *Error is
+// unexpected: it is logged (without request data) and answered 500 with a detail.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		slog.ErrorContext(r.Context(), "request failed", "error", err.Error(),
+			"method", r.Method, "path_template", routePattern(r))
+		e = httpError(http.StatusInternalServerError, "Internal Server Error")
+	}
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	writeJSON(w, e.Status, struct {
+		Detail any `json:"detail"`
+	}{e.Detail})
+}
+
+// writeJSON writes v as compact JSON without HTML escaping (as the Python CTMS does).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status, buf = http.StatusInternalServerError, *bytes.NewBufferString(`{"detail":"Internal Server Error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}

@@ -1,0 +1,31 @@
+package store
+
+import "context"
+
+// APIClient is what request authentication needs of an api_client row.
+type APIClient struct {
+	ClientID     string
+	Enabled      bool // a NULL enabled counts as disabled
+	HashedSecret string
+}
+
+// APIClient loads a client; ErrNotFound when there is none.
+func (s *Store) APIClient(ctx context.Context, clientID string) (APIClient, error) {
+	c, err := s.q.APIClientGet(ctx, s.db, clientID)
+	if err != nil {
+		return APIClient{}, mapError("api client get", err)
+	}
+	return APIClient{ClientID: c.ClientID, Enabled: orFalse(c.Enabled), HashedSecret: c.HashedSecret}, nil
+}
+
+// TouchLastAccess records an access by the client (at most once a minute in SQL too).
+func (s *Store) TouchLastAccess(ctx context.Context, clientID string) error {
+	_, err := s.q.APIClientTouchLastAccess(ctx, s.db, clientID)
+	return mapError("api client touch", err)
+}
+
+// EnabledClientIDs lists the enabled clients, ordered by id (for metrics start-up).
+func (s *Store) EnabledClientIDs(ctx context.Context) ([]string, error) {
+	ids, err := s.q.APIClientListEnabledIDs(ctx, s.db)
+	return ids, mapError("api clients enabled", err)
+}

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ctms-go/ctms/gen/db"
+	"github.com/ctms-go/ctms/internal/contact"
+)
+
+// contactFromRow maps a ContactsGetByIDs row to a contact. NULLs in columns the
+// API treats as required read as the field's default (decisions.md) rather than
+// failing the read.
+func contactFromRow(r *db.ContactsGetByIDsRow) (contact.Contact, error) {
+	c := contact.Contact{
+		Email: contact.Email{
+			EmailID:            r.EmailID,
+			PrimaryEmail:       r.PrimaryEmail,
+			DoubleOptIn:        orFalse(r.DoubleOptIn),
+			SfdcID:             r.SfdcID,
+			FirstName:          r.FirstName,
+			LastName:           r.LastName,
+			MailingCountry:     r.MailingCountry,
+			EmailFormat:        orDefault(r.EmailFormat, contact.DefaultEmailFormat),
+			EmailLang:          r.EmailLang,
+			HasOptedOutOfEmail: orFalse(r.HasOptedOutOfEmail),
+			UnsubscribeReason:  r.UnsubscribeReason,
+			CreateTimestamp:    r.CreateTimestamp.UTC(),
+			UpdateTimestamp:    r.UpdateTimestamp.UTC(),
+		},
+	}
+	if r.BasketToken != nil {
+		// Stored as text; a value that is not a UUID (written by other tools) is not shown.
+		if t, err := uuid.Parse(*r.BasketToken); err == nil {
+			c.Email.BasketToken = &t
+		}
+	}
+	if r.AmoRowID != nil {
+		c.Amo = &contact.AddOns{
+			AddOnIds: r.AmoAddOnIds, DisplayName: r.AmoDisplayName, EmailOptIn: orFalse(r.AmoEmailOptIn),
+			Language: r.AmoLanguage, LastLogin: r.AmoLastLogin, Location: r.AmoLocation,
+			ProfileURL: r.AmoProfileUrl, User: orFalse(r.AmoUser), UserID: r.AmoUserID, Username: r.AmoUsername,
+			CreateTimestamp: utc(r.AmoCreateTimestamp), UpdateTimestamp: utc(r.AmoUpdateTimestamp),
+		}
+	}
+	if r.FxaRowID != nil {
+		c.Fxa = &contact.FirefoxAccounts{
+			FxaID: r.FxaFxaID, PrimaryEmail: r.FxaPrimaryEmail, CreatedDate: r.FxaCreatedDate,
+			Lang: r.FxaLang, FirstService: r.FxaFirstService, AccountDeleted: orFalse(r.FxaAccountDeleted),
+		}
+	}
+	if r.MofoRowID != nil {
+		c.Mofo = &contact.MozillaFoundation{
+			MofoEmailID: r.MofoMofoEmailID, MofoContactID: r.MofoMofoContactID, MofoRelevant: orFalse(r.MofoMofoRelevant),
+		}
+	}
+
+	var nls []struct {
+		Name        string    `json:"name"`
+		Subscribed  *bool     `json:"subscribed"`
+		Format      *string   `json:"format"`
+		Lang        *string   `json:"lang"`
+		Source      *string   `json:"source"`
+		UnsubReason *string   `json:"unsub_reason"`
+		Created     time.Time `json:"create_timestamp"`
+		Updated     time.Time `json:"update_timestamp"`
+	}
+	if err := json.Unmarshal(r.Newsletters, &nls); err != nil {
+		return c, fmt.Errorf("decode newsletters of a contact: %w", err)
+	}
+	c.Newsletters = make([]contact.Newsletter, len(nls))
+	for i, n := range nls {
+		c.Newsletters[i] = contact.Newsletter{
+			Name: n.Name, Subscribed: n.Subscribed == nil || *n.Subscribed,
+			Format: orDefault(n.Format, contact.DefaultNewsletterFormat), Lang: n.Lang, Source: n.Source,
+			UnsubReason: n.UnsubReason, CreateTimestamp: n.Created.UTC(), UpdateTimestamp: n.Updated.UTC(),
+		}
+	}
+
+	var wls []struct {
+		Name        string          `json:"name"`
+		Source      *string         `json:"source"`
+		Fields      json.RawMessage `json:"fields"`
+		Subscribed  *bool           `json:"subscribed"`
+		UnsubReason *string         `json:"unsub_reason"`
+		Created     time.Time       `json:"create_timestamp"`
+		Updated     time.Time       `json:"update_timestamp"`
+	}
+	if err := json.Unmarshal(r.Waitlists, &wls); err != nil {
+		return c, fmt.Errorf("decode waitlists of a contact: %w", err)
+	}
+	c.Waitlists = make([]contact.Waitlist, len(wls))
+	for i, w := range wls {
+		c.Waitlists[i] = contact.Waitlist{
+			Name: w.Name, Source: w.Source, Fields: w.Fields, Subscribed: w.Subscribed == nil || *w.Subscribed,
+			UnsubReason: w.UnsubReason, CreateTimestamp: w.Created.UTC(), UpdateTimestamp: w.Updated.UTC(),
+		}
+	}
+	return c, nil
+}
+
+func orFalse(b *bool) bool { return b != nil && *b }
+
+func orDefault(s *string, def string) string {
+	if s == nil {
+		return def
+	}
+	return *s
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return new(t.UTC())
+}

@@ -1,0 +1,267 @@
+// Package store is the thin layer between the domain (internal/contact) and the
+// sqlc-generated queries (gen/db): it owns transactions, maps rows to domain
+// values and turns database errors into the sentinels the HTTP layer maps.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ctms-go/ctms/gen/db"
+	"github.com/ctms-go/ctms/internal/contact"
+)
+
+var (
+	// ErrNotFound means the contact does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a uniqueness (or other integrity) constraint refused the write.
+	ErrConflict = errors.New("conflict")
+)
+
+// DB is what the store needs: sqlc's DBTX plus Begin. *pgxpool.Pool and pgx.Tx
+// both satisfy it (in a transaction, Begin opens a savepoint).
+type DB interface {
+	db.DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Store reads and writes contacts.
+type Store struct {
+	db DB
+	q  *db.Queries
+}
+
+// New returns a Store on a pool (or, in tests, on a transaction).
+func New(d DB) *Store { return &Store{db: d, q: db.New()} }
+
+// inTx runs fn in one transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.db, fn)
+}
+
+// mapError turns integrity violations (SQLSTATE class 23) into ErrConflict,
+// naming the constraint but never the row (PgError.Detail holds the email).
+func mapError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && len(pgErr.Code) == 5 && pgErr.Code[:2] == "23" {
+		return fmt.Errorf("%s: constraint %s (%s): %w", op, pgErr.ConstraintName, pgErr.Code, ErrConflict)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Contact loads one contact.
+func (s *Store) Contact(ctx context.Context, id uuid.UUID) (*contact.Contact, error) {
+	cs, err := s.contacts(ctx, s.db, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("contact get: %w", ErrNotFound)
+	}
+	return &cs[0], nil
+}
+
+// Contacts loads contacts in the order of ids (unknown ids are left out).
+func (s *Store) Contacts(ctx context.Context, ids []uuid.UUID) ([]contact.Contact, error) {
+	return s.contacts(ctx, s.db, ids)
+}
+
+func (s *Store) contacts(ctx context.Context, d db.DBTX, ids []uuid.UUID) ([]contact.Contact, error) {
+	if len(ids) == 0 {
+		return []contact.Contact{}, nil
+	}
+	rows, err := s.q.ContactsGetByIDs(ctx, d, ids)
+	if err != nil {
+		return nil, mapError("contacts get", err)
+	}
+	byID := make(map[uuid.UUID]int, len(rows))
+	for i := range rows {
+		byID[rows[i].EmailID] = i
+	}
+	out := make([]contact.Contact, 0, len(rows))
+	for _, id := range ids {
+		i, ok := byID[id]
+		if !ok {
+			continue
+		}
+		c, err := contactFromRow(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+		delete(byID, id) // a repeated id is returned once
+	}
+	return out, nil
+}
+
+// Filter holds the alternate identifiers of GET /ctms and /identities; nil means "not given".
+type Filter struct {
+	EmailID         *uuid.UUID
+	PrimaryEmail    *string
+	BasketToken     *uuid.UUID
+	SfdcID          *string
+	MofoContactID   *string
+	MofoEmailID     *string
+	AmoUserID       *string
+	FxaID           *string
+	FxaPrimaryEmail *string
+}
+
+// FindIdentities returns the identities of the contacts matching every identifier of f.
+func (s *Store) FindIdentities(ctx context.Context, f Filter) ([]contact.Identity, error) {
+	return s.findIdentities(ctx, s.db, f)
+}
+
+func (s *Store) findIdentities(ctx context.Context, d db.DBTX, f Filter) ([]contact.Identity, error) {
+	var token *string
+	if f.BasketToken != nil {
+		token = new(f.BasketToken.String())
+	}
+	rows, err := s.q.IdentitiesFind(ctx, d, db.IdentitiesFindParams{
+		EmailID: f.EmailID, PrimaryEmail: f.PrimaryEmail, BasketToken: token, SfdcID: f.SfdcID,
+		MofoContactID: f.MofoContactID, MofoEmailID: f.MofoEmailID, AmoUserID: f.AmoUserID,
+		FxaID: f.FxaID, FxaPrimaryEmail: f.FxaPrimaryEmail,
+	})
+	if err != nil {
+		return nil, mapError("identities find", err)
+	}
+	out := make([]contact.Identity, len(rows))
+	for i, r := range rows {
+		out[i] = contact.Identity(r)
+	}
+	return out, nil
+}
+
+// FindContacts returns the contacts matching every identifier of f.
+func (s *Store) FindContacts(ctx context.Context, f Filter) ([]contact.Contact, error) {
+	ids, err := s.FindIdentities(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return s.Contacts(ctx, emailIDs(ids))
+}
+
+func emailIDs(ids []contact.Identity) []uuid.UUID {
+	out := make([]uuid.UUID, len(ids))
+	for i := range ids {
+		out[i] = ids[i].EmailID
+	}
+	return out
+}
+
+// Create inserts a new contact. When a contact with the same email_id exists, it
+// returns that contact and created=false, leaving the idempotency decision to the caller.
+func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact.Contact, created bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		existing, err := s.contacts(ctx, tx, []uuid.UUID{c.Email.EmailID})
+		if err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			stored = &existing[0]
+			return nil
+		}
+		if err := s.q.EmailInsert(ctx, tx, db.EmailInsertParams(emailParams(&c.Email))); err != nil {
+			return mapError("email insert", err)
+		}
+		if err := s.writeChildren(ctx, tx, nil, c, true); err != nil {
+			return err
+		}
+		created = true
+		stored, err = s.reload(ctx, tx, c.Email.EmailID)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return stored, created, nil
+}
+
+// Replace creates the contact or replaces it entirely (PUT).
+func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contact.Contact, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The upsert locks the row first, so the children read next are current.
+		if err := s.q.EmailUpsert(ctx, tx, db.EmailUpsertParams(emailParams(&c.Email))); err != nil {
+			return mapError("email upsert", err)
+		}
+		old, err := s.reload(ctx, tx, c.Email.EmailID)
+		if err != nil {
+			return err
+		}
+		if err := s.writeChildren(ctx, tx, old, c, true); err != nil {
+			return err
+		}
+		stored, err = s.reload(ctx, tx, c.Email.EmailID)
+		return err
+	})
+	return stored, err
+}
+
+// Update applies change to the stored contact under a row lock and writes what
+// changed (PATCH). The email row's update_timestamp is always bumped.
+func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.Contact) error) (stored *contact.Contact, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := s.q.EmailLock(ctx, tx, id); err != nil {
+			return mapError("email lock", err)
+		}
+		old, err := s.reload(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		next := old.Clone()
+		if err := change(next); err != nil {
+			return err
+		}
+		if err := s.q.EmailUpdate(ctx, tx, emailUpdateParams(&next.Email)); err != nil {
+			return mapError("email update", err)
+		}
+		if err := s.writeChildren(ctx, tx, old, next, false); err != nil {
+			return err
+		}
+		stored, err = s.reload(ctx, tx, id)
+		return err
+	})
+	return stored, err
+}
+
+// DeleteByPrimaryEmail deletes every contact whose primary email matches
+// case-insensitively and returns their identities.
+func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email string) (deleted []contact.Identity, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		deleted, err = s.findIdentities(ctx, tx, Filter{PrimaryEmail: &email})
+		if err != nil {
+			return err
+		}
+		for _, ident := range deleted {
+			if err := s.q.ContactDeleteChildren(ctx, tx, ident.EmailID); err != nil {
+				return mapError("contact delete children", err)
+			}
+			if err := s.q.EmailDelete(ctx, tx, ident.EmailID); err != nil {
+				return mapError("email delete", err)
+			}
+		}
+		return nil
+	})
+	return deleted, err
+}
+
+func (s *Store) reload(ctx context.Context, tx db.DBTX, id uuid.UUID) (*contact.Contact, error) {
+	cs, err := s.contacts(ctx, tx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("contact reload: %w", ErrNotFound)
+	}
+	return &cs[0], nil
+}

@@ -1,0 +1,212 @@
+-- Contacts: the emails row, its one-to-one groups (amo, fxa, mofo) and its
+-- newsletters and waitlists.
+
+-- name: ContactsGetByIDs :many
+-- Whole contacts in one round trip: groups by LEFT JOIN, lists as JSON arrays
+-- ordered by name with the database collation.
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM emails e
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY(@email_ids::uuid[]);
+
+-- name: IdentitiesFind :many
+-- Identities matching every given identifier (a NULL parameter is no filter).
+-- primary_email and fxa_primary_email match case-insensitively.
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id,
+  m.mofo_contact_id, m.mofo_email_id, a.user_id AS amo_user_id,
+  f.fxa_id, f.primary_email AS fxa_primary_email
+FROM emails e
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE (sqlc.narg(email_id)::uuid IS NULL OR e.email_id = sqlc.narg(email_id)::uuid)
+  AND (sqlc.narg(primary_email)::text IS NULL OR lower(e.primary_email) = lower(sqlc.narg(primary_email)::text))
+  AND (sqlc.narg(basket_token)::text IS NULL OR e.basket_token = sqlc.narg(basket_token)::text)
+  AND (sqlc.narg(sfdc_id)::text IS NULL OR e.sfdc_id = sqlc.narg(sfdc_id)::text)
+  AND (sqlc.narg(mofo_contact_id)::text IS NULL OR m.mofo_contact_id = sqlc.narg(mofo_contact_id)::text)
+  AND (sqlc.narg(mofo_email_id)::text IS NULL OR m.mofo_email_id = sqlc.narg(mofo_email_id)::text)
+  AND (sqlc.narg(amo_user_id)::text IS NULL OR a.user_id = sqlc.narg(amo_user_id)::text)
+  AND (sqlc.narg(fxa_id)::text IS NULL OR f.fxa_id = sqlc.narg(fxa_id)::text)
+  AND (sqlc.narg(fxa_primary_email)::text IS NULL OR lower(f.primary_email) = lower(sqlc.narg(fxa_primary_email)::text));
+
+-- name: UpdatesFirstPage :many
+-- First page of the change feed: keyset order on bulk_read_index.
+SELECT e.email_id, e.update_timestamp
+FROM emails e
+WHERE e.update_timestamp >= @start_ts AND e.update_timestamp < @end_ts
+  AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
+    CASE WHEN sqlc.narg(mofo_relevant)::boolean
+      THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
+      ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
+    END))
+ORDER BY e.update_timestamp, e.email_id
+LIMIT @max_rows;
+
+-- name: UpdatesNextPage :many
+-- Next page after the cursor (update_timestamp, email_id): a strict keyset, so no
+-- contact repeats or is skipped even when many share one timestamp.
+SELECT e.email_id, e.update_timestamp
+FROM emails e
+WHERE (e.update_timestamp, e.email_id) > (@after_ts::timestamptz, @after_id::uuid)
+  AND e.update_timestamp < @end_ts
+  AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
+    CASE WHEN sqlc.narg(mofo_relevant)::boolean
+      THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
+      ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
+    END))
+ORDER BY e.update_timestamp, e.email_id
+LIMIT @max_rows;
+
+-- name: EmailLock :one
+-- Locks a contact for a read-modify-write (PATCH).
+SELECT email_id FROM emails WHERE email_id = @email_id FOR UPDATE;
+
+-- name: EmailInsert :exec
+INSERT INTO emails (
+  email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
+  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+) VALUES (
+  @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
+  @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
+);
+
+-- name: EmailUpsert :exec
+-- PUT: create, or replace every field and bump update_timestamp.
+INSERT INTO emails (
+  email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
+  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+) VALUES (
+  @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
+  @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
+)
+ON CONFLICT (email_id) DO UPDATE SET
+  primary_email = excluded.primary_email, basket_token = excluded.basket_token,
+  sfdc_id = excluded.sfdc_id, first_name = excluded.first_name, last_name = excluded.last_name,
+  mailing_country = excluded.mailing_country, email_format = excluded.email_format,
+  email_lang = excluded.email_lang, has_opted_out_of_email = excluded.has_opted_out_of_email,
+  unsubscribe_reason = excluded.unsubscribe_reason, double_opt_in = excluded.double_opt_in,
+  update_timestamp = now();
+
+-- name: EmailUpdate :exec
+-- PATCH: write every field and always bump update_timestamp.
+UPDATE emails SET
+  primary_email = @primary_email, basket_token = @basket_token, sfdc_id = @sfdc_id,
+  first_name = @first_name, last_name = @last_name, mailing_country = @mailing_country,
+  email_format = @email_format, email_lang = @email_lang,
+  has_opted_out_of_email = @has_opted_out_of_email, unsubscribe_reason = @unsubscribe_reason,
+  double_opt_in = @double_opt_in, update_timestamp = now()
+WHERE email_id = @email_id;
+
+-- name: EmailDelete :exec
+DELETE FROM emails WHERE email_id = @email_id;
+
+-- name: AmoUpsert :exec
+INSERT INTO amo (
+  email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
+  profile_url, "user", user_id, username
+) VALUES (
+  @email_id, @add_on_ids, @display_name, @email_opt_in, @language, @last_login, @location,
+  @profile_url, @is_user, @user_id, @username
+)
+ON CONFLICT (email_id) DO UPDATE SET
+  add_on_ids = excluded.add_on_ids, display_name = excluded.display_name,
+  email_opt_in = excluded.email_opt_in, language = excluded.language,
+  last_login = excluded.last_login, location = excluded.location,
+  profile_url = excluded.profile_url, "user" = excluded."user", user_id = excluded.user_id,
+  username = excluded.username, update_timestamp = now();
+
+-- name: AmoDelete :exec
+DELETE FROM amo WHERE email_id = @email_id;
+
+-- name: FxaUpsert :exec
+INSERT INTO fxa (
+  email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted
+) VALUES (
+  @email_id, @fxa_id, @primary_email, @created_date, @lang, @first_service, @account_deleted
+)
+ON CONFLICT (email_id) DO UPDATE SET
+  fxa_id = excluded.fxa_id, primary_email = excluded.primary_email,
+  created_date = excluded.created_date, lang = excluded.lang,
+  first_service = excluded.first_service, account_deleted = excluded.account_deleted,
+  update_timestamp = now();
+
+-- name: FxaDelete :exec
+DELETE FROM fxa WHERE email_id = @email_id;
+
+-- name: MofoUpsert :exec
+INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
+VALUES (@email_id, @mofo_email_id, @mofo_contact_id, @mofo_relevant)
+ON CONFLICT (email_id) DO UPDATE SET
+  mofo_email_id = excluded.mofo_email_id, mofo_contact_id = excluded.mofo_contact_id,
+  mofo_relevant = excluded.mofo_relevant, update_timestamp = now();
+
+-- name: MofoDelete :exec
+DELETE FROM mofo WHERE email_id = @email_id;
+
+-- name: NewslettersUpsert :exec
+-- Inserts or updates the given newsletters (a JSON array of objects) in one
+-- statement; an updated row keeps its id and create_timestamp.
+INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
+SELECT @email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+FROM json_to_recordset(@items::json) AS x(
+  name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
+ON CONFLICT (email_id, name) DO UPDATE SET
+  subscribed = excluded.subscribed, format = excluded.format, lang = excluded.lang,
+  source = excluded.source, unsub_reason = excluded.unsub_reason,
+  update_timestamp = now();
+
+-- name: NewslettersDeleteExcept :exec
+-- PUT: removes the newsletters that are not in the new list.
+DELETE FROM newsletters WHERE email_id = @email_id AND NOT (name = ANY(@keep_names::text[]));
+
+-- name: WaitlistsUpsert :exec
+INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
+SELECT @email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+FROM json_to_recordset(@items::json) AS x(
+  name text, source text, fields json, subscribed boolean, unsub_reason text)
+ON CONFLICT (email_id, name) DO UPDATE SET
+  source = excluded.source, fields = excluded.fields, subscribed = excluded.subscribed,
+  unsub_reason = excluded.unsub_reason, update_timestamp = now();
+
+-- name: WaitlistsDeleteExcept :exec
+DELETE FROM waitlists WHERE email_id = @email_id AND NOT (name = ANY(@keep_names::text[]));
+
+-- name: ContactDeleteChildren :exec
+-- Child rows first: the foreign keys have no ON DELETE action.
+WITH a AS (DELETE FROM amo WHERE amo.email_id = @email_id),
+     m AS (DELETE FROM mofo WHERE mofo.email_id = @email_id),
+     n AS (DELETE FROM newsletters WHERE newsletters.email_id = @email_id),
+     w AS (DELETE FROM waitlists WHERE waitlists.email_id = @email_id)
+DELETE FROM fxa WHERE fxa.email_id = @email_id;
