@@ -11,10 +11,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/getsentry/sentry-go"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/httpapi"
+	"github.com/ctms-go/ctms/internal/obs"
+	"github.com/ctms-go/ctms/internal/version"
 )
 
 // serveCmd runs the HTTP API until SIGINT/SIGTERM.
@@ -27,7 +30,18 @@ func (serveCmd) Run(sio stdio) error {
 		fmt.Fprintf(sio.Err, "Error: invalid configuration:\n%s\n", err)
 		return exitCode(1)
 	}
-	slog.SetDefault(slog.New(slog.NewJSONHandler(sio.Out, &slog.HandlerOptions{Level: cfg.LoggingLevel})))
+	logger := obs.NewLogger(sio.Out, cfg.UseMozlog, cfg.LoggingLevel)
+	slog.SetDefault(logger)
+	opts := []httpapi.Option{httpapi.WithLogger(logger), httpapi.WithMetrics(obs.NewMetrics())}
+	if cfg.SentryDSN != "" {
+		if err := sentry.Init(sentry.ClientOptions{
+			Dsn: cfg.SentryDSN, Release: version.Current().Version, Debug: cfg.SentryDebug,
+			SendDefaultPII: false,
+		}); err != nil {
+			return fmt.Errorf("SENTRY_DSN: %w", err)
+		}
+		defer sentry.Flush(2 * time.Second)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -38,7 +52,7 @@ func (serveCmd) Run(sio stdio) error {
 	}
 	defer pool.Close()
 
-	handler, err := httpapi.New(cfg, pool, pool)
+	handler, err := httpapi.New(ctx, cfg, pool, pool, opts...)
 	if err != nil {
 		return err
 	}
@@ -53,7 +67,7 @@ func (serveCmd) Run(sio stdio) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("serving", "addr", cfg.Addr())
+	logger.Info("serving", obs.LoggerKey, "uvicorn.error", "addr", cfg.Addr(), "version", version.Current().Version)
 	select {
 	case err := <-errc:
 		return err

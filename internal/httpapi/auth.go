@@ -25,20 +25,8 @@ type AuthInfo struct {
 	TokenFail      string // POST /token: "No credentials", "No client record", "Client disabled", "Bad credentials"
 }
 
-// authInfo returns the request's AuthInfo, creating it on first use.
-func authInfo(ctx context.Context) *AuthInfo {
-	if a, ok := ctx.Value(authKey).(*AuthInfo); ok {
-		return a
-	}
-	return &AuthInfo{}
-}
-
-// WithAuthInfo gives the request an empty AuthInfo that later stages fill in;
-// the outer middleware reads it after the response.
-func WithAuthInfo(ctx context.Context) (context.Context, *AuthInfo) {
-	a := &AuthInfo{}
-	return context.WithValue(ctx, authKey, a), a
-}
+// authInfo is the request's AuthInfo (see requestState).
+func authInfo(ctx context.Context) *AuthInfo { return &stateOf(ctx).auth }
 
 var (
 	errNotAuthenticated = &Error{Status: http.StatusUnauthorized, Detail: "Not authenticated",
@@ -49,41 +37,38 @@ var (
 )
 
 // authenticate checks the bearer token and the client it names (§5.1).
-func (s *server) authenticate(r *http.Request) (context.Context, error) {
+func (s *server) authenticate(r *http.Request) error {
 	ctx := r.Context()
-	info, ok := ctx.Value(authKey).(*AuthInfo)
-	if !ok {
-		ctx, info = WithAuthInfo(ctx)
-	}
+	info := authInfo(ctx)
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "bearer") {
-		return ctx, errNotAuthenticated
+		return errNotAuthenticated
 	}
 	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, time.Now())
 	switch {
 	case errors.Is(err, auth.ErrBadNamespace):
 		info.ClientID, info.ClientAllowed, info.AuthFail = clientID, new(false), "Bad namespace"
-		return ctx, errBadCredentials
+		return errBadCredentials
 	case err != nil:
 		info.ClientAllowed, info.AuthFail = new(false), "No or bad token"
-		return ctx, errBadCredentials
+		return errBadCredentials
 	}
 	info.ClientID = clientID
 	client, err := s.clients.APIClient(ctx, clientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		info.ClientAllowed, info.AuthFail = new(false), "No client record"
-		return ctx, errBadCredentials
+		return errBadCredentials
 	case err != nil:
-		return ctx, err
+		return err
 	}
 	s.touch(ctx, clientID)
 	if !client.Enabled {
 		info.AuthFail = "Client disabled"
-		return ctx, errClientDisabled
+		return errClientDisabled
 	}
 	info.ClientAllowed = new(true)
-	return ctx, nil
+	return nil
 }
 
 // lastAccess throttles last_access writes to one a minute per client
@@ -115,11 +100,8 @@ var grantTypePattern = regexp.MustCompile(`^(client_credentials|refresh_token)$`
 
 // token is POST /token: OAuth2 client credentials → access token (§3.2).
 func (s *server) token(w http.ResponseWriter, r *http.Request) {
-	ctx, info := WithAuthInfo(r.Context())
-	if prev, ok := r.Context().Value(authKey).(*AuthInfo); ok {
-		ctx, info = r.Context(), prev
-	}
-	r = r.WithContext(ctx)
+	ctx := r.Context()
+	info := authInfo(ctx)
 
 	form, err := readForm(w, r)
 	if err != nil {

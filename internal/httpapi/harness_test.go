@@ -65,7 +65,7 @@ func newAPI(t *testing.T) *apiTest {
 		SecretKey: testSecretKey, TokenExpiration: time.Hour, ServerPrefix: "http://testserver",
 		AppDir: t.TempDir(), DBPoolSize: 5, DBMaxOverflow: 10,
 	}
-	h, err := httpapi.New(cfg, pool, pool)
+	h, err := httpapi.New(context.Background(), cfg, pool, pool)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,13 +18,6 @@ import (
 // MaxBodyBytes bounds request bodies; larger ones are answered 413.
 const MaxBodyBytes = 1 << 20
 
-type ctxKey int
-
-const (
-	patternKey ctxKey = iota
-	authKey
-)
-
 // route is what routing learned about a request.
 type route struct {
 	pattern string         // spec path template, e.g. /ctms/{email_id}
@@ -35,8 +27,7 @@ type route struct {
 
 // routeOf is the request's route; nil when no route matched.
 func routeOf(r *http.Request) *route {
-	rt, _ := r.Context().Value(patternKey).(*route)
-	return rt
+	return stateOf(r.Context()).route
 }
 
 // routePattern is the spec path of the request's route (e.g. /ctms/{email_id}),
@@ -97,7 +88,8 @@ func (s *server) routing(next http.Handler) http.Handler {
 			writeError(w, r, httpError(http.StatusMethodNotAllowed, "Method Not Allowed"))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), patternKey, rt)))
+		stateOf(r.Context()).route = rt
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -170,12 +162,10 @@ func (s *server) validating(next http.Handler) http.Handler {
 			}
 		}
 		if requiresBearer(op) {
-			ctx, err := s.authenticate(r)
-			if err != nil {
+			if err := s.authenticate(r); err != nil {
 				writeError(w, r, err)
 				return
 			}
-			r = r.WithContext(ctx)
 		}
 		dropEmptyOptional(r, op)
 		input := &openapi3filter.RequestValidationInput{

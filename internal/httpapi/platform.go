@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/getsentry/sentry-go"
+
+	"github.com/ctms-go/ctms/internal/docs"
+	"github.com/ctms-go/ctms/internal/obs"
+	"github.com/ctms-go/ctms/internal/version"
 )
 
 // platformRoutes registers the routes that are not generated from the spec:
@@ -24,7 +27,7 @@ func (s *server) platformRoutes() {
 	})
 	s.mux.HandleFunc("GET /__heartbeat__", s.heartbeat)
 	s.mux.HandleFunc("GET /__version__", s.version)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}))
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(s.specJSON)
@@ -34,6 +37,7 @@ func (s *server) platformRoutes() {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	})
 	s.mux.HandleFunc("GET /__crash__", s.crash)
+	docs.Register(s.mux, "/openapi.json")
 }
 
 type heartbeatBody struct {
@@ -47,7 +51,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
-		slog.ErrorContext(r.Context(), "db.0001: Database not reachable", "error", err.Error())
+		s.log.ErrorContext(r.Context(), "db.0001: Database not reachable", obs.LoggerKey, "dockerflow.checks.registry", "error", err.Error())
 		writeJSON(w, http.StatusInternalServerError, heartbeatBody{
 			Status: "error", Checks: map[string]string{"database": "error"},
 			Details: map[string]any{"database": map[string]any{
@@ -56,14 +60,18 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	if n, err := s.store.ContactsEstimate(ctx); err == nil {
+		s.metrics.SetContacts(float64(n))
+	}
 	writeJSON(w, http.StatusOK, heartbeatBody{Status: "ok", Checks: map[string]string{"database": "ok"}, Details: map[string]any{}})
 }
 
-// version serves <APP_DIR>/version.json, or null when there is none.
+// version serves <APP_DIR>/version.json when there is one (as the Python CTMS
+// does), else the build stamp of the binary.
 func (s *server) version(w http.ResponseWriter, r *http.Request) {
 	data, err := os.ReadFile(filepath.Join(s.cfg.AppDir, "version.json"))
 	if err != nil || !json.Valid(data) {
-		writeJSON(w, http.StatusOK, nil)
+		writeJSON(w, http.StatusOK, version.Current())
 		return
 	}
 	var v any
@@ -75,23 +83,25 @@ var errCrash = errors.New("crash requested at /__crash__")
 
 // crash fails on purpose (for an authenticated client) so error reporting can be tested.
 func (s *server) crash(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authenticate(r)
-	if err != nil {
-		writeError(w, r.WithContext(ctx), err)
+	if err := s.authenticate(r); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	panic(errCrash)
 }
 
-// recoverer turns a panic into a 500 with a detail, logged with its stack.
-func recoverer(next http.Handler) http.Handler {
+// recoverer turns a panic into a 500 with a detail, logged with its stack and
+// reported to Sentry (a no-op when SENTRY_DSN is unset).
+func (s *server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				slog.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()))
+				sentry.CurrentHub().Clone().RecoverWithContext(r.Context(), v)
+				s.log.ErrorContext(r.Context(), "Exception in ASGI application", obs.LoggerKey, "uvicorn.error",
+					"error", fmt.Sprint(v), "traceback", string(debug.Stack()))
 				writeError(w, r, httpError(http.StatusInternalServerError, "Internal Server Error"))
 			}
 		}()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/getsentry/sentry-go"
 )
 
 // Error is an HTTP error answer: a status and a FastAPI-style `detail` (a string,
@@ -51,6 +53,7 @@ func invalid(items ...ValidationItem) *Error {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := errors.AsType[*Error](err)
 	if !ok {
+		sentry.CurrentHub().Clone().CaptureException(err)
 		slog.ErrorContext(r.Context(), "request failed", "error", err.Error(),
 			"method", r.Method, "path_template", routePattern(r))
 		e = httpError(http.StatusInternalServerError, "Internal Server Error")

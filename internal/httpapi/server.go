@@ -7,7 +7,9 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
+	"github.com/ctms-go/ctms/internal/version"
 )
 
 func init() {
@@ -54,14 +58,32 @@ type server struct {
 	operations map[string]*routers.Route
 	mux        *http.ServeMux
 	access     lastAccess
+	metrics    *obs.Metrics
+	log        *slog.Logger
+	sentry     bool
 }
 
+// Option configures New.
+type Option func(*server)
+
+// WithMetrics records requests in m (default: a private registry of its own).
+func WithMetrics(m *obs.Metrics) Option { return func(s *server) { s.metrics = m } }
+
+// WithLogger writes request summaries and errors to l (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
+
+// WithSentry reports panics and unexpected errors to the initialised Sentry client.
+func WithSentry() Option { return func(s *server) { s.sentry = true } }
+
 // New returns the whole HTTP handler of the service.
-func New(cfg *config.Config, db store.DB, pinger Pinger) (http.Handler, error) {
+// Start-up reads the enabled API clients to pre-create their metric series, so
+// (as in the Python CTMS) it needs the database.
+func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, opts ...Option) (http.Handler, error) {
 	spec, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
+	spec.Info.Version = version.Current().Version
 	specJSON, err := spec.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("encode spec: %w", err)
@@ -71,6 +93,13 @@ func New(cfg *config.Config, db store.DB, pinger Pinger) (http.Handler, error) {
 	s := &server{
 		cfg: cfg, store: st, clients: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
+		log: slog.Default(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = obs.NewMetrics()
 	}
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -85,5 +114,41 @@ func New(cfg *config.Config, db store.DB, pinger Pinger) (http.Handler, error) {
 		},
 	})
 	s.platformRoutes()
-	return recoverer(s.routing(s.validating(s.mux))), nil
+	clientIDs, err := st.EnabledClientIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read API clients for metrics: %w", err)
+	}
+	s.metrics.Preinit(s.metricRoutes(), clientIDs)
+	return s.observe(s.recoverer(s.routing(s.validating(s.mux)))), nil
+}
+
+// hiddenRoutes are served but not in the spec: (method, path, status).
+var hiddenRoutes = []obs.Route{
+	{Method: "GET", Path: "/", Statuses: []int{307}},
+	{Method: "GET", Path: "/openapi.json", Statuses: []int{200}},
+	{Method: "HEAD", Path: "/openapi.json", Statuses: []int{200}},
+	{Method: "GET", Path: "/docs", Statuses: []int{200}},
+	{Method: "HEAD", Path: "/docs", Statuses: []int{200}},
+	{Method: "GET", Path: "/docs/oauth2-redirect", Statuses: []int{307}},
+	{Method: "GET", Path: "/redoc", Statuses: []int{200}},
+	{Method: "HEAD", Path: "/redoc", Statuses: []int{200}},
+	{Method: "GET", Path: "/__crash__", Statuses: []int{500}},
+}
+
+// metricRoutes lists every route with the statuses the spec documents for it.
+func (s *server) metricRoutes() []obs.Route {
+	routes := append([]obs.Route(nil), hiddenRoutes...)
+	for _, path := range s.spec.Paths.InMatchingOrder() {
+		item := s.spec.Paths.Value(path)
+		for method, op := range item.Operations() {
+			r := obs.Route{Method: method, Path: path, API: requiresBearer(op)}
+			for code := range op.Responses.Map() {
+				if n, err := strconv.Atoi(code); err == nil {
+					r.Statuses = append(r.Statuses, n)
+				}
+			}
+			routes = append(routes, r)
+		}
+	}
+	return routes
 }

@@ -29,3 +29,23 @@ func (s *Store) EnabledClientIDs(ctx context.Context) ([]string, error) {
 	ids, err := s.q.APIClientListEnabledIDs(ctx, s.db)
 	return ids, mapError("api clients enabled", err)
 }
+
+// ContactsEstimate is the contact count the heartbeat publishes: the planner's
+// estimate, or 0/1 (are there any?) while the table was never analysed.
+func (s *Store) ContactsEstimate(ctx context.Context) (int64, error) {
+	n, err := s.q.ContactsEstimate(ctx, s.db)
+	if err != nil {
+		return 0, mapError("contacts estimate", err)
+	}
+	if n >= 0 {
+		return n, nil
+	}
+	found, err := s.q.ContactsExist(ctx, s.db)
+	if err != nil {
+		return 0, mapError("contacts exist", err)
+	}
+	if found {
+		return 1, nil
+	}
+	return 0, nil
+}

@@ -1,0 +1,53 @@
+// Package docs serves the API documentation pages (Swagger UI at /docs, ReDoc
+// at /redoc) from assets embedded in the binary: nothing is fetched from a CDN,
+// so the pages work offline.
+package docs
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+
+	"github.com/swaggest/swgui"
+	"github.com/swaggest/swgui/v5emb"
+)
+
+const title = "ConTact Management System (CTMS)"
+
+//go:embed assets/redoc.standalone.js
+var assets embed.FS
+
+// Register adds the documentation routes to mux; specPath is the JSON spec's URL.
+func Register(mux *http.ServeMux, specPath string) {
+	swagger := v5emb.NewHandlerWithConfig(swgui.Config{
+		Title:       title + " - Swagger UI",
+		SwaggerJSON: specPath,
+		BasePath:    "/docs/",
+		ShowTopBar:  false,
+	})
+	mux.Handle("GET /docs", swagger)
+	mux.Handle("GET /docs/", swagger) // Swagger UI's own assets, oauth2-redirect.html included
+	mux.HandleFunc("GET /docs/oauth2-redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/docs/oauth2-redirect.html", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("GET /redoc", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = redocPage.Execute(w, map[string]string{"Title": title + " - ReDoc", "Spec": specPath})
+	})
+	mux.Handle("GET /redoc/assets/", http.StripPrefix("/redoc/", http.FileServerFS(assets)))
+}
+
+var redocPage = template.Must(template.New("redoc").Parse(`<!DOCTYPE html>
+<html>
+<head>
+<title>{{.Title}}</title>
+<meta charset="utf-8"/>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body { margin: 0; padding: 0; }</style>
+</head>
+<body>
+<redoc spec-url="{{.Spec}}"></redoc>
+<script src="/redoc/assets/redoc.standalone.js"></script>
+</body>
+</html>
+`))

@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ctms-go/ctms/internal/obs"
+)
+
+// requestState is what the stages of one request learn and the outermost
+// middleware reports after the response: the matched route and the auth
+// information. It belongs to that request only (decisions.md: auth info never
+// leaks into another request's log line or metrics).
+type requestState struct {
+	route *route
+	auth  AuthInfo
+}
+
+type stateKey struct{}
+
+// stateOf returns the request's state; outside a request (or in a bare handler
+// test) a fresh, unshared one.
+func stateOf(ctx context.Context) *requestState {
+	if st, ok := ctx.Value(stateKey{}).(*requestState); ok {
+		return st
+	}
+	return &requestState{}
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe is the outermost middleware: it assigns the request id (taken from
+// X-Request-Id or generated, and echoed), then after the response records the
+// metrics of matched routes and writes one request.summary log line.
+func (s *server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := r.Header.Get("X-Request-Id")
+		if rid == "" {
+			rid = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", rid)
+		st := &requestState{}
+		ctx := obs.WithRequestID(context.WithValue(r.Context(), stateKey{}, st), rid)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		d := time.Since(start)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if st.route != nil && s.metrics != nil {
+			s.metrics.ObserveRequest(r.Method, st.route.pattern, status, d, st.auth.ClientID)
+		}
+		s.summary(ctx, r, st, status, d)
+	})
+}
+
+// summary writes the request.summary line (the fields of python-dockerflow's,
+// plus the authentication fields). The query string is never logged, and a path
+// holding an email address is logged as its route template.
+func (s *server) summary(ctx context.Context, r *http.Request, st *requestState, status int, d time.Duration) {
+	var lang any
+	if l := r.Header.Get("Accept-Language"); l != "" {
+		lang = l
+	}
+	errno := 0
+	if status >= 500 {
+		errno = status
+	}
+	attrs := []slog.Attr{
+		slog.String(obs.LoggerKey, "request.summary"),
+		slog.String("agent", r.Header.Get("User-Agent")),
+		slog.String("path", safePath(r.URL.Path, st.route)),
+		slog.String("method", r.Method),
+		slog.Int("code", status),
+		slog.Any("lang", lang),
+		slog.Int64("t", d.Milliseconds()),
+		slog.String("rid", obs.RequestID(ctx)),
+		slog.Int("errno", errno),
+	}
+	a := st.auth
+	var uid any
+	if a.ClientID != "" {
+		attrs = append(attrs, slog.String("client_id", a.ClientID))
+		uid = a.ClientID
+	}
+	if a.ClientAllowed != nil {
+		attrs = append(attrs, slog.Bool("client_allowed", *a.ClientAllowed))
+	}
+	if a.AuthFail != "" {
+		attrs = append(attrs, slog.String("auth_fail", a.AuthFail))
+	}
+	if a.TokenCredsFrom != "" {
+		attrs = append(attrs, slog.String("token_creds_from", a.TokenCredsFrom))
+	}
+	if a.TokenFail != "" {
+		attrs = append(attrs, slog.String("token_fail", a.TokenFail))
+	}
+	attrs = append(attrs, slog.Any("uid", uid))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "", attrs...)
+}
+
+// safePath keeps email addresses (DELETE /ctms/{primary_email}, or one sent
+// where an id belongs) out of the logs.
+func safePath(path string, rt *route) string {
+	unescaped, err := url.PathUnescape(path)
+	if err != nil {
+		unescaped = path
+	}
+	if !strings.Contains(unescaped, "@") {
+		return path
+	}
+	if rt != nil {
+		return rt.pattern
+	}
+	return "/<redacted>"
+}
