@@ -35,12 +35,25 @@ func main() {
 	os.Exit(run(os.Args[1:], stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 }
 
+// kongExit carries the status kong asks to exit with (after --help).
+type kongExit int
+
 // run parses args, runs the chosen command and returns the process exit status:
 // 0 success, 2 usage error (as Click does), or the command's own exitCode.
-func run(args []string, sio stdio) int {
+func run(args []string, sio stdio) (status int) {
+	// kong exits after printing --help; turn that into a return from run.
+	defer func() {
+		if r := recover(); r != nil {
+			code, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			status = int(code)
+		}
+	}()
 	var c cli
 	parser, err := kong.New(&c, kong.Name("ctms"), kong.Writers(sio.Out, sio.Err),
-		kong.Exit(func(int) {}), kong.Bind(sio))
+		kong.Exit(func(code int) { panic(kongExit(code)) }), kong.Bind(sio))
 	if err != nil {
 		fmt.Fprintln(sio.Err, err)
 		return 1
@@ -49,7 +62,7 @@ func run(args []string, sio stdio) int {
 	if err != nil {
 		return usageFailure(sio, err)
 	}
-	if ctx == nil || ctx.Selected() == nil { // --help was printed
+	if ctx == nil {
 		return 0
 	}
 	if err := ctx.Run(); err != nil {
@@ -74,16 +87,14 @@ func usageFailure(sio stdio, err error) int {
 	msg := err.Error()
 	var pe *kong.ParseError
 	if errors.As(err, &pe) && pe.Context != nil {
-		if m := missingArgument(pe.Context, msg); m != "" {
-			msg = m
-		}
+		msg = clickMessage(pe.Context, msg)
 		node := pe.Context.Selected()
 		if node == nil {
 			node = pe.Context.Model.Node
 		}
 		name := pe.Context.Model.Name
-		fmt.Fprintf(sio.Err, "Usage: %s\nTry '%s --help' for help.\n\n",
-			strings.TrimSpace(name+" "+node.Summary()), strings.TrimSpace(name+" "+node.Path()))
+		fmt.Fprintf(sio.Err, "Usage: %s %s\nTry '%s --help' for help.\n\n",
+			name, strings.TrimSpace(node.Summary()), strings.TrimSpace(name+" "+node.Path()))
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -93,21 +104,31 @@ func usageFailure(sio stdio, err error) int {
 	return 2
 }
 
-// missingArgument turns kong's "expected ..." / "missing positional
-// arguments ..." into Click's "Missing argument 'CLIENT_ID'." for the first
-// required positional argument that was not given.
-func missingArgument(ctx *kong.Context, msg string) string {
-	if !strings.HasPrefix(msg, "expected ") && !strings.HasPrefix(msg, "missing positional arguments") {
-		return ""
-	}
+// clickMessage rewords kong's parse errors as Click words them where ctms-cli
+// users (and scripts) may rely on it: missing arguments ("Missing argument
+// 'CLIENT_ID'.", the first required positional not given), extra arguments,
+// unknown subcommands and unknown options. Other errors keep kong's text.
+func clickMessage(ctx *kong.Context, msg string) string {
 	node := ctx.Selected()
-	if node == nil {
-		return ""
-	}
-	for _, arg := range node.Positional {
-		if arg.Required && !arg.Set {
-			return fmt.Sprintf("Missing argument '%s'.", strings.ToUpper(strings.ReplaceAll(arg.Name, "-", "_")))
+	switch {
+	case strings.HasPrefix(msg, "expected ") || strings.HasPrefix(msg, "missing positional arguments"):
+		if node == nil {
+			return msg
 		}
+		for _, arg := range node.Positional {
+			if arg.Required && !arg.Set {
+				return fmt.Sprintf("Missing argument '%s'.", strings.ToUpper(strings.ReplaceAll(arg.Name, "-", "_")))
+			}
+		}
+	case strings.HasPrefix(msg, "unexpected argument "):
+		arg, _, _ := strings.Cut(strings.TrimPrefix(msg, "unexpected argument "), ",")
+		if node == nil || len(node.Children) > 0 {
+			return fmt.Sprintf("No such command '%s'.", arg)
+		}
+		return fmt.Sprintf("Got unexpected extra argument (%s)", arg)
+	case strings.HasPrefix(msg, "unknown flag "):
+		flag, _, _ := strings.Cut(strings.TrimPrefix(msg, "unknown flag "), ",")
+		return "No such option: " + flag
 	}
-	return ""
+	return msg
 }

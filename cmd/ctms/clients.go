@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ctms-go/ctms/gen/db"
+	"github.com/ctms-go/ctms/internal/auth"
+)
+
+// clientsCmd is `ctms clients …`, the `ctms-cli clients` group of the Python
+// CTMS: same arguments, texts and exit codes (4 not found, 10 conflict).
+type clientsCmd struct {
+	List         clientsListCmd         `cmd:"" help:"List all API clients, showing last accessed datetime for enabled clients."`
+	Show         clientsShowCmd         `cmd:"" help:"Show details of an API client."`
+	Create       clientsCreateCmd       `cmd:"" help:"Create a new API client and output credentials."`
+	Delete       clientsDeleteCmd       `cmd:"" help:"Delete an API client."`
+	Enable       clientsEnableCmd       `cmd:"" help:"Enable an API client."`
+	Disable      clientsDisableCmd      `cmd:"" help:"Disable an API client."`
+	RotateSecret clientsRotateSecretCmd `cmd:"" name:"rotate-secret" help:"Rotate the secret for an existing API client and output new credentials."`
+}
+
+type clientsListCmd struct{}
+
+func (c *clientsListCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		clients, err := env.q.APIClientList(ctx, env.conn)
+		if err != nil {
+			return fmt.Errorf("list API clients: %w", err)
+		}
+		if len(clients) == 0 {
+			fmt.Fprintln(sio.Out, "No API clients found.")
+			return nil
+		}
+		fmt.Fprintln(sio.Out, "API Clients:")
+		for _, cl := range clients {
+			if !isEnabled(cl) {
+				fmt.Fprintf(sio.Out, "- %s (%s) - Disabled\n", cl.ClientID, cl.Email)
+				continue
+			}
+			last := "Never"
+			if cl.LastAccess != nil {
+				last = cl.LastAccess.UTC().Format(time.DateTime)
+			}
+			fmt.Fprintf(sio.Out, "- %s (%s) - Enabled | Last Access: %s\n", cl.ClientID, cl.Email, last)
+		}
+		return nil
+	})
+}
+
+type clientsShowCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+}
+
+func (c *clientsShowCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		roles, err := env.q.APIClientRoles(ctx, env.conn, cl.ClientID)
+		if err != nil {
+			return fmt.Errorf("list roles of API client: %w", err)
+		}
+		fmt.Fprintf(sio.Out, "API Client: %s\n", cl.ClientID)
+		fmt.Fprintf(sio.Out, "Email: %s\n", cl.Email)
+		fmt.Fprintf(sio.Out, "Enabled: %s\n", map[bool]string{true: "Yes", false: "No"}[isEnabled(cl)])
+		fmt.Fprintf(sio.Out, "Last Access: %s\n", pyDatetime(cl.LastAccess))
+		if len(roles) == 0 {
+			fmt.Fprintln(sio.Out, "No roles assigned.")
+			return nil
+		}
+		fmt.Fprintln(sio.Out, "Assigned Roles:")
+		for _, r := range roles {
+			fmt.Fprintf(sio.Out, "  - %s\n", r)
+		}
+		return nil
+	})
+}
+
+type clientsCreateCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+	Email    emailArg    `arg:"" help:"Contact e-mail address of the client's owner."`
+}
+
+func (c *clientsCreateCmd) Run(sio stdio) error {
+	id := string(c.ClientID)
+	if len(id) > 255 { // api_client.client_id is varchar(255)
+		fmt.Fprintf(sio.Err, "Error: Invalid value for 'CLIENT_ID': Client ID '%s' is too long (at most 255 characters).\n", id)
+		return exitCode(2)
+	}
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		exists := fmt.Sprintf("API client '%s' already exists.", id)
+		if _, err := env.q.APIClientGet(ctx, env.conn, id); err == nil {
+			return exitWith(sio, 10, exists)
+		} else if !isNotFound(err) {
+			return fmt.Errorf("get API client: %w", err)
+		}
+		secret, hash, err := newSecret()
+		if err != nil {
+			return err
+		}
+		_, err = env.q.APIClientCreate(ctx, env.conn, db.APIClientCreateParams{
+			ClientID: id, Email: string(c.Email), Enabled: new(true), HashedSecret: hash,
+		})
+		if isNotFound(err) { // created concurrently
+			return exitWith(sio, 10, exists)
+		} else if err != nil {
+			return fmt.Errorf("create API client: %w", err)
+		}
+		fmt.Fprintf(sio.Out, "✅ Created API client '%s' with email: '%s'.\n", id, string(c.Email))
+		printCredentials(env, id, secret)
+		return nil
+	})
+}
+
+type clientsDeleteCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+	Yes      bool        `short:"y" help:"Skip confirmation prompt."`
+}
+
+func (c *clientsDeleteCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		if ok, err := confirmUnless(sio, c.Yes, fmt.Sprintf("Are you sure you want to delete API client '%s'?", cl.ClientID)); !ok {
+			return err
+		}
+		n, err := env.q.APIClientDelete(ctx, env.conn, cl.ClientID)
+		if err != nil {
+			return fmt.Errorf("delete API client: %w", err)
+		}
+		if n == 0 {
+			return notFound(sio, cl.ClientID)
+		}
+		fmt.Fprintf(sio.Out, "✅ Deleted API client '%s'.\n", cl.ClientID)
+		return nil
+	})
+}
+
+type clientsEnableCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+}
+
+func (c *clientsEnableCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		if isEnabled(cl) {
+			fmt.Fprintf(sio.Out, "API client '%s' is already enabled.\n", cl.ClientID)
+			return nil
+		}
+		if err := setEnabled(ctx, env, cl.ClientID, true); err != nil {
+			return err
+		}
+		fmt.Fprintf(sio.Out, "✅ Enabled API client '%s'.\n", cl.ClientID)
+		return nil
+	})
+}
+
+type clientsDisableCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+	Yes      bool        `short:"y" help:"Skip confirmation prompt."`
+}
+
+func (c *clientsDisableCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		if !isEnabled(cl) {
+			fmt.Fprintf(sio.Out, "API client '%s' is already disabled.\n", cl.ClientID)
+			return nil
+		}
+		q := fmt.Sprintf("Are you sure you want to disable API client '%s'? This will prevent it from accessing the API.", cl.ClientID)
+		if ok, err := confirmUnless(sio, c.Yes, q); !ok {
+			return err
+		}
+		if err := setEnabled(ctx, env, cl.ClientID, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(sio.Out, "✅ Disabled API client '%s'.\n", cl.ClientID)
+		return nil
+	})
+}
+
+type clientsRotateSecretCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+	Yes      bool        `short:"y" help:"Skip confirmation prompt."`
+}
+
+func (c *clientsRotateSecretCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		q := fmt.Sprintf("Are you sure you want to rotate the secret for API client '%s'? This will invalidate the existing secret.", cl.ClientID)
+		if ok, err := confirmUnless(sio, c.Yes, q); !ok {
+			return err
+		}
+		secret, hash, err := newSecret()
+		if err != nil {
+			return err
+		}
+		n, err := env.q.APIClientUpdateSecret(ctx, env.conn, db.APIClientUpdateSecretParams{ClientID: cl.ClientID, HashedSecret: hash})
+		if err != nil {
+			return fmt.Errorf("update API client secret: %w", err)
+		}
+		if n == 0 {
+			return notFound(sio, cl.ClientID)
+		}
+		fmt.Fprintf(sio.Out, "✅ Rotated secret for API client '%s'.\n", cl.ClientID)
+		printCredentials(env, cl.ClientID, secret)
+		return nil
+	})
+}
+
+// getClient loads a client or ends the command with "not found" (exit 4).
+func getClient(ctx context.Context, env *cliEnv, id string) (db.ApiClient, error) {
+	cl, err := env.q.APIClientGet(ctx, env.conn, id)
+	if isNotFound(err) {
+		return cl, notFound(env.sio, id)
+	}
+	if err != nil {
+		return cl, fmt.Errorf("get API client: %w", err)
+	}
+	return cl, nil
+}
+
+func notFound(sio stdio, id string) error {
+	return exitWith(sio, 4, fmt.Sprintf("API client '%s' not found.", id))
+}
+
+// confirmUnless asks question unless yes is set. When the answer is no it
+// prints "Operation cancelled." and returns (false, nil): the command ends
+// with status 0. At end of input it returns (false, exitCode(1)).
+func confirmUnless(sio stdio, yes bool, question string) (bool, error) {
+	if yes {
+		return true, nil
+	}
+	ok, err := confirm(sio, question)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		fmt.Fprintln(sio.Out, "Operation cancelled.")
+	}
+	return ok, nil
+}
+
+func setEnabled(ctx context.Context, env *cliEnv, id string, enabled bool) error {
+	n, err := env.q.APIClientUpdateEnabled(ctx, env.conn, db.APIClientUpdateEnabledParams{ClientID: id, Enabled: &enabled})
+	if err != nil {
+		return fmt.Errorf("update API client: %w", err)
+	}
+	if n == 0 {
+		return notFound(env.sio, id)
+	}
+	return nil
+}
+
+// isEnabled treats NULL as disabled, as the Python CTMS does.
+func isEnabled(cl db.ApiClient) bool { return cl.Enabled != nil && *cl.Enabled }
+
+func newSecret() (secret, hash string, err error) {
+	if secret, err = auth.NewSecret(); err != nil {
+		return "", "", err
+	}
+	if hash, err = auth.HashSecret(secret); err != nil {
+		return "", "", err
+	}
+	return secret, hash, nil
+}
+
+// printCredentials is ctms-cli's output_client_credentials.
+func printCredentials(env *cliEnv, id, secret string) {
+	out := env.sio.Out
+	fmt.Fprintln(out, "\n** 🔑 Client Credentials -- Store Securely! 🔑 **")
+	fmt.Fprintf(out, "  - Client ID: %s\n", id)
+	fmt.Fprintf(out, "  - Client Secret: %s\n", secret)
+	fmt.Fprintln(out, "\n** Example: Obtain an OAuth Token **")
+	fmt.Fprintln(out, "Use the following curl command to get an access token:")
+	fmt.Fprintf(out, "\n  curl --user %s:%s -F grant_type=client_credentials %s/token\n\n", id, secret, env.cfg.ServerPrefix)
+}
+
+// pyDatetime formats a timestamp as Python's str(datetime) does for an aware
+// UTC value ("2024-01-02 03:04:05.123456+00:00", no fraction when it is
+// zero), or "Never" for NULL.
+func pyDatetime(t *time.Time) string {
+	if t == nil {
+		return "Never"
+	}
+	u := t.UTC()
+	s := u.Format(time.DateTime)
+	if us := u.Nanosecond() / 1000; us != 0 {
+		s += fmt.Sprintf(".%06d", us)
+	}
+	return s + "+00:00"
+}

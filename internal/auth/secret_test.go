@@ -1,0 +1,146 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Vectors produced once with argon2-cffi 21.1.0 (Debian bookworm's
+// python3-argon2); see the comments for the exact calls.
+const (
+	pySecret = "secret_2uP5yTE2uOLQ0pJ9dmCH3u2W2hCGK1wVvXCwAfIs2Xw"
+	// PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, hash_len=32,
+	// salt_len=16).hash(pySecret): the defaults of current argon2-cffi, which the
+	// Python CTMS uses.
+	pyHashDefault = "$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY"
+	// PasswordHasher().hash(pySecret) on argon2-cffi 21.1 (and passlib 1.7.4):
+	// older rows look like this.
+	pyHashLegacyParams = "$argon2id$v=19$m=102400,t=2,p=8$btDplpjcZruBPR+cxaISyg$0kDLGjtG98yvtze1PoAk7Q"
+	// low_level.hash_secret(pySecret, b"somesaltsomesalt", time_cost=2,
+	// memory_cost=1024, parallelism=2, hash_len=24, type=Type.I)
+	pyHashArgon2i = "$argon2i$v=19$m=1024,t=2,p=2$c29tZXNhbHRzb21lc2FsdA$TP8+DBlO5YldTEYZAlW/5urA3rugfVjM"
+)
+
+func TestNewSecret(t *testing.T) {
+	t.Parallel()
+	a, err := NewSecret()
+	require.NoError(t, err)
+	b, err := NewSecret()
+	require.NoError(t, err)
+	require.Len(t, a, 50)
+	require.True(t, strings.HasPrefix(a, "secret_"))
+	require.Regexp(t, `^secret_[A-Za-z0-9_-]{43}$`, a)
+	require.NotEqual(t, a, b)
+}
+
+func TestHashSecretFormat(t *testing.T) {
+	t.Parallel()
+	h1, err := HashSecret(pySecret)
+	require.NoError(t, err)
+	h2, err := HashSecret(pySecret)
+	require.NoError(t, err)
+	require.Regexp(t, `^\$argon2id\$v=19\$m=65536,t=3,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`, h1)
+	require.NotEqual(t, h1, h2, "random salt")
+
+	ok, err := VerifySecret(pySecret, h1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = VerifySecret(pySecret+"x", h1)
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestVerifySecretPythonVectors(t *testing.T) {
+	t.Parallel()
+	for name, phc := range map[string]string{
+		"Defaults":     pyHashDefault,
+		"LegacyParams": pyHashLegacyParams,
+		"Argon2i":      pyHashArgon2i,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ok, err := VerifySecret(pySecret, phc)
+			require.NoError(t, err)
+			require.True(t, ok)
+
+			ok, err = VerifySecret("secret_wrong", phc)
+			require.NoError(t, err)
+			require.False(t, ok)
+		})
+	}
+}
+
+func TestVerifySecretInvalidHash(t *testing.T) {
+	t.Parallel()
+	for _, phc := range []string{
+		"",
+		"not a hash",
+		"secret_plaintext",
+		"$argon2d$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=16$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$t=3,m=65536,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=0,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3,p=0$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3,p=256$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=16,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=99999999,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=-1,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=+65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A==$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRj",
+		"$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s-KCPCYu_cA6TcM4ETttdTepEEXYCqFVDJY",
+		"$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY$",
+		"x$argon2id$v=19$m=65536,t=3,p=4$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY",
+	} {
+		ok, err := VerifySecret(pySecret, phc)
+		require.ErrorIs(t, err, ErrInvalidHash, "%q", phc)
+		require.False(t, ok)
+	}
+}
+
+// Not parallel: it swaps the package-wide limiter.
+func TestVerifyConcurrencyLimit(t *testing.T) {
+	SetVerifyConcurrency(1)
+	t.Cleanup(func() { SetVerifyConcurrency(DefaultVerifyConcurrency) })
+
+	sem := *verifySem.Load()
+	sem <- struct{}{} // occupy the only slot
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	ok, err := VerifySecretContext(ctx, pySecret, pyHashArgon2i)
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, ok)
+
+	// A bad hash is rejected without waiting for a slot.
+	_, err = VerifySecretContext(ctx, pySecret, "garbage")
+	require.ErrorIs(t, err, ErrInvalidHash)
+
+	<-sem
+	ok, err = VerifySecretContext(t.Context(), pySecret, pyHashArgon2i)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Empty(t, sem, "slot released")
+}
+
+func FuzzParseHash(f *testing.F) {
+	for _, s := range []string{pyHashDefault, pyHashLegacyParams, pyHashArgon2i, "", "$$$$$", "$argon2id$v=19$m=1,t=1,p=1$$"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := parseHash(s)
+		if err != nil {
+			require.True(t, errors.Is(err, ErrInvalidHash))
+			return
+		}
+		require.LessOrEqual(t, h.memory, uint32(maxMemory))
+		require.GreaterOrEqual(t, len(h.salt), minSaltLen)
+		require.GreaterOrEqual(t, len(h.expected), minKeyLen)
+	})
+}

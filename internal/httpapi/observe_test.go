@@ -1,0 +1,372 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctms-go/ctms/internal/httpapi"
+	"github.com/ctms-go/ctms/internal/obs"
+)
+
+// syncBuffer collects log output written from server goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the log lines parsed as JSON objects.
+func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line is not JSON: %s", sc.Text())
+		out = append(out, m)
+	}
+	return out
+}
+
+// observedAPI is an apiTest whose logs and metrics the test can read.
+type observedAPI struct {
+	*apiTest
+	logs    *syncBuffer
+	metrics *obs.Metrics
+}
+
+func newObservedAPI(t *testing.T, pinger httpapi.Pinger) *observedAPI {
+	t.Helper()
+	a := newAPI(t) // creates this test's client before the server below starts
+	logs := &syncBuffer{}
+	m := obs.NewMetrics()
+	if pinger == nil {
+		pinger = a.pool
+	}
+	h, err := httpapi.New(context.Background(), a.cfg, a.pool, pinger,
+		httpapi.WithMetrics(m), httpapi.WithLogger(obs.NewLogger(logs, true, slog.LevelDebug)))
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	a.srv = srv
+	return &observedAPI{apiTest: a, logs: logs, metrics: m}
+}
+
+// families gathers the registry through its /metrics text exposition.
+func (o *observedAPI) families(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	r := o.do("GET", "/metrics", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Contains(t, r.Header.Get("Content-Type"), "text/plain")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(r.Body))
+	require.NoError(t, err)
+	return fams
+}
+
+// sample finds the value of the series with exactly these labels (ok=false if absent).
+func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range f.Metric {
+		if len(m.Label) != len(labels) {
+			continue
+		}
+		match := true
+		for _, l := range m.Label {
+			if labels[l.GetName()] != l.GetValue() {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+func TestMetricsFamiliesAndPreinit(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	fams := o.families(t)
+	for _, name := range []string{"ctms_requests_total", "ctms_requests_duration_seconds", "ctms_api_requests_total", "ctms_contacts_total"} {
+		require.Contains(t, fams, name)
+	}
+	require.Equal(t, dto.MetricType_HISTOGRAM, fams["ctms_requests_duration_seconds"].GetType())
+	var bounds []float64
+	for _, b := range fams["ctms_requests_duration_seconds"].Metric[0].Histogram.Bucket {
+		bounds = append(bounds, b.GetUpperBound())
+	}
+	require.Equal(t, append(append([]float64(nil), obs.DurationBuckets...), math.Inf(1)), bounds)
+
+	// Series exist at zero before any traffic: every documented code of a route,
+	// and every API route × {2xx,4xx} × enabled client.
+	v, ok := sample(fams, "ctms_requests_total", map[string]string{"method": "PATCH", "path_template": "/ctms/{email_id}", "status_code": "409", "status_code_family": "4xx"})
+	require.True(t, ok)
+	require.Zero(t, v)
+	v, ok = sample(fams, "ctms_api_requests_total", map[string]string{"method": "GET", "path_template": "/updates", "client_id": o.clientID, "status_code_family": "4xx"})
+	require.True(t, ok)
+	require.Zero(t, v)
+	_, ok = sample(fams, "ctms_requests_duration_seconds", map[string]string{"method": "DELETE", "path_template": "/ctms/{primary_email}", "status_code_family": "2xx"})
+	require.True(t, ok)
+	_, ok = sample(fams, "ctms_requests_total", map[string]string{"method": "GET", "path_template": "/", "status_code": "307", "status_code_family": "3xx"})
+	require.True(t, ok)
+}
+
+func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	id := uuid.NewString()
+	get := map[string]string{"method": "GET", "path_template": "/ctms/{email_id}", "status_code": "404", "status_code_family": "4xx"}
+	api := map[string]string{"method": "GET", "path_template": "/ctms/{email_id}", "client_id": o.clientID, "status_code_family": "4xx"}
+	dur := map[string]string{"method": "GET", "path_template": "/ctms/{email_id}", "status_code_family": "4xx"}
+	before := o.families(t)
+	b1, _ := sample(before, "ctms_requests_total", get)
+	b2, _ := sample(before, "ctms_api_requests_total", api)
+	b3, _ := sample(before, "ctms_requests_duration_seconds", dur)
+
+	require.Equal(t, http.StatusNotFound, o.do("GET", "/ctms/"+id, nil).Status)
+	require.Equal(t, http.StatusNotFound, o.do("GET", "/ctms/"+uuid.NewString(), nil).Status)
+	require.Equal(t, http.StatusNotFound, o.do("GET", "/no/such/path", nil).Status)
+	require.Equal(t, http.StatusMethodNotAllowed, o.do("PUT", "/updates", nil).Status)
+
+	after := o.families(t)
+	a1, _ := sample(after, "ctms_requests_total", get)
+	a2, _ := sample(after, "ctms_api_requests_total", api)
+	a3, _ := sample(after, "ctms_requests_duration_seconds", dur)
+	require.Equal(t, b1+2, a1)
+	require.Equal(t, b2+2, a2)
+	require.Equal(t, b3+2, a3)
+	for _, f := range after {
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "path_template" {
+					require.NotContains(t, l.GetValue(), id, "raw paths must never be labels")
+					require.NotEqual(t, "/no/such/path", l.GetValue(), "unmatched paths are not recorded")
+				}
+			}
+		}
+	}
+	_, ok := sample(after, "ctms_requests_total", map[string]string{"method": "PUT", "path_template": "/updates", "status_code": "405", "status_code_family": "4xx"})
+	require.False(t, ok, "405s are not recorded")
+}
+
+func TestRequestSummaryLogLine(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	id := uuid.NewString()
+	r := o.do("GET", "/ctms/"+id+"?primary_email=secret@example.com", nil,
+		withHeader("X-Request-Id", "foo-bar"), withHeader("User-Agent", "test-agent"))
+	require.Equal(t, http.StatusNotFound, r.Status)
+	require.Equal(t, "foo-bar", r.Header.Get("X-Request-Id"))
+
+	var summaries []map[string]any
+	for _, l := range o.logs.lines(t) {
+		if l["Type"] == "request.summary" {
+			summaries = append(summaries, l)
+		}
+	}
+	require.Len(t, summaries, 1, "exactly one summary per request")
+	s := summaries[0]
+	for _, k := range []string{"Timestamp", "Type", "Logger", "Hostname", "EnvVersion", "Severity", "Pid", "Fields"} {
+		require.Contains(t, s, k)
+	}
+	require.Equal(t, "ctms", s["Logger"])
+	require.Equal(t, "2.0", s["EnvVersion"])
+	require.EqualValues(t, 6, s["Severity"])
+	f := s["Fields"].(map[string]any)
+	require.Equal(t, "test-agent", f["agent"])
+	require.Equal(t, "/ctms/"+id, f["path"], "query strings are never logged")
+	require.Equal(t, "GET", f["method"])
+	require.EqualValues(t, 404, f["code"])
+	require.Nil(t, f["lang"])
+	require.Equal(t, "foo-bar", f["rid"])
+	require.Equal(t, o.clientID, f["client_id"])
+	require.Equal(t, true, f["client_allowed"])
+	require.Equal(t, o.clientID, f["uid"])
+	require.Contains(t, f, "t")
+	require.EqualValues(t, 0, f["errno"])
+
+	// A generated request id is echoed too.
+	r = o.do("GET", "/__lbheartbeat__", nil, noAuth())
+	_, err := uuid.Parse(r.Header.Get("X-Request-Id"))
+	require.NoError(t, err)
+}
+
+func TestRequestSummaryAuthFailures(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	o.do("GET", "/ctms/"+uuid.NewString(), nil, withHeader("Authorization", "Bearer not-a-token"), withHeader("X-Request-Id", "bad-token"))
+	o.do("POST", "/token", "grant_type=client_credentials&client_id="+o.clientID+"&client_secret=wrong",
+		withHeader("Content-Type", "application/x-www-form-urlencoded"), noAuth(), withHeader("X-Request-Id", "bad-secret"))
+	byRid := map[string]map[string]any{}
+	for _, l := range o.logs.lines(t) {
+		if l["Type"] == "request.summary" {
+			f := l["Fields"].(map[string]any)
+			byRid[f["rid"].(string)] = f
+		}
+	}
+	require.Equal(t, false, byRid["bad-token"]["client_allowed"])
+	require.Equal(t, "No or bad token", byRid["bad-token"]["auth_fail"])
+	require.Nil(t, byRid["bad-token"]["uid"])
+	require.Equal(t, "form", byRid["bad-secret"]["token_creds_from"])
+	require.Equal(t, "Bad credentials", byRid["bad-secret"]["token_fail"])
+	require.Equal(t, o.clientID, byRid["bad-secret"]["client_id"])
+}
+
+func TestNoEmailOrSecretInLogs(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	email := "Private.Person-" + uuid.NewString()[:8] + "@example.com"
+	id := uuid.NewString()
+	require.Equal(t, http.StatusCreated, o.do("POST", "/ctms", map[string]any{"email": map[string]any{"email_id": id, "primary_email": email}}).Status)
+	o.do("GET", "/ctms?primary_email="+email, nil)
+	o.do("POST", "/ctms", map[string]any{"email": map[string]any{"primary_email": email}}) // 409
+	o.do("DELETE", "/ctms/"+email, nil)
+	o.do("DELETE", "/ctms/"+email, nil) // 404
+	o.do("GET", "/ctms/"+email, nil)    // 422 (not a UUID)
+	o.do("POST", "/token", nil, noAuth(), withHeader("Authorization", basicAuth(o.clientID, o.secret)))
+	logs := strings.ToLower(o.logs.buf.String())
+	require.NotEmpty(t, logs)
+	require.NotContains(t, logs, strings.ToLower(email))
+	require.NotContains(t, logs, "@example.com")
+	require.NotContains(t, logs, strings.ToLower(o.secret))
+	require.NotContains(t, logs, strings.ToLower(o.token))
+	require.NotContains(t, logs, "bearer ")
+}
+
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	t.Run("DatabaseReachable", func(t *testing.T) {
+		t.Parallel()
+		o := newObservedAPI(t, nil)
+		id := uuid.NewString()
+		require.Equal(t, http.StatusCreated, o.do("POST", "/ctms", map[string]any{"email": map[string]any{"email_id": id, "primary_email": id + "@example.com"}}).Status)
+		_, err := o.pool.Exec(context.Background(), "ANALYZE emails")
+		require.NoError(t, err)
+		r := o.do("GET", "/__heartbeat__", nil, noAuth())
+		require.Equal(t, http.StatusOK, r.Status)
+		require.JSONEq(t, `{"status":"ok","checks":{"database":"ok"},"details":{}}`, string(r.Body))
+		v, ok := sample(o.families(t), "ctms_contacts_total", map[string]string{})
+		require.True(t, ok)
+		require.GreaterOrEqual(t, v, 1.0)
+		require.Equal(t, http.StatusOK, o.do("HEAD", "/__heartbeat__", nil, noAuth()).Status)
+	})
+	t.Run("DatabaseUnreachable", func(t *testing.T) {
+		t.Parallel()
+		dead, err := pgxpool.New(context.Background(), "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
+		require.NoError(t, err)
+		t.Cleanup(dead.Close)
+		o := newObservedAPI(t, dead)
+		r := o.do("GET", "/__heartbeat__", nil, noAuth())
+		require.Equal(t, http.StatusInternalServerError, r.Status)
+		require.JSONEq(t, `{"status":"error","checks":{"database":"error"},"details":{"database":{"status":"error","level":40,"messages":{"db.0001":"Database not reachable"}}}}`, string(r.Body))
+		require.Equal(t, http.StatusOK, o.do("GET", "/__lbheartbeat__", nil, noAuth()).Status)
+		found := false
+		for _, l := range o.logs.lines(t) {
+			if l["Type"] == "dockerflow.checks.registry" && l["Severity"] == float64(3) {
+				found = true
+			}
+		}
+		require.True(t, found, "the failed check is logged at ERROR")
+	})
+}
+
+func TestPlatformEndpoints(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	r := o.do("GET", "/__lbheartbeat__", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	require.JSONEq(t, `{"status":"ok"}`, string(r.Body))
+
+	r = o.do("GET", "/__version__", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	v := r.Object(t)
+	for _, k := range []string{"source", "version", "commit", "build"} {
+		require.Contains(t, v, k)
+	}
+
+	r = o.do("GET", "/", nil, noAuth())
+	require.Equal(t, http.StatusTemporaryRedirect, r.Status)
+	require.Equal(t, "./docs", r.Header.Get("Location"))
+
+	r = o.do("GET", "/openapi.json", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "ConTact Management System (CTMS)", r.Object(t)["info"].(map[string]any)["title"])
+
+	for path, title := range map[string]string{"/docs": "Swagger UI", "/redoc": "ReDoc"} {
+		r = o.do("GET", path, nil, noAuth())
+		require.Equal(t, http.StatusOK, r.Status, path)
+		body := string(r.Body)
+		require.Contains(t, body, "ConTact Management System (CTMS) - "+title)
+		require.NotContains(t, body, "cdn.jsdelivr.net", "assets are served by the binary")
+		require.NotContains(t, body, "unpkg.com")
+	}
+	r = o.do("GET", "/redoc/assets/redoc.standalone.js", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Greater(t, len(r.Body), 100_000)
+
+	// /__crash__ needs a client, then fails on purpose with a detail.
+	require.Equal(t, http.StatusUnauthorized, o.do("GET", "/__crash__", nil, noAuth()).Status)
+	r = o.do("GET", "/__crash__", nil)
+	require.Equal(t, http.StatusInternalServerError, r.Status)
+	require.Equal(t, "Internal Server Error", r.Object(t)["detail"])
+	time.Sleep(10 * time.Millisecond)
+	crashed := false
+	for _, l := range o.logs.lines(t) {
+		if l["Type"] == "uvicorn.error" {
+			crashed = true
+			require.NotEmpty(t, l["Fields"].(map[string]any)["rid"])
+		}
+	}
+	require.True(t, crashed)
+}
+
+func TestTextLogFormat(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	l := obs.NewLogger(&buf, false, slog.LevelDebug)
+	l.InfoContext(obs.WithRequestID(context.Background(), "abc"), "hello", obs.LoggerKey, "ctms.test", "n", 3)
+	line := buf.buf.String()
+	require.Regexp(t, `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO     \[abc\] ctms.test       hello n=3\n$`, line)
+}
+
+func basicAuth(id, secret string) string {
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(id, secret)
+	return req.Header.Get("Authorization")
+}
