@@ -32,6 +32,9 @@ type Config struct {
 	Host            string        // HOST
 	Port            int           // PORT
 	AppDir          string        // APP_DIR
+	// EnforcePermissions makes the API check each client's roles (CTMS_ENFORCE_PERMISSIONS,
+	// default true); false is for deployments moving over from the Python CTMS.
+	EnforcePermissions bool
 }
 
 // MaxConns is the pool's upper bound: steady size plus overflow, as SQLAlchemy counts it.
@@ -64,6 +67,8 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		Host:            r.str("HOST", "0.0.0.0"),
 		Port:            r.integer("PORT", 8000),
 		AppDir:          r.str("APP_DIR", "/app"),
+
+		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
 	}
 	if c.DBURL == "" {
 		r.fail("CTMS_DB_URL", "is required")
