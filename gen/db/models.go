@@ -129,3 +129,13 @@ type Waitlist struct {
 	Subscribed      bool
 	UnsubReason     *string
 }
+
+type WaitlistFieldRule struct {
+	ID             int32
+	Waitlist       string
+	Field          string
+	MaxLength      *int32
+	Pattern        *string
+	AllowedValues  []string
+	ExtraForbidden bool
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/store"
 )
@@ -37,38 +39,62 @@ var (
 )
 
 // authenticate checks the bearer token and the client it names (§5.1).
-func (s *server) authenticate(r *http.Request) error {
+func (s *server) authenticate(r *http.Request) (*store.APIClient, error) {
 	ctx := r.Context()
 	info := authInfo(ctx)
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "bearer") {
-		return errNotAuthenticated
+		return nil, errNotAuthenticated
 	}
 	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, time.Now())
 	switch {
 	case errors.Is(err, auth.ErrBadNamespace):
 		info.ClientID, info.ClientAllowed, info.AuthFail = clientID, new(false), "Bad namespace"
-		return errBadCredentials
+		return nil, errBadCredentials
 	case err != nil:
 		info.ClientAllowed, info.AuthFail = new(false), "No or bad token"
-		return errBadCredentials
+		return nil, errBadCredentials
 	}
 	info.ClientID = clientID
 	client, err := s.clients.APIClient(ctx, clientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		info.ClientAllowed, info.AuthFail = new(false), "No client record"
-		return errBadCredentials
+		return nil, errBadCredentials
 	case err != nil:
-		return err
+		return nil, err
 	}
 	s.touch(ctx, clientID)
 	if !client.Enabled {
 		info.AuthFail = "Client disabled"
-		return errClientDisabled
+		return nil, errClientDisabled
 	}
 	info.ClientAllowed = new(true)
-	return nil
+	return &client, nil
+}
+
+// authorize enforces the permissions an operation declares in the spec
+// (x-ctms-permissions): the client needs one of them, or the role "admin".
+func (s *server) authorize(client *store.APIClient, op *openapi3.Operation) error {
+	if !s.cfg.EnforcePermissions {
+		return nil
+	}
+	perms := requiredPermissions(op)
+	if len(perms) == 0 || client.HasAny(perms) {
+		return nil
+	}
+	return &Error{Status: http.StatusForbidden, Detail: "Permission(s) required: " + strings.Join(perms, ", ")}
+}
+
+func requiredPermissions(op *openapi3.Operation) []string {
+	raw, _ := op.Extensions["x-ctms-permissions"].([]any)
+	perms := make([]string, 0, len(raw))
+	for _, p := range raw {
+		if name, ok := p.(string); ok {
+			perms = append(perms, name)
+		}
+	}
+	return perms
 }
 
 // lastAccess throttles last_access writes to one a minute per client

@@ -104,12 +104,16 @@ func (s *server) CreateCtmsContact(ctx context.Context, req api.CreateCtmsContac
 		}
 	}
 	e := b.Email
+	rules, err := s.waitlistRules(ctx)
+	if err != nil {
+		return nil, err
+	}
 	c, problems := inputContact(id, emailInput{
 		PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
 		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
 		EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
 		UnsubscribeReason: e.UnsubscribeReason,
-	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists)
+	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists, rules)
 	if len(problems) > 0 {
 		return nil, invalid(problems...)
 	}
@@ -139,12 +143,16 @@ func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOr
 	if e.EmailId != req.EmailId {
 		return nil, unprocessable("email_id in path must match email_id in contact")
 	}
+	rules, err := s.waitlistRules(ctx)
+	if err != nil {
+		return nil, err
+	}
 	c, problems := inputContact(req.EmailId, emailInput{
 		PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
 		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
 		EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
 		UnsubscribeReason: e.UnsubscribeReason,
-	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists)
+	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists, rules)
 	if len(problems) > 0 {
 		return nil, invalid(problems...)
 	}
@@ -160,7 +168,11 @@ func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOr
 
 // PartialUpdateCtmsContact is PATCH /ctms/{email_id}.
 func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUpdateCtmsContactRequestObject) (api.PartialUpdateCtmsContactResponseObject, error) {
-	p, err := preparePatch(req.Body)
+	rules, err := s.waitlistRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := preparePatch(req.Body, rules)
 	if err != nil {
 		return nil, err
 	}

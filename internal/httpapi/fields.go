@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
-	"unicode/utf8"
+	"sync"
+	"time"
 
 	whatwg "github.com/nlnwa/whatwg-url/url"
+
+	"github.com/ctms-go/ctms/internal/contact"
 )
 
 // urlParser follows the WHATWG URL standard, as pydantic's URL type (Rust url crate) does.
@@ -41,64 +45,46 @@ func normaliseSource(src *string, loc []any) (*string, []ValidationItem) {
 	return new(u.Href(false)), nil
 }
 
-// waitlistFieldRule limits one member of a waitlist's fields.
-type waitlistFieldRule struct {
-	field     string
-	maxLength int
+// fieldRules caches the waitlist field rules (waitlist_field_rules), re-read
+// when older than ttl so running servers pick up changes within seconds.
+type fieldRules struct {
+	mu     sync.Mutex
+	ttl    time.Duration
+	rules  contact.FieldRules
+	loaded time.Time
 }
 
-// Rules of the reference (§4.2): geo and platform are strings (or null) of at
-// most 100 characters everywhere; "relay" accepts only geo and "vpn" only geo
-// and platform.
-var (
-	waitlistFieldRules = []waitlistFieldRule{{"geo", 100}, {"platform", 100}}
-	waitlistAllowed    = map[string][]string{"relay": {"geo"}, "vpn": {"geo", "platform"}}
-)
+// waitlistRules returns the current rules.
+func (s *server) waitlistRules(ctx context.Context) (contact.FieldRules, error) {
+	c := &s.rules
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rules != nil && time.Since(c.loaded) < c.ttl {
+		return c.rules, nil
+	}
+	rules, err := s.store.WaitlistFieldRules(ctx)
+	if err != nil {
+		if c.rules != nil {
+			return c.rules, nil // keep serving with the last rules read
+		}
+		return nil, err
+	}
+	c.rules, c.loaded = rules, time.Now()
+	return rules, nil
+}
 
-// waitlistFieldProblems checks a waitlist's fields against the rules for its name.
-// As in pydantic, the error location omits "fields".
-func waitlistFieldProblems(loc []any, name string, fields json.RawMessage) []ValidationItem {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(fields, &m) != nil {
-		return []ValidationItem{{Type: "dict_type", Loc: append(append([]any(nil), loc...), "fields"),
-			Msg: "Input should be a valid dictionary", Input: string(fields)}}
-	}
+// waitlistFieldProblems checks a waitlist's fields against the rules for its
+// name. As in pydantic, the error location omits "fields".
+func waitlistFieldProblems(loc []any, name string, fields json.RawMessage, rules contact.FieldRules) []ValidationItem {
 	var out []ValidationItem
-	at := func(key string) []any { return append(append([]any(nil), loc...), key) }
-	for _, rule := range waitlistFieldRules {
-		raw, ok := m[rule.field]
-		if !ok || string(raw) == "null" {
-			continue
+	for _, p := range rules.Check(name, fields) {
+		at := append([]any(nil), loc...)
+		if p.Field != "" {
+			at = append(at, p.Field)
+		} else {
+			at = append(at, "fields")
 		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			var v any
-			_ = json.Unmarshal(raw, &v)
-			out = append(out, ValidationItem{Type: "string_type", Loc: at(rule.field), Msg: "Input should be a valid string", Input: v})
-			continue
-		}
-		if utf8.RuneCountInString(s) > rule.maxLength {
-			out = append(out, ValidationItem{Type: "string_too_long", Loc: at(rule.field),
-				Msg: "String should have at most 100 characters", Input: s, Ctx: map[string]any{"max_length": rule.maxLength}})
-		}
-	}
-	if allowed, strict := waitlistAllowed[name]; strict {
-		for key, raw := range m {
-			if !contains(allowed, key) {
-				var v any
-				_ = json.Unmarshal(raw, &v)
-				out = append(out, ValidationItem{Type: "extra_forbidden", Loc: at(key), Msg: "Extra inputs are not permitted", Input: v})
-			}
-		}
+		out = append(out, ValidationItem{Type: p.Type, Loc: at, Msg: p.Msg, Input: p.Input, Ctx: p.Ctx})
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -147,6 +147,7 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 // (waitlist fields, duplicate names). Problems come back as 422 entries.
 func inputContact(id uuid.UUID, e emailInput, amo *api.AddOnsInSchema, fxa *api.FirefoxAccountsInSchema,
 	mofo *api.MozillaFoundationInSchema, newsletters *[]api.NewsletterInSchema, waitlists *[]api.WaitlistInSchema,
+	rules contact.FieldRules,
 ) (*contact.Contact, []ValidationItem) {
 	c := &contact.Contact{Email: contact.Email{
 		EmailID:            id,
@@ -211,7 +212,7 @@ func inputContact(id uuid.UUID, e emailInput, amo *api.AddOnsInSchema, fxa *api.
 			if w.Fields != nil {
 				fields = *w.Fields
 			}
-			problems = append(problems, waitlistFieldProblems(loc, w.Name, fields)...)
+			problems = append(problems, waitlistFieldProblems(loc, w.Name, fields, rules)...)
 			c.Waitlists = append(c.Waitlists, contact.Waitlist{
 				Name: w.Name, Source: source, Fields: fields, Subscribed: deref(w.Subscribed, true), UnsubReason: w.UnsubReason,
 			})

@@ -162,7 +162,11 @@ func (s *server) validating(next http.Handler) http.Handler {
 			}
 		}
 		if requiresBearer(op) {
-			if err := s.authenticate(r); err != nil {
+			client, err := s.authenticate(r)
+			if err == nil {
+				err = s.authorize(client, op)
+			}
+			if err != nil {
 				writeError(w, r, err)
 				return
 			}

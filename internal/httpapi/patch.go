@@ -50,7 +50,7 @@ func decodeUnion(u unionRaw, literal string, dst any) (isLiteral bool, err error
 	return false, runtime.BindJSONValue(v, dst)
 }
 
-func preparePatch(b *api.ContactPatchSchema) (*patch, error) {
+func preparePatch(b *api.ContactPatchSchema, rules contact.FieldRules) (*patch, error) {
 	p := &patch{email: b.Email}
 	var err error
 	if b.Amo != nil {
@@ -101,7 +101,7 @@ func preparePatch(b *api.ContactPatchSchema) (*patch, error) {
 			seen[w.Name] = true
 			problems = append(problems, normaliseNullableSource(&w.Source, loc)...)
 			if w.Fields != nil {
-				problems = append(problems, waitlistFieldProblems(loc, w.Name, *w.Fields)...)
+				problems = append(problems, waitlistFieldProblems(loc, w.Name, *w.Fields, rules)...)
 			}
 		}
 	}

@@ -83,7 +83,7 @@ var errCrash = errors.New("crash requested at /__crash__")
 
 // crash fails on purpose (for an authenticated client) so error reporting can be tested.
 func (s *server) crash(w http.ResponseWriter, r *http.Request) {
-	if err := s.authenticate(r); err != nil {
+	if _, err := s.authenticate(r); err != nil {
 		writeError(w, r, err)
 		return
 	}

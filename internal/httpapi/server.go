@@ -60,7 +60,7 @@ type server struct {
 	access     lastAccess
 	metrics    *obs.Metrics
 	log        *slog.Logger
-	sentry     bool
+	rules      fieldRules
 }
 
 // Option configures New.
@@ -72,8 +72,9 @@ func WithMetrics(m *obs.Metrics) Option { return func(s *server) { s.metrics = m
 // WithLogger writes request summaries and errors to l (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 
-// WithSentry reports panics and unexpected errors to the initialised Sentry client.
-func WithSentry() Option { return func(s *server) { s.sentry = true } }
+// WithRulesRefresh sets how old the cached waitlist field rules may get (default 5 s).
+func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
+
 
 // New returns the whole HTTP handler of the service.
 // Start-up reads the enabled API clients to pre-create their metric series, so
@@ -93,7 +94,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	s := &server{
 		cfg: cfg, store: st, clients: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
-		log: slog.Default(),
+		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second},
 	}
 	for _, o := range opts {
 		o(s)

@@ -7,15 +7,33 @@ type APIClient struct {
 	ClientID     string
 	Enabled      bool // a NULL enabled counts as disabled
 	HashedSecret string
+	Admin        bool     // holds the role "admin": every permission
+	Permissions  []string // permissions of its roles
 }
 
-// APIClient loads a client; ErrNotFound when there is none.
+// HasAny reports whether the client may do what needs any of perms.
+func (c *APIClient) HasAny(perms []string) bool {
+	if c.Admin {
+		return true
+	}
+	for _, want := range perms {
+		for _, have := range c.Permissions {
+			if want == have {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// APIClient loads a client with its permissions; ErrNotFound when there is none.
 func (s *Store) APIClient(ctx context.Context, clientID string) (APIClient, error) {
-	c, err := s.q.APIClientGet(ctx, s.db, clientID)
+	c, err := s.q.APIClientAccess(ctx, s.db, clientID)
 	if err != nil {
 		return APIClient{}, mapError("api client get", err)
 	}
-	return APIClient{ClientID: c.ClientID, Enabled: orFalse(c.Enabled), HashedSecret: c.HashedSecret}, nil
+	return APIClient{ClientID: c.ClientID, Enabled: orFalse(c.Enabled), HashedSecret: c.HashedSecret,
+		Admin: c.IsAdmin, Permissions: c.Permissions}, nil
 }
 
 // TouchLastAccess records an access by the client (at most once a minute in SQL too).
