@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/auth"
@@ -14,6 +18,8 @@ import (
 type clientsCmd struct {
 	List         clientsListCmd         `cmd:"" help:"List all API clients, showing last accessed datetime for enabled clients."`
 	Show         clientsShowCmd         `cmd:"" help:"Show details of an API client."`
+	Grant        clientsGrantCmd        `cmd:"" help:"Grant a role to an API client."`
+	Revoke       clientsRevokeCmd       `cmd:"" help:"Revoke a role from an API client."`
 	Create       clientsCreateCmd       `cmd:"" help:"Create a new API client and output credentials."`
 	Delete       clientsDeleteCmd       `cmd:"" help:"Delete an API client."`
 	Enable       clientsEnableCmd       `cmd:"" help:"Enable an API client."`
@@ -75,6 +81,88 @@ func (c *clientsShowCmd) Run(sio stdio) error {
 		for _, r := range roles {
 			fmt.Fprintf(sio.Out, "  - %s\n", r)
 		}
+		return nil
+	})
+}
+
+type clientsGrantCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+	RoleName string      `arg:"" help:"Role name."`
+}
+
+func (c *clientsGrantCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		granted := false
+		// The role's lock serialises concurrent grants (the assignment has no
+		// unique constraint) and the role's deletion.
+		err = pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
+			role, err := getRoleForUpdate(ctx, env, tx, c.RoleName)
+			if err != nil {
+				return err
+			}
+			n, err := env.q.APIClientRoleGrant(ctx, tx, db.APIClientRoleGrantParams{ClientID: cl.ClientID, RoleID: role.ID})
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // client deleted meanwhile
+				return notFound(sio, cl.ClientID)
+			} else if err != nil {
+				return fmt.Errorf("grant role: %w", err)
+			}
+			granted = n > 0
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !granted {
+			fmt.Fprintf(sio.Out, "API client '%s' already has role '%s'.\n", cl.ClientID, c.RoleName)
+			return nil
+		}
+		fmt.Fprintf(sio.Out, "✅ Granted role '%s' to API client '%s'.\n", c.RoleName, cl.ClientID)
+		return nil
+	})
+}
+
+type clientsRevokeCmd struct {
+	ClientID clientIDArg `arg:"" help:"Client ID (starts with id_)."`
+	RoleName string      `arg:"" help:"Role name."`
+	Yes      bool        `short:"y" help:"Skip confirmation prompt."`
+}
+
+func (c *clientsRevokeCmd) Run(sio stdio) error {
+	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
+		cl, err := getClient(ctx, env, string(c.ClientID))
+		if err != nil {
+			return err
+		}
+		role, err := getRole(ctx, env, env.conn, c.RoleName)
+		if err != nil {
+			return err
+		}
+		link := db.APIClientRoleExistsParams{ClientID: cl.ClientID, RoleID: role.ID}
+		missing := fmt.Sprintf("API client '%s' does not have role '%s'.", cl.ClientID, c.RoleName)
+		has, err := env.q.APIClientRoleExists(ctx, env.conn, link)
+		if err != nil {
+			return fmt.Errorf("check API client role: %w", err)
+		}
+		if !has {
+			return exitWith(sio, 10, missing)
+		}
+		q := fmt.Sprintf("Are you sure you want to revoke role '%s' from API client '%s'?", c.RoleName, cl.ClientID)
+		if ok, err := confirmUnless(sio, c.Yes, q); !ok {
+			return err
+		}
+		n, err := env.q.APIClientRoleRevoke(ctx, env.conn, db.APIClientRoleRevokeParams(link))
+		if err != nil {
+			return fmt.Errorf("revoke role: %w", err)
+		}
+		if n == 0 { // revoked concurrently
+			return exitWith(sio, 10, missing)
+		}
+		fmt.Fprintf(sio.Out, "✅ Revoked role '%s' from API client '%s'.\n", c.RoleName, cl.ClientID)
 		return nil
 	})
 }

@@ -14,9 +14,15 @@ import (
 
 // cli is the command tree; each command lives in its own file.
 type cli struct {
-	Serve   serveCmd   `cmd:"" help:"Run the HTTP API server."`
-	Migrate migrateCmd `cmd:"" help:"Apply the database migrations."`
-	Clients clientsCmd `cmd:"" help:"Manage API clients."`
+	Serve       serveCmd       `cmd:"" help:"Run the HTTP API server."`
+	Migrate     migrateCmd     `cmd:"" help:"Apply the database migrations."`
+	Clients     clientsCmd     `cmd:"" help:"Manage API clients."`
+	DeleteBulk  deleteBulkCmd  `cmd:"" name:"delete-bulk" help:"Delete contacts by primary e-mail through the API (delete_bulk.py)."`
+	Roles       rolesCmd       `cmd:"" help:"Manage roles."`
+	Permissions permissionsCmd `cmd:"" help:"Manage permissions."`
+	Optout      optoutCmd      `cmd:"" help:"Apply suppression lists (opt contacts out of e-mail)."`
+
+	WaitlistFields waitlistFieldsCmd `cmd:"" name:"waitlist-fields" help:"Manage the waitlist field rules."`
 }
 
 // exitCode ends the program with that status once the command has printed its message
