@@ -75,7 +75,6 @@ func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 // WithRulesRefresh sets how old the cached waitlist field rules may get (default 5 s).
 func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
 
-
 // New returns the whole HTTP handler of the service.
 // Start-up reads the enabled API clients to pre-create their metric series, so
 // (as in the Python CTMS) it needs the database.

@@ -1,0 +1,191 @@
+package migrate_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctms-go/ctms/internal/migrate"
+	"github.com/ctms-go/ctms/internal/testdb"
+)
+
+// referenceSchema is pg_dump's view of a Python CTMS database at alembic head; shared/ sits
+// beside the repository in development and CI alike.
+const referenceSchema = "../../../shared/reference/schema-alembic-head.sql"
+
+// TestSchemaMatchesAlembicHead dumps a database migrated to version 1 and compares it,
+// statement by statement, with the dump of the Python CTMS schema: they must be equal.
+func TestSchemaMatchesAlembicHead(t *testing.T) {
+	want := referenceStatements(t)
+	pool := emptyDatabase(t)
+	require.NoError(t, migrate.UpTo(context.Background(), pool, nil, 1))
+	got := dumpStatements(dumpSchema(t, pool.Config().ConnString()))
+
+	missing, extra := difference(want, got), difference(got, want)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("schema at migration 1 differs from %s\n\nmissing (in the reference, not in ours):\n%s\n\n"+
+			"extra (in ours, not in the reference):\n%s",
+			referenceSchema, strings.Join(missing, "\n\n"), strings.Join(extra, "\n\n"))
+	}
+}
+
+// TestLaterMigrationsKeepPythonSchema checks the fully migrated schema: later migrations may
+// add objects of their own (tables, their indexes, even foreign keys to Python tables) but must
+// not change, drop or add to the Python CTMS's tables, which it may still use.
+func TestLaterMigrationsKeepPythonSchema(t *testing.T) {
+	want := referenceStatements(t)
+	got := dumpStatements(dumpSchema(t, testdb.NewDatabase(t)))
+
+	pythonTables := map[string]bool{}
+	for _, stmt := range want {
+		if m := subjectTable.FindStringSubmatch(stmt); m != nil && strings.HasPrefix(stmt, "CREATE TABLE") {
+			pythonTables[m[1]] = true
+		}
+	}
+	var changed []string
+	for _, stmt := range difference(got, want) {
+		if m := subjectTable.FindStringSubmatch(stmt); m != nil && pythonTables[m[1]] {
+			changed = append(changed, stmt)
+		}
+	}
+	missing := difference(want, got)
+	if len(missing) > 0 || len(changed) > 0 {
+		t.Errorf("later migrations change the Python CTMS schema\n\nmissing (in %s, not in ours):\n%s\n\n"+
+			"added to Python tables:\n%s",
+			referenceSchema, strings.Join(missing, "\n\n"), strings.Join(changed, "\n\n"))
+	}
+}
+
+// subjectTable finds the table a dumped statement defines or alters.
+var subjectTable = regexp.MustCompile(`^(?:CREATE TABLE|ALTER TABLE(?: ONLY)?|CREATE (?:UNIQUE )?INDEX \S+ ON(?: ONLY)?|` +
+	`CREATE (?:CONSTRAINT )?TRIGGER .*? ON|CREATE POLICY \S+ ON|CREATE RULE \S+ AS .*? TO) public\.("[^"]+"|\w+)`)
+
+func referenceStatements(t *testing.T) []string {
+	t.Helper()
+	ref, err := os.ReadFile(referenceSchema)
+	if err != nil {
+		t.Fatalf("reference schema: %v (shared/ must sit beside the repository)", err)
+	}
+	stmts := dumpStatements(string(ref))
+	require.Greater(t, len(stmts), 50, "the reference should hold the whole schema")
+	return stmts
+}
+
+func dumpSchema(t *testing.T, url string) string {
+	t.Helper()
+	pgDump := findPgDump(t, url)
+	out, err := exec.Command(pgDump, "--schema-only", "--no-owner", "--dbname", url).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s: %v\n%s", pgDump, err, stderr)
+	}
+	return string(out)
+}
+
+// dumpStatements splits a pg_dump script into normalised statements, sorted, leaving out
+// what does not describe the schema: comments, SET and set_config lines, psql meta-commands
+// (\restrict), ownership, and goose's own version table.
+func dumpStatements(dump string) []string {
+	var stmts []string
+	var cur []string
+	for line := range strings.SplitSeq(dump, "\n") {
+		line = strings.TrimRight(line, " \t\r")
+		trimmed := strings.TrimSpace(line)
+		if len(cur) == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "--") ||
+			strings.HasPrefix(trimmed, `\`) || strings.HasPrefix(trimmed, "SET ") ||
+			strings.HasPrefix(trimmed, "SELECT pg_catalog.set_config(")) {
+			continue
+		}
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur = append(cur, line)
+		if strings.HasSuffix(trimmed, ";") {
+			stmts = append(stmts, strings.Join(cur, "\n"))
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		stmts = append(stmts, strings.Join(cur, "\n"))
+	}
+	stmts = slices.DeleteFunc(stmts, func(s string) bool {
+		return ownerStmt.MatchString(s) || strings.Contains(s, "goose_db_version")
+	})
+	slices.Sort(stmts)
+	return stmts
+}
+
+var ownerStmt = regexp.MustCompile(`(?s)^ALTER .* OWNER TO .*;$`)
+
+// difference returns the elements of a not in b, counting duplicates (both sorted).
+func difference(a, b []string) []string {
+	var out []string
+	i, j := 0, 0
+	for i < len(a) {
+		switch {
+		case j >= len(b) || a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// findPgDump picks the pg_dump of the server's major version from Debian's
+// /usr/lib/postgresql/<major>/bin, else the highest installed there, else the one on PATH.
+func findPgDump(t *testing.T, url string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	var versionNum int
+	err = conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&versionNum)
+	_ = conn.Close(ctx)
+	require.NoError(t, err)
+	major := versionNum / 10000
+
+	candidates, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	best, bestMajor := "", 0
+	for _, c := range candidates {
+		m, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(c))))
+		if err != nil {
+			continue
+		}
+		if m == major {
+			return c
+		}
+		if m > bestMajor {
+			best, bestMajor = c, m
+		}
+	}
+	if best != "" && bestMajor > major {
+		return best
+	}
+	if p, err := exec.LookPath("pg_dump"); err == nil {
+		return p
+	}
+	if best != "" {
+		return best
+	}
+	t.Fatal(fmt.Sprintf("pg_dump not found for PostgreSQL %d: install postgresql-client-%d "+
+		"(apt-get install postgresql-client) or run `make test`, whose scripts/pg.sh installs it", major, major))
+	return ""
+}

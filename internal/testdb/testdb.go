@@ -1,0 +1,322 @@
+// Package testdb gives tests their own migrated PostgreSQL databases.
+//
+// The server comes from CTMS_TEST_DB_URL (an admin connection, e.g. to the postgres
+// database; `make test` sets it). The migrations are applied once per migration content to
+// a template database, ctms_tmpl_<hash>, under an advisory lock so parallel test binaries
+// do not race; each test binary then clones it with CREATE DATABASE … TEMPLATE, which
+// takes tens of milliseconds.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ctms-go/ctms/internal/migrate"
+	ctmssql "github.com/ctms-go/ctms/sql"
+)
+
+// EnvURL names the variable holding the admin connection URL.
+const EnvURL = "CTMS_TEST_DB_URL"
+
+// lockID serialises template creation and cloning across test binaries
+// (advisory locks are per database: every binary takes it in the admin database).
+const lockID int64 = 0x63746d73_74657374 // "ctmstest"
+
+// staleAfter is the age after which a leftover test database with no connections is dropped.
+// Package databases cannot be dropped by their own binary (there is no hook at process
+// exit), so each binary sweeps those left by earlier runs.
+const staleAfter = time.Hour
+
+var (
+	shared struct {
+		sync.Mutex
+		url  string
+		pool *pgxpool.Pool
+		err  error
+		done bool
+	}
+	namePattern = regexp.MustCompile(`^ctms_t_(\d+)_`)
+)
+
+// Pool returns a pool on this test package's own fresh, migrated database (created once per
+// test binary, shared by the package's tests; closed at process exit).
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ensureShared(t)
+	return shared.pool
+}
+
+// URL returns the connection URL of that same database.
+func URL(t testing.TB) string {
+	t.Helper()
+	ensureShared(t)
+	return shared.url
+}
+
+// NewDatabase creates another fresh migrated database (for tests that need isolation) and
+// returns its URL; the database is dropped in t.Cleanup.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := adminURL(t)
+	name, err := createDatabase(ctx, admin)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := dropDatabase(context.Background(), admin, name); err != nil {
+			t.Logf("testdb: %v", err)
+		}
+	})
+	u, err := withDatabase(admin, name)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	return u
+}
+
+func ensureShared(t testing.TB) {
+	t.Helper()
+	admin := adminURL(t)
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.done {
+		shared.done = true
+		shared.url, shared.pool, shared.err = openShared(context.Background(), admin)
+	}
+	if shared.err != nil {
+		t.Fatalf("testdb: %v", shared.err)
+	}
+}
+
+func openShared(ctx context.Context, admin string) (string, *pgxpool.Pool, error) {
+	name, err := createDatabase(ctx, admin)
+	if err != nil {
+		return "", nil, err
+	}
+	u, err := withDatabase(admin, name)
+	if err != nil {
+		return "", nil, err
+	}
+	pool, err := newPool(ctx, u)
+	if err != nil {
+		return "", nil, err
+	}
+	return u, pool, nil
+}
+
+func adminURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(EnvURL)
+	if u == "" {
+		t.Fatalf("testdb: %s is not set: run the tests with `make test`, or set it to an admin "+
+			"connection URL such as postgresql://postgres@127.0.0.1:5432/postgres", EnvURL)
+	}
+	return u
+}
+
+func newPool(ctx context.Context, connURL string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(connURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", EnvURL, err)
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return pool, nil
+}
+
+// createDatabase clones the template of the current migrations into a new database,
+// building the template first if this migration content has none yet.
+func createDatabase(ctx context.Context, admin string) (string, error) {
+	tmpl, err := templateName()
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("ctms_t_%d_%s_%s", time.Now().Unix(), packageName(), randomSuffix())
+
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("connect to %s: %w", EnvURL, err)
+	}
+	defer conn.Close(ctx)
+	// Session lock, released when conn closes even if we return early.
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
+		return "", fmt.Errorf("take lock: %w", err)
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+		tmpl).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look for template: %w", err)
+	}
+	if !exists {
+		if err := buildTemplate(ctx, conn, admin, tmpl); err != nil {
+			return "", err
+		}
+	}
+	sweepStale(ctx, conn)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+
+		" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s from %s: %w", name, tmpl, err)
+	}
+	return name, nil
+}
+
+// buildTemplate migrates a new database under a temporary name and renames it only when
+// complete, so a crash never leaves a half-migrated template behind.
+func buildTemplate(ctx context.Context, conn *pgx.Conn, admin, tmpl string) error {
+	building := tmpl + "_building"
+	ident := pgx.Identifier{building}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop leftover %s: %w", building, err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident+" TEMPLATE template0"); err != nil {
+		return fmt.Errorf("create %s: %w", building, err)
+	}
+	u, err := withDatabase(admin, building)
+	if err != nil {
+		return err
+	}
+	pool, err := newPool(ctx, u)
+	if err != nil {
+		return err
+	}
+	err = migrate.Up(ctx, pool, nil)
+	pool.Close() // cloning and renaming need the database free of sessions
+	if err != nil {
+		return fmt.Errorf("migrate template %s: %w", building, err)
+	}
+	// No connections allowed: a session on a template makes CREATE DATABASE … TEMPLATE fail.
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		return fmt.Errorf("close template %s: %w", building, err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident+" RENAME TO "+
+		pgx.Identifier{tmpl}.Sanitize()); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", building, tmpl, err)
+	}
+	return nil
+}
+
+// sweepStale drops test databases older than staleAfter that nobody is connected to.
+// Best effort: errors (e.g. a database still in use) are ignored.
+func sweepStale(ctx context.Context, conn *pgx.Conn) {
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database d WHERE datname LIKE 'ctms\_t\_%'
+		AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-staleAfter).Unix()
+	for _, n := range names {
+		m := namePattern.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		if created, err := strconv.ParseInt(m[1], 10, 64); err == nil && created < cutoff {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+		}
+	}
+}
+
+func dropDatabase(ctx context.Context, admin, name string) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("drop %s: connect: %w", name, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+
+		" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
+}
+
+// templateName is ctms_tmpl_ followed by a short hash of the embedded migrations' names and content.
+func templateName() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(ctmssql.Migrations, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(ctmssql.Migrations, path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash migrations: %w", err)
+	}
+	return "ctms_tmpl_" + hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// packageName is the test binary's directory (go test runs it in the package directory),
+// reduced to a short identifier.
+func packageName() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "pkg"
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(wd)) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+		if b.Len() == 20 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "pkg"
+	}
+	return b.String()
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// withDatabase returns connURL pointing at database name instead: a URL gets its path
+// replaced, a keyword/value string gets a dbname appended (the last one wins).
+func withDatabase(connURL, name string) (string, error) {
+	if !strings.HasPrefix(connURL, "postgres://") && !strings.HasPrefix(connURL, "postgresql://") {
+		return connURL + " dbname=" + name, nil
+	}
+	u, err := url.Parse(connURL)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: %w", EnvURL, err)
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	q := u.Query()
+	if q.Has("dbname") {
+		q.Del("dbname")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
