@@ -26,6 +26,9 @@ type serveCmd struct{}
 // Run serves on HOST:PORT.
 func (serveCmd) Run(sio stdio) error {
 	cfg, err := config.Load()
+	if err == nil {
+		err = cfg.ValidateForServing()
+	}
 	if err != nil {
 		fmt.Fprintf(sio.Err, "Error: invalid configuration:\n%s\n", err)
 		return exitCode(1)
@@ -59,11 +62,11 @@ func (serveCmd) Run(sio stdio) error {
 	srv := &http.Server{
 		Addr:              cfg.Addr(),
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -73,7 +76,10 @@ func (serveCmd) Run(sio stdio) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Stop accepting, let in-flight requests finish within the grace period;
+	// the deferred pool.Close runs after.
+	logger.Info("shutting down", obs.LoggerKey, "uvicorn.error", "grace", cfg.ShutdownGrace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)

@@ -35,6 +35,29 @@ type Config struct {
 	// EnforcePermissions makes the API check each client's roles (CTMS_ENFORCE_PERMISSIONS,
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
+
+	// HTTP server limits (durations accept seconds, ISO-8601 or HH:MM:SS).
+	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // CTMS_HTTP_READ_TIMEOUT
+	WriteTimeout      time.Duration // CTMS_HTTP_WRITE_TIMEOUT
+	IdleTimeout       time.Duration // CTMS_HTTP_IDLE_TIMEOUT
+	MaxHeaderBytes    int           // CTMS_HTTP_MAX_HEADER_BYTES
+	MaxBodyBytes      int64         // CTMS_HTTP_MAX_BODY_BYTES (larger bodies: 413)
+	RequestDBTimeout  time.Duration // CTMS_DB_REQUEST_TIMEOUT: database work of one request
+	ShutdownGrace     time.Duration // CTMS_SHUTDOWN_GRACE: time in-flight requests get on SIGTERM
+}
+
+// MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
+// HS256 key should carry at least as many bytes as the hash.
+const MinSecretKeyLength = 32
+
+// ValidateForServing adds the checks that only matter to the server (the CLI
+// loads the same settings but never signs a token).
+func (c *Config) ValidateForServing() error {
+	if len(c.SecretKey) < MinSecretKeyLength {
+		return fmt.Errorf("CTMS_SECRET_KEY must be at least %d bytes long (got %d)", MinSecretKeyLength, len(c.SecretKey))
+	}
+	return nil
 }
 
 // MaxConns is the pool's upper bound: steady size plus overflow, as SQLAlchemy counts it.
@@ -69,6 +92,15 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		AppDir:          r.str("APP_DIR", "/app"),
 
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
+
+		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
+		WriteTimeout:      r.duration("CTMS_HTTP_WRITE_TIMEOUT", 60*time.Second),
+		IdleTimeout:       r.duration("CTMS_HTTP_IDLE_TIMEOUT", 120*time.Second),
+		MaxHeaderBytes:    r.integer("CTMS_HTTP_MAX_HEADER_BYTES", 64<<10),
+		MaxBodyBytes:      int64(r.integer("CTMS_HTTP_MAX_BODY_BYTES", 1<<20)),
+		RequestDBTimeout:  r.duration("CTMS_DB_REQUEST_TIMEOUT", 10*time.Second),
+		ShutdownGrace:     r.duration("CTMS_SHUTDOWN_GRACE", 20*time.Second),
 	}
 	if c.DBURL == "" {
 		r.fail("CTMS_DB_URL", "is required")
@@ -86,6 +118,24 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.TokenExpiration <= 0 {
 		r.fail("CTMS_TOKEN_EXPIRATION", "must be positive")
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"CTMS_HTTP_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"CTMS_HTTP_READ_TIMEOUT", c.ReadTimeout},
+		{"CTMS_HTTP_WRITE_TIMEOUT", c.WriteTimeout}, {"CTMS_HTTP_IDLE_TIMEOUT", c.IdleTimeout},
+		{"CTMS_DB_REQUEST_TIMEOUT", c.RequestDBTimeout}, {"CTMS_SHUTDOWN_GRACE", c.ShutdownGrace},
+	} {
+		if d.d <= 0 {
+			r.fail(d.name, "must be positive")
+		}
+	}
+	if c.MaxHeaderBytes < 1024 {
+		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")
+	}
+	if c.MaxBodyBytes < 1024 {
+		r.fail("CTMS_HTTP_MAX_BODY_BYTES", "must be at least 1024")
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		r.fail("PORT", "must be a port number")
