@@ -10,7 +10,13 @@ LDFLAGS := -X github.com/ctms-go/ctms/internal/version.Version=$(VERSION) \
 	-X github.com/ctms-go/ctms/internal/version.Commit=$(COMMIT) \
 	-X github.com/ctms-go/ctms/internal/version.Build=$(BUILD)
 
-.PHONY: build generate check db migrate run test
+# npm tools of contract, lint-spec and e2e: pinned in tools/contract/package-lock.json,
+# installed into tools/contract/node_modules (not committed).
+NPM ?= npm
+TOOLS := tools/contract
+NODE_BIN := $(TOOLS)/node_modules/.bin
+
+.PHONY: build generate check lint-spec contract e2e npm-tools db migrate run test bench
 
 ## build: compile bin/ctms
 build:
@@ -22,12 +28,13 @@ generate:
 	$(GO) tool oapi-codegen -config oapi-client.yaml api/openapi.yaml
 	$(GO) tool sqlc generate
 
-## check: gofmt, go vet, and generated code up to date
+## check: gofmt, go vet, spec lint, and generated code up to date
 check:
 	@unformatted=$$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '^gen/' | \
 	  while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done | xargs -r gofmt -l); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint-spec
 	$(MAKE) --no-print-directory generate
 	@if [ -n "$$(git status --porcelain -- gen/)" ]; then \
 	  echo "gen/ is stale: run make generate and commit the result"; git status --porcelain -- gen/; exit 1; fi
@@ -47,3 +54,32 @@ run: build
 ## test: go test ./... against CTMS_TEST_DB_URL, 127.0.0.1:5432, or the private server
 test:
 	scripts/test.sh
+
+## npm-tools: install the pinned npm tools (again when package.json or the lock file changes)
+npm-tools: $(TOOLS)/node_modules/.installed
+$(TOOLS)/node_modules/.installed: $(TOOLS)/package.json $(TOOLS)/package-lock.json
+	cd $(TOOLS) && $(NPM) ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+## lint-spec: lint api/openapi.yaml with Redocly CLI (rules in redocly.yaml)
+lint-spec: npm-tools
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  $(NODE_BIN)/redocly lint api/openapi.yaml --config redocly.yaml --format stylish
+
+## contract: TypeScript types from the spec (openapi-typescript), then type-check
+## tools/contract/check.ts, which calls every operation through openapi-fetch
+contract: npm-tools
+	cd $(TOOLS) && node_modules/.bin/openapi-typescript ../../api/openapi.yaml -o gen/schema.d.ts \
+	  --default-non-nullable=false --empty-objects-unknown
+	$(NODE_BIN)/tsc -p $(TOOLS) --noEmit --strict
+
+## e2e: /docs and /redoc in headless Chromium against a static bin/ctms (scripts/e2e.sh)
+e2e: export CGO_ENABLED := 0
+e2e: build npm-tools
+	scripts/e2e.sh
+
+## bench: service vs ceiling benchmark (cmd/ctms-bench): seeds BENCH_CONTACTS contacts (default
+## 200000; BENCH_CONTACTS=1000000 for the full run), prints the table, updates docs/performance.md
+BENCH_CONTACTS ?= 200000
+bench:
+	BENCH_CONTACTS=$(BENCH_CONTACTS) $(GO) run ./cmd/ctms-bench

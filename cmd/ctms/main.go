@@ -21,6 +21,7 @@ type cli struct {
 	Roles       rolesCmd       `cmd:"" help:"Manage roles."`
 	Permissions permissionsCmd `cmd:"" help:"Manage permissions."`
 	Optout      optoutCmd      `cmd:"" help:"Apply suppression lists (opt contacts out of e-mail)."`
+	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 if the server answers 200 on /__lbheartbeat__ (the container's HEALTHCHECK)."`
 
 	WaitlistFields waitlistFieldsCmd `cmd:"" name:"waitlist-fields" help:"Manage the waitlist field rules."`
 }

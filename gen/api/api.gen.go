@@ -269,10 +269,14 @@ type AddOnsSchema struct {
 
 // CTMSBulkResponse defines model for CTMSBulkResponse.
 type CTMSBulkResponse struct {
-	// Start Example: 2020-01-22T03:24:00Z
+	// Start The request's start; Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2020-01-22T03:24:00Z
 	Start string `json:"start"`
 
-	// End Example: 2021-01-29T09:26:57.511000Z
+	// End The request's end (or now); Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2021-01-29T09:26:57.511000Z
 	End   string         `json:"end"`
 	Limit int            `json:"limit"`
 	After *string        `json:"after"`
@@ -328,7 +332,7 @@ type ContactInSchema struct {
 	Waitlists   *[]WaitlistInSchema        `json:"waitlists,omitempty"`
 }
 
-// ContactPatchSchema The parts of a contact to change; keys that are absent are left alone.
+// ContactPatchSchema The parts of a contact to change; keys that are absent are left alone. x-union-tags name the alternatives of each union in validation errors (as pydantic does).
 type ContactPatchSchema struct {
 	Amo         *ContactPatchSchema_Amo         `json:"amo,omitempty"`
 	Email       *EmailPatchSchema               `json:"email,omitempty"`
@@ -388,12 +392,14 @@ type EmailInSchema struct {
 	// EmailId A version-4 UUID; generated when absent or null.
 	//
 	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId            *openapi_types.UUID `json:"email_id,omitempty"`
-	EmailLang          *string             `json:"email_lang,omitempty"`
-	FirstName          *string             `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool               `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string             `json:"last_name,omitempty"`
-	MailingCountry     *string             `json:"mailing_country,omitempty"`
+	EmailId *openapi_types.UUID `json:"email_id,omitempty"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	FirstName          *string                   `json:"first_name,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	LastName           *string                   `json:"last_name,omitempty"`
+	MailingCountry     *string                   `json:"mailing_country,omitempty"`
 
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
@@ -422,7 +428,7 @@ type EmailPatchSchema struct {
 	LastName           nullable.Nullable[string]             `json:"last_name,omitempty"`
 	MailingCountry     nullable.Nullable[string]             `json:"mailing_country,omitempty"`
 
-	// PrimaryEmail Contact email address (not validated as an address).
+	// PrimaryEmail Contact email address (not validated as an address); may not be null.
 	//
 	// Example: contact@example.com
 	PrimaryEmail      *string                   `json:"primary_email,omitempty"`
@@ -443,12 +449,14 @@ type EmailPutSchema struct {
 	// EmailId A version-4 UUID, equal to the path's email_id.
 	//
 	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId            openapi_types.UUID `json:"email_id"`
-	EmailLang          *string            `json:"email_lang,omitempty"`
-	FirstName          *string            `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool              `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string            `json:"last_name,omitempty"`
-	MailingCountry     *string            `json:"mailing_country,omitempty"`
+	EmailId openapi_types.UUID `json:"email_id"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	FirstName          *string                   `json:"first_name,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	LastName           *string                   `json:"last_name,omitempty"`
+	MailingCountry     *string                   `json:"mailing_country,omitempty"`
 
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
@@ -583,7 +591,9 @@ type MozillaFoundationSchema struct {
 // NewsletterInSchema defines model for NewsletterInSchema.
 type NewsletterInSchema struct {
 	Format *NewsletterInSchemaFormat `json:"format,omitempty"`
-	Lang   *string                   `json:"lang,omitempty"`
+
+	// Lang en when absent; null stays null.
+	Lang nullable.Nullable[string] `json:"lang,omitempty"`
 
 	// Name Example: mozilla-welcome
 	Name string `json:"name"`
@@ -824,32 +834,6 @@ type PartialUpdateCtmsContactJSONRequestBody = ContactPatchSchema
 // CreateOrUpdateCtmsContactJSONRequestBody defines body for CreateOrUpdateCtmsContact for application/json ContentType.
 type CreateOrUpdateCtmsContactJSONRequestBody = ContactPutSchema
 
-// AsAddOnsPatchSchema returns the union data inside the ContactPatchSchema_Amo as a AddOnsPatchSchema
-func (t ContactPatchSchema_Amo) AsAddOnsPatchSchema() (AddOnsPatchSchema, error) {
-	var body AddOnsPatchSchema
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromAddOnsPatchSchema overwrites any union data inside the ContactPatchSchema_Amo as the provided AddOnsPatchSchema
-func (t *ContactPatchSchema_Amo) FromAddOnsPatchSchema(v AddOnsPatchSchema) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeAddOnsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Amo, using the provided AddOnsPatchSchema
-func (t *ContactPatchSchema_Amo) MergeAddOnsPatchSchema(v AddOnsPatchSchema) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
 // AsDeleteGroup returns the union data inside the ContactPatchSchema_Amo as a DeleteGroup
 func (t ContactPatchSchema_Amo) AsDeleteGroup() (DeleteGroup, error) {
 	var body DeleteGroup
@@ -876,32 +860,22 @@ func (t *ContactPatchSchema_Amo) MergeDeleteGroup(v DeleteGroup) error {
 	return err
 }
 
-func (t ContactPatchSchema_Amo) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *ContactPatchSchema_Amo) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsFirefoxAccountsPatchSchema returns the union data inside the ContactPatchSchema_Fxa as a FirefoxAccountsPatchSchema
-func (t ContactPatchSchema_Fxa) AsFirefoxAccountsPatchSchema() (FirefoxAccountsPatchSchema, error) {
-	var body FirefoxAccountsPatchSchema
+// AsAddOnsPatchSchema returns the union data inside the ContactPatchSchema_Amo as a AddOnsPatchSchema
+func (t ContactPatchSchema_Amo) AsAddOnsPatchSchema() (AddOnsPatchSchema, error) {
+	var body AddOnsPatchSchema
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromFirefoxAccountsPatchSchema overwrites any union data inside the ContactPatchSchema_Fxa as the provided FirefoxAccountsPatchSchema
-func (t *ContactPatchSchema_Fxa) FromFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
+// FromAddOnsPatchSchema overwrites any union data inside the ContactPatchSchema_Amo as the provided AddOnsPatchSchema
+func (t *ContactPatchSchema_Amo) FromAddOnsPatchSchema(v AddOnsPatchSchema) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeFirefoxAccountsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Fxa, using the provided FirefoxAccountsPatchSchema
-func (t *ContactPatchSchema_Fxa) MergeFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
+// MergeAddOnsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Amo, using the provided AddOnsPatchSchema
+func (t *ContactPatchSchema_Amo) MergeAddOnsPatchSchema(v AddOnsPatchSchema) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -909,6 +883,16 @@ func (t *ContactPatchSchema_Fxa) MergeFirefoxAccountsPatchSchema(v FirefoxAccoun
 
 	merged, err := runtime.JSONMerge(t.union, b)
 	t.union = merged
+	return err
+}
+
+func (t ContactPatchSchema_Amo) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ContactPatchSchema_Amo) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
@@ -938,32 +922,22 @@ func (t *ContactPatchSchema_Fxa) MergeDeleteGroup(v DeleteGroup) error {
 	return err
 }
 
-func (t ContactPatchSchema_Fxa) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *ContactPatchSchema_Fxa) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsMozillaFoundationPatchSchema returns the union data inside the ContactPatchSchema_Mofo as a MozillaFoundationPatchSchema
-func (t ContactPatchSchema_Mofo) AsMozillaFoundationPatchSchema() (MozillaFoundationPatchSchema, error) {
-	var body MozillaFoundationPatchSchema
+// AsFirefoxAccountsPatchSchema returns the union data inside the ContactPatchSchema_Fxa as a FirefoxAccountsPatchSchema
+func (t ContactPatchSchema_Fxa) AsFirefoxAccountsPatchSchema() (FirefoxAccountsPatchSchema, error) {
+	var body FirefoxAccountsPatchSchema
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromMozillaFoundationPatchSchema overwrites any union data inside the ContactPatchSchema_Mofo as the provided MozillaFoundationPatchSchema
-func (t *ContactPatchSchema_Mofo) FromMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
+// FromFirefoxAccountsPatchSchema overwrites any union data inside the ContactPatchSchema_Fxa as the provided FirefoxAccountsPatchSchema
+func (t *ContactPatchSchema_Fxa) FromFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeMozillaFoundationPatchSchema performs a merge with any union data inside the ContactPatchSchema_Mofo, using the provided MozillaFoundationPatchSchema
-func (t *ContactPatchSchema_Mofo) MergeMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
+// MergeFirefoxAccountsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Fxa, using the provided FirefoxAccountsPatchSchema
+func (t *ContactPatchSchema_Fxa) MergeFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -971,6 +945,16 @@ func (t *ContactPatchSchema_Mofo) MergeMozillaFoundationPatchSchema(v MozillaFou
 
 	merged, err := runtime.JSONMerge(t.union, b)
 	t.union = merged
+	return err
+}
+
+func (t ContactPatchSchema_Fxa) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ContactPatchSchema_Fxa) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
@@ -990,6 +974,32 @@ func (t *ContactPatchSchema_Mofo) FromDeleteGroup(v DeleteGroup) error {
 
 // MergeDeleteGroup performs a merge with any union data inside the ContactPatchSchema_Mofo, using the provided DeleteGroup
 func (t *ContactPatchSchema_Mofo) MergeDeleteGroup(v DeleteGroup) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMozillaFoundationPatchSchema returns the union data inside the ContactPatchSchema_Mofo as a MozillaFoundationPatchSchema
+func (t ContactPatchSchema_Mofo) AsMozillaFoundationPatchSchema() (MozillaFoundationPatchSchema, error) {
+	var body MozillaFoundationPatchSchema
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMozillaFoundationPatchSchema overwrites any union data inside the ContactPatchSchema_Mofo as the provided MozillaFoundationPatchSchema
+func (t *ContactPatchSchema_Mofo) FromMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMozillaFoundationPatchSchema performs a merge with any union data inside the ContactPatchSchema_Mofo, using the provided MozillaFoundationPatchSchema
+func (t *ContactPatchSchema_Mofo) MergeMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -3214,90 +3224,103 @@ func (sh *strictHandler) ReadCtmsInBulkByUpdatedDate(w http.ResponseWriter, r *h
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3pcts4k6+C4m7VOruUTMl2DvnP2k7yjatybWJPqjbjUiCyJWFMAhwAtKyZ8rt/BYD3IZGS4lGm/Muy",
-	"hKO70RcajcZflsuCkFGgUlijv6w5YA+4/viOuVgSRtVnD4TLSWj+tT5hOUdsiuQckMuoxK600aErA3H4",
-	"FwSY+GPiPfQt2xLuHAKsBoB7HIQ+WCPLtDs6GnowPHrRc/HkRe/4+PmgN3Hdo97xS3j+cno8nHgnrmVb",
-	"chmqPkJyQmfWw8ODbYWY4wBkDKQC5Y2a8tJT/xIFXojl3LItigPVNwHIsi0Of0SEg2eNJI8gD96U8QBL",
-	"a2RFkW5Znte2/i8CvjwL2LUAnpvrD/V1NhkO2DgSwM182fgN451jcQvyit0CbRpxopuMpW6zAchl4pSG",
-	"z1Gn89Bv73HzwNN73JIIb+/xJ04CHMNaZbf3WLpz8JCLBfQIFUAFkeQO/KXisabJQzPmWGPYBo73bMou",
-	"DDc3oxWwKRvHPN8SPzXumlXQo9YuRcOYuyZYZ2J9mXpuMz5i6rnrMHlQ8ihCRgVoST7H3mf4IwIh1X+K",
-	"xED1RxyGPjGq6PB3YfRRNux/cphaI+s/DjM9dmh+FYe/XF19esM542a6IpHOsYe4mRAdUIaIB1SSKQGO",
-	"ZuQOqI08IvDEBw+dfbpErk+AShtNsIdcDrox9sWzvvVgWxeMTn3iPhLkV5naVX/1zAItiJwjjIRkHDzE",
-	"KGjI3jI+IZ5n9MvjgJZRC/nYvRUIo0TxohB4QIQgjGroPjD5lkXUexzgPjCJpmo6PfcVY+8wn8HjESbh",
-	"tgnzlogI5KvpOZJzTLUp9UlApIbtmuJIzhknf8Ij0ea9WhU6Q4wjQu+wTwpcrtRGzjP4+vVr7yySc/Wr",
-	"iyUUYagI+oNt/apG1EAbCHaJU3nsGuwuY5QIDSPZR989kJj439UiYOQTIZU3A6q3QAdvsZCKh4Vc+vDM",
-	"RhgFIASega2oM2UcHUahhyUI5EZcMI4w9cziJWNgitjkd3BlLJUUfTe/fNez9bUejXFQKJ553kcqLumX",
-	"FOkq92DPY1T0A/Yn8X3cZ3yGsOuyiGrgcaIR1FKFnIXAJTGKFXvemNEx8fR/Ab5/B3Qm59boxHFsi0a+",
-	"r7Rc4hOVVs+2PCJCHy/HRrUXBhienLQYwNg1FsoxiX3JKY58aY2m2BdZhwljPmCqeviYziI8K0/XZjIf",
-	"Czn22cxMlToyarmsNt1zPm9nREPOpsSHccT9Uv/jNoRWfmM7+iQe5oaT1KzkoAUrPKTfGN5WwxnG/aT8",
-	"jYx3d8d+tnXfm7Fe/GXStv8h/vDNNLvJt+uRIGRcqxW9DxhZMyLn0aTvsuCQ4ZD0XObBDOhhOvVDvru4",
-	"JWGPacHDfi9khEq1LAq6rYVh79Api+buRHHvUN1GMaxDhoVAcUjGqoHov8YSHhOxjVXW3q3RNgp075BJ",
-	"1Pnu1PdeoriZMdkzVJpNWzurth5Zxj012+DBtlwOWMJYkgCExEFYDI8NnaHTc456w5dXg5PR8WDkOP/j",
-	"OCPHseyi1uqpATqqrhqABjVWrTU6w/U2JNf6qGRPWk9zvFP9XR3/pKRGWwP2vKq0Wvd9oQRI7yNWsMKg",
-	"5wwUKwwHo+Hz0cmL/slg4Pxgjhg2K69cs5dFRdYa7VclvdFedBwTMkpCuN/yMlji4RJX5tiuwEi5VS+u",
-	"Y0yADMMczDUCXLOQNzUa5eLq/ZfzyL/9HIe9arTKVBq6dxINMAGUGsZ5deW8KjDO/zfxTDceUSxCJAQa",
-	"6PTDqo26wj3FO1O3mHO8LEuU3krnuE9p6plejoIqoXAvO9FKibmQ2NiQssYd9IbDK+doNDwe7YxMgzLH",
-	"mtnNiiV42vGqxwglhG1ioDzzFIMEZytCAAFbt0AFc1eyWJCEmVcNoGPR1f6KVab3awM5bwmHKbs/MxGN",
-	"GjjUigdsuhaP9yY+osOKWrSrQx1r5lkIH2RyjNSKhz+kfa4SOQcvHn4FS59oJlC6aYGJ9IkJcK+a6LNq",
-	"/TVuXIVfqd67kLYe7teQNg+mzFAyUHtSJON1IsTzigIPWKKqLcMl8RoX1ycPYAnzCmWbxOYLoTMfWgiP",
-	"bUJ2QmIZCfSbxW5/s54E6p8vUGbBtWWgUaC4k93muKnekXmSwnopTMlZK47xGWtjtDuVRSQZMs5WowRi",
-	"3/84tUbf2shiOuPDTdlJ7iST2TipJLYDoySTq+FJZLPd0BUpXT14SVrTkPO3G7ur6OapUeC5Mkt3nyTh",
-	"7+YpSqxs1nAF05Ui1dVTlhBzKQoHKpoJ55jO4BTdwlIgOccSYQ4ITwRQ89GHqUTY16euDZzKKLTm1DyY",
-	"D/bqHq/BBwn/4iwKrYebToxcnCbh5XaAlnh5K4gTVm83c4XVt5q7JAntQMi4X8/9Tum8dTNfUxFNFLtN",
-	"4Mz3zeQF+Wg3dSIT20z8sEJAItlBLSPGEYfQx+5+aegMiycV/dOo6LxoVpjvMwTsDnSaxEy16OtdtHHU",
-	"Xr959+bqTdVZe7Ctor2u1/gm9QlpwPRRvnJmJHjIwxKvOVsvZOcVogruMX7hvTh51ZtMToa945MXk97L",
-	"V88nvVfOdOAdwfTl8dFRPsoQp9qtP45n0cSHTsfpJhaWzJTrYf2So6L6fGXZ1gfLtmppmean1WiGO+CC",
-	"MNo7RtfXl69P0QwocE3ExRxoYikZRwo/vXYpoVpmgnYmlAHXx3RWxFmnUXbMKpgSLuTmGRBzLNSCgTdm",
-	"kRyz6RiyvL31uRDbzKzmIXQ21tqMLzdMa8jnBlYWPzYcifx4Hgch0AFlEt2ZzBzwENY5MfGPz4oMEAvX",
-	"/8bf9F0WFFdIgxkQmp4v1QCZZBwWZNBxBmeO4zjDI3x27r5+8/ZfNQOvT5nI7OeYAxZtzgjKWq9Iwzrt",
-	"V3HIKsHhsq7pJhHdzrCVFD9mWkVZqa1XYjtQW5fTJNMziIRE8EeEfW1hFIb/JVDSs99Z/ew1sYuK8adO",
-	"6thGL+8dMs1WYqdWYe/w3tpG7WEey89lMX9ycm9ioH+CBJTSTrbCRu/ILaDCBic+u0jsVpp2/7Rvabdv",
-	"sRMfgDW5AVtvW562KU/blP3dpuSuoLXcsfy4zUruuHPHGXMdkziOWmxQSueqm21WSieSeb21Wo2Us7eK",
-	"OqVTalZRhXRKrWntvxaTukq6o1PuXY3e6JR/V9EZ68R9ZWJnTrg75W9t6r/kUzh/TCZhR0k5Xh32sMuX",
-	"mYtSZeeujebYMM8f1RUvyVqB9xtZspbkdl77bZri13R8UBt5jhujs3bXuEyrsafD5F47s2zw8MZefEuv",
-	"cP2mtUchgN8Rd7MBzDXwDXrWBCg2dAQ6jvCwfl1XX3iqLtSOF2ZP4zCbssn+obMZ0+7hnadNRGj/wyk/",
-	"NT4t1MvmmqXkH5W1TGuf4qhOqDt5g5kMdboc09lpPa5jkA67i5LHkpYtKbsuBVLGcJZpZFdWqM5HyO7h",
-	"VxbY3Esv+m7X9JayBUU572T1Ji4epGnqmqv4TUBkGSmtcgFKI19KCGoyDioFAuwyAOaqfOssyFbTlje6",
-	"ZooqjW46UPNSl0eQy+asYuXlZXVFxDoPL1c8qOtOZmf77aONd56bCf3LuNvmMvwqzsTJl+Xpqq2KBXi6",
-	"XwErwb4ymrHZNrFtpKayyco2VdXaReW6Q8XyVakurK5PnTg05zfVykXcHGXt2yTc1Cx092hjebE3G4GD",
-	"D3eYyjY7sYc29Fq5q9ga8f0799tuGfYTnzxTbMQEHda/Uwx1cw03aIFbwYCUVFVZyTSooXT0Ot1Sk8tY",
-	"oVC7g6KbFaGGlacvucj+sIWKSOKZmSMXV+7pLcB3WRzMKjJ89biARdytu62kU+qYH0lA15/fnSZVv6gi",
-	"gU8ElA6r5lKGYnR4uFgs8gWEDoH2rr8cZpmmh4UTK07aHOylgbRiSKrQOl/8gIposvEBhabqagbJEqO7",
-	"X0MqJcSXc2XrG65gxPastzmv7Z0e3DHnd+LHvSNGUTq2FYf9C2V0FM7qTbWK9NQd9u3gcEJtkloLZk3R",
-	"is5BiUQMVh8ZpWze7Rb7Kq4qGf7uHJbb2dQdK+1gMV7Wsk4Br3S10lhLTKsSRpuf1dRdCq0m2cAMu0t0",
-	"R2CRVDzOgETp5QmkEDA3B5b/Xd21zIB1t3WqUx3cpfs8FZBzv6MpZwHCccp9zPPXH75cn3+5+Hx5Xn9n",
-	"oi6eUpVSeZ9jvQw4XWGxiqspsFKwyFlwqRoPKhV+0HelysY4ELOaapNJu7z5Mb+NJWNjn2lWqiZPcL++",
-	"2G1+QfSvBhEzfd3qVK/5bshTMUvdhXRDfiqpmtDHUonUdvFRNXNurDoKVK4EVR0kAr6XlFEixrR8yrUw",
-	"QKWu5F+Vep5vOQAyo5yiGTB9bScBSl/INKiYiJtEARMSDRwHuXPMsSuBi1NN90yAteiiAzUYo/7ymR7y",
-	"LqT6Kzsd/BnCrguhRJQhJufADRgFdzteH2vK86QaWYQJO8CuVdkHFtXl74LR/me8eG+qjtZvJu5CukH2",
-	"0dN2oqXHUr1l2fVO/pqtRF2zDeXk7+alJwf9p3fQmwtJPJZ7/lwfOO6a3csVo36QSz7s4JIfb+OSn/w4",
-	"l/xFk0ueeN3x6pSc9J344op84EacyKVmO8Npv1xdfTrHgrhpOfD4PQySexlEmSLFwR/PIjkfXuiy8xdZ",
-	"4XJNHJ8tDOvW/SpcFur5lJJmt0CvlStoPhZCtlhNYIqLE2rufZcyjK/ef9HF7w8WjN8iQlHI2UxnEit4",
-	"idTK9oLRK+xK9B5TPIMAqERflkJCgA7UAKppnJSuNLPTd/qOwi++MWaNrKO+0z9SjgWWc43B4Xg8B8zl",
-	"BLAcjw0mh+OxP6n7Nh47/caVQexRyipGbwn1kqMYgSZLhH0JnGJZONXsozOJfMBCIkbzv5hrdXN8Bwgj",
-	"ymgPglAu0R32IzhVuxJz/a5wQqp8N5cFE0KVK0zkHJ19eK28D6UGzKmSp6+DY+9CBuJ8eUaXl/oULPcs",
-	"TMNF/KzJYeFplKYCCuX2hUc32nbKP/HStk/8uEbb5sWHS7r06kqB7P2btj3MGzEdWheJfFN6JGToOJ3e",
-	"Dti+NmHDWw6B8tsInWXicRAyIcjEXypWB/MuyLEBt27yFK3D3MMnustgfZfC+xC609H6TtlTIKrHcLi+",
-	"R/VlhUxRaylr1LrfbtTSiShQaxnLa1GT0CW6fK30Ip6p9tanaOITVxmH+55SSr3sqRD9u9otJ6dGwrpR",
-	"G1omanTWhSlMkh0ho8/QU03VYmVFfYzOcbPLPtm7KehA4ADSfBu1ExQLpZuGjnOqAffIdAocqAvpb8fO",
-	"q6qWMrAoPRWLZ/wGFQh5zrzlzl7BKFfUeija8tjT3UqQ1slPqb5ejdSc0RzRk2XAPgfsLRHcq0146ZmR",
-	"/ANkdfPHTQ/TdnrWoRGgR8TMLLO3E+j3WGM4r9b3SB9CUh0GLaZIX+F5fJ1U1hQdlFGgnbe8Okp8qdwD",
-	"eDm3qsl5Sezv3y6cuSel9t1wOcfre6TvSv1Nlm4TnqoxcJ1c2vxLiAqkUHkoVfv4lRMJOsSpzZ6uaBdy",
-	"0PV5iHmHasK8ZR+dmUJLSIAu+PVbXGbpNwsRgbgux+SdolyVKsR4Lp6adssdN/xmmbp5vo9yF3C8quH8",
-	"hLki77XeOj6a/SyE7PbRhCopNdtp7x8rrf80KxOzsr+MV25H9sa24nO2Wu839zBrrkQfIhIpODn4yxFi",
-	"AZGKkUxcB0l8q/sRjuKgu7DTNloTmM15LPk2iqgSdPAKKgDT/KGoah9nwvfRmb/AS5FzpgdNDvNH/tiC",
-	"n5ULbCP2f5N/mVtJb+/F/p/pK+ZkadduYyG/+sFItpKcqoybOokI7oAvUylfzJko1zLUMQoQ6KD6Duyz",
-	"quyZYWOJOC8Guyq+SM07y+U09ObHlleeLD1OyKdydaNl2MfsYCUBkZzcx/otDW48uc9bCVrM3PlQUYGp",
-	"O0ibWZmytGUruHJ/dpk1e4otP8WW90DRPEWcu+/Dc1SsjTlzcocltN+T5xTIsm2kJ+GAHxnkqXLZSq5a",
-	"Phmp7XlL5uhZuLS2DYNtF/RR7BmA5MSND7QPk/ug6nP8aHXjae9FoleML1k+t0dEIELRN/2GlY2Aes9s",
-	"pJMHwFPSdVDuYGdHKH30VZeBRiGegRpoGvm+jb7rl6++613jdwr38rs+EdakVf/q5qdoynyfLZIWEZXE",
-	"V1tZItJq0vXx1Ut6Hvm350uzm/Rem5vbJQKXHwp3/UgoGHy2AI4misPQweWXj72Xz50BSvMr1FZA/aPf",
-	"BL+m5B4JcBn1TNUw7R7/oaxO5h8nb381+8UrnyRLC/VUMtp0/Xm2eBOEcvkr9iPIEijzqL25T1CLwjBB",
-	"7RRRtijX6NbH9E1omKfLml97bwvOJ8UJgvwJNhogydDAcZxTnaPZBZrkCTWRS7WNMwb1K6TlROLW4F2Y",
-	"l91N/jQKOdwRFgnDvwcTLOD5ceNKJ++5bU+kj9RfZvZep0McqHbPdKyVyDmLJDrQd06fIYySK3QoYFOW",
-	"1cmvg7F45a4G1uzW4s0PjnsWnkSsOzg0VGfTn2aP9TdYIw4uUKm4RT9Vk+1HtziB0NlPpm+TrcgYKh5c",
-	"sXZJpRY8WbfaMbaR1Z6GAsikbSE3R4O0s2pR0/N9bASzSZIs7GrbXwD7cm7SvePEq7Tba+beAp/6bKGs",
-	"678DAAD//w==",
+	"7H17c9u6jvhX4ej3m2myKye2k/Th/LNJ2t6TmT6ybXLOzm0zLi3BNm8kUoek7Ph28t13SOpBPWxLjtvj",
+	"ns0/rWPzAYAACIIg8N3xWBgxClQKZ/DdmQL2geuP75iHJWFUffZBeJxE5k/nCsspYmMkp4A8RiX2pIsO",
+	"PRmKw+8QYhIMif9w4LiO8KYQYjUA3OMwCsAZOKbd0VHfh/7Ri46HRy86x8fPe52R5x11jl/C85fj4/7I",
+	"P/Ec15GLSPURkhM6cR4eHlwnwhyHIBMgFShv1JSXvvqTKPAiLKeO61Acqr4pQI7rcPgzJhx8ZyB5DDZ4",
+	"Y8ZDLJ2BE8e6ZXle1/nvGPjiLGQ3Arg115/q63wyHLJhLICb+fLxl4x3jsUdyGt2B3TZiCPdZCh1mw1A",
+	"LhOnNLxFndZDv73Hywce3+OGRHh7j684CXECa5Xd3mPpTcFHHhbQIVQAFUSSGQQLxWPLJo/MmEONYRM4",
+	"3rMxuzDcvBytkI3ZMOH5hvipcdesgh61dimWjLltgrUm1uex7y3HR4x9bx0mD0oeRcSoAC3J59j/BH/G",
+	"IKT6S5EYqP6IoyggRhUd/ksYfZSoE91xhP13bEL09yIOFR7OwLmhd5TNKfICAlQixtGcMzpBAjwOEu1d",
+	"ffx8jQ61WO07rjPDQQyGklLT1LmkHuMcPImUQCvE1CARFmLOuK8pYcZ+TQQeBeAX57+eAjq7ukznJwL5",
+	"abu62VTTC9N0igUaAdC8g5qLsksfqCRjArw40weGSPYTmpAZULT3jzfXRiO7SH80LSQBUY9tYRCBIs5m",
+	"xAffRViiALCQiFFQWFAAH/wBSrnVRQXecZGtsFyUcIKLSoKTfJGPYmlOFxnlYf4vsqbmm5yp/j+HsTNw",
+	"/t9hvosdml/F4W/X11dvOGfcdCqKyDn2ETfshvZolYJuRn1rFRVyPvI46MY4EPsHzoPrXDA6DojXgm8L",
+	"pE90DsIBB+wvENwTIYWzHTyv8y1a/a/hFGhO5BRhJCTj4KuV1Xi8ZXxEfN/sRRsgcgU8JEIQRvfEPko3",
+	"2wGaEZinS79NvCzxCrB3JxDOJkVRBotG7QOTb1lM/Q0xS5VJpqK3g8QHJtFYgaVhvGbsHeYT2BDGRHmi",
+	"EfMXSDKGAj3Y9sjN7QmIMONzJKeYakswICGRGpMbimM5ZZz8G/z2yjwzh3IVd0lnOCC+UsBwH+kFTvQL",
+	"4yguaPpa7XbB4sBHlEmkx8ESbClO9GvNvB8YGgHmCsvE/qrTnBIpdNVgHpZaXW+H6O8VA9OJwpEkBLCg",
+	"Vlu5Za3/8ccfnTMLjKpVoNZQzwtIsgLIRh/snWtUT9E5FsRDY8ZRiANlC4KffGdNjxhNt89llr4Zr86K",
+	"f3Cd381CEEYN/u3YJCDGTMiX6gyp79SpBNR4om6tvnx3PHlvxorAU2s1cJ799sxFz67VPx+eKVo/e6Z4",
+	"mNAoVibw/ziuEzDPGXxxFOM7rpPaSEYZJLbyreuEYqJZNYolElPNcSNAdcNnFAmIBI6DIRgWuFWECUEI",
+	"bLSAjV36dR0LpmoJEYrU4QeFsZAoVFYgsn9LdLDm9zhSYiCK02hTIfnFyLOC2Iu5UJKngayZ/7uTkNwm",
+	"sFlU56ujh/nqWCQJQAijNtSof8Y4UAzZ63a7FuFPut1uRnk9Rk7j3xUEBh4XtZwho71GY5giFXNFyKmU",
+	"kRgcHhp8DqKFj5WIHPgwO+wf9HqHs0O7m1qwdrJe5voaqU91nabDAfpmqPxNaVxc4nG09xYLqbZBIRcB",
+	"7LsIp3yiNaMS4Ww5k1XE1E9WNhlDEWn0L2XnGquAom/ml296tgMnx1Bzy5nvf6Tikn7OkK6qGez7jIqD",
+	"kP2bBAE+YHyCsOexmGrgccqISnFEnEXAlWGq5d73h4wOia//CvH9O6ATOdXs4Do0DgJlk6Xn95JecR2f",
+	"iCjAi6E5hhQG6J+cNBjASAuL5JAkfo8xjgPpDMY4EHmHEWMBYKp6BJhO4kRebXgbTBZgIYdBenTJDt1q",
+	"uZwm3S3/TGtEI87GJICh5vtC/+MmhFaWejP6pN6QDSepWcleA1Z4yL4xvK2GM4x7pbRizrvbYz/Xue9M",
+	"WCf5Mm178CH58MU0u7XbdUgYMa43Mu2zGjgTIqfx6MBj4SHDEel4zIcJ0MNs6ge7u7gjUYdpwcNBJ2KE",
+	"SrUsCrpHC8POoVMWze2J4s6h+hjFsA4ZFgHFERmqBuLgNZbwMxHbWGXt3Bo9RoHuHDKpOt+e+t5JFDfb",
+	"THYMleVbW7NdbT2yjPtqtt6D63gcsIShJCEIicOoeMDrd/vdTveo03953TsZHPcG3e5/drsDbWUXtFZH",
+	"DdBSddUA1KvZ1Rqj01+/h1itj0r7SeNpjreqv6vjn5TUaGPAnleVVuO+L7ID4wpW6HW6PcUK/d6g/3xw",
+	"8uLgpKdOXD+UI/rLlZfV7GVRkTVG+1VJbzQXna653kivG7/YMlji4RJXWmxXYCRr1YvrmBAgx9CCuUaA",
+	"axbytkajXFy//3weB3efkiuaGq0yloburUQDjA92qXfxmUBAfbTHOKJsvn+K/qlPsTfXFy6iDLHxWIBE",
+	"8ykYn2Pqk5zgGSCqHdluHVe+uu6+KnDlP501qoJICDWe2YdVZ3tFroxUuYbGnONFWQiNMyNnWKXcJ3oF",
+	"C9qHwr1sRV6lGYTEZttZRWDd6PGU7WrK9q+7R4P+8WANSXtlgTCQGoZIaeImTJUgny7CMv60ebOI79kK",
+	"D0PI1i1mYTctbYiQ3riuGkBfy1b7K7Ya36/1E70lHMbs/sw4TGrgUNwRsvFaPN4b94u++NCaozrUsWa0",
+	"uQhAphEVjfj9Q9bnOlUj4CfDr2D/E80ESvXNMZGpE3fVRJ9U6z+SxlX4lWafRbTxcL9HdPlgapdLB2pO",
+	"inS8VoR4XtkfQma5lhWXJGtcXB8bwBLmFcouE5vPhE4CaCA8rvEICollLNBXh919dZ4E6u8vUGbBtX1H",
+	"41BxJ7uzuKneTnqSwnopzMhZK45JuNFSZ3omi0gyZGy5pRKIg+DjWN/BrJfFbMaH27IN3kom83EySWwG",
+	"RkkmV8OTymazoStSunrwkrRmHu0vt25b0bWpUeC5Mku3nyTl7+VTlFjZrOEKpis5wqsGY4S5FIX7Gs2E",
+	"U0wncIruYKGv2CTCHBAeCaDmYwBjiXCgLEZ034kpYbQj8UQgHUKlTEscSHU+kWQGenzA3hTphojQ9IZe",
+	"/ZXecmGB0qs45DMQ+0tlgFFowCGvIQAJ/+AsjpwHt4m82MRSXGQjZi4o9UXul2ev37x7c/3m2a2TOmXO",
+	"sQDntpVQFSbL5Gr7qJVkcBMcS0NkyKYSu32gK9K9CdiVQTLAS9qgGfy5BtDAvFN6fx0eN1TEIyVyIzgL",
+	"giWQC/klH1vBeKvPSglCNx8+35x/vvh0ea6wui0rmWawp4pl+5CPY+op2nb0oe6LNwXvbjgmEPhib99F",
+	"6cQarZV4PaxQYrFssXUixhGHKMDebu2iORZP2+gvs43aSqvCfJ8gZDOz201UC+08SYxpo4eqBvWD6xRt",
+	"qvpd2YTDmrgeHc2hDE4JPvKxxGvCKwqPCQr+W+8Yv/BfnLzqjEYn/c7xyYtR5+Wr56POq+645x/B+OXx",
+	"0ZHtw01eBqyPyGDxKIBWERWFuCq7h/ObRUX1+dpxnQ+O69TSMovVrNEMM+BCaaZjdHNz+foUTYAC10TU",
+	"/q/EmmEcKfyKjq+GD1daE8qAG2A6KeKsow6L8AO1wTzVQKpT+kJk8P7S199jwoXcPIZnioXiN/CHLJZD",
+	"Nh5C/kpifTTPY2ZW8xA6GWplzBcbBubY4e4V3k2DxRPx930OQqA9O7TVR1hHdSU/7hf5N9EN/5V8o1as",
+	"yC8azJDQ7Ia0Bsj0fUdBhXS7vbNut9vtH+Gzc+/1m7f/qBl4fdBPbl0MOWDR5JarrLSLNKxT3hU7u3K9",
+	"UVaV7QS6XRSGUkI/MzCorJPX6+AtaN3LcfqyQkenJlGZ+pwpp89EFqh60Fp77jSxi3r9/6xe3jlklu8S",
+	"W90Vdg7vR+9ROxiJte0d8xSFeKGfi4ygxgR8/BaqkFPjdrAQasvRgBbwsCH4wCiUdt1ffMk22eR/gTCs",
+	"0mG+worvyB2gwhkvuWLLHmmkVszT0a3Z0c3NX3csMSUefXJ7Oqk9ndSeTmo/6KRm5TxoeGj7cec1K6hg",
+	"y2GvLYMajxqc0UrRC5ud10r3/rbaXa0FyyGYRZXYKr6yqEJaBbs1NuGLkZkl3dEqgLZGb7QKoq3ojHXi",
+	"vjI62xLuVkGYm5pfdhz2jwkHbikpx6s9P245e05RqlwrT4nFhjZ/VFe8JGsF3l/KkrUkd23tt2mc7rIL",
+	"oNq7g6QxOmv2FtO0Gvr6osNvti0bPPyhnzxBL7yha7CpmHUQwGfE22wAk3dog541PpoNDYGWIzysX9fV",
+	"rxarC7XlhdlRw3NTNtk9dDZj2h18uLiJCO2+R+mXxqeBetlcs5Tso7KWaWxTHNUJdStrMJehVi/cWhut",
+	"x3UM0uJ0UbJYsjx5ZdOlQMoEzjKN3MoK1dkIeZKZygJbKTwy262S7GjdIS4ZZNnUNZlelgGRhyw1iuYo",
+	"jXwpIayJGamknnPLAKTpS7Y5bfmga6ao0ui2BTVNBji5WB67r6w8O4/bGgvPylbZ9iSztfP20cYnz82E",
+	"/mXSbXMZfpXEUtl5INtqq2LGx/bvOEuwr/RmbHZMbOqpqRyy8kNVNVlmOdFlMV9qpgur61MnDssj1Grl",
+	"ImmO8vZNQqZqFrq9t7G82JuNwCGAGaayyUnsoQm9Vp4qHo347l19Pm4ZdhMfmyk2YoIW69/Kh7q5hus1",
+	"wK2wgZRUVVnJLFFD2eh1uqUmGrVCoWb3XLcrXA3bvTyyrgL6vxwzp+7Y3A5Nsod15hB4LPHFFeW1etvB",
+	"Yu7VPWnUVGRBLAHdfHp3mmY+pWoFAyKgdFWY5oGbz+d2ErNDoJ2bz4d5qPNh4b6QkybXqpkfsOhRK7S2",
+	"E7BQEY82vl/RVF3N33ngf/u3iqWXKuVg7fqGK+SoueQ8cf4yzm/FjztHjKJ0PFYcds8T01I4q89ZK9JT",
+	"d1e5hbsVdcZrLJg1iXNa+1RSMVh945Wxebu0GKu4qmS3tOcw62BWdyu2hcV4Wcs6Bbyy1cpcRQmtShht",
+	"ftVU93K8GuIEE+wtdMrvtEJIDiTKXu/ox6Dm6criP6qHrgmw9nud6lQHd+m9WgVk63c05ixEOAn4S3je",
+	"eo5WuyXVuYOqUmrS4laAS7Ldfq8+qNKpb60dOfeNVd1ZpUwyD7c1m7FOnVvtnHxhbz/mt6FkbBgwzUrV",
+	"2A8e1BeHsBdE/2oQMdPXrU41F8CGPJWw1CyiG/JTSdVEAZZKpB7n3lUzW2PVUaDyJq1qIOlHk0kqN2K2",
+	"liurhQEqMyW/V3IKv+UAyIxyiibA9LuxFCj9atugYhyGEoVMSNTrdpE3xRx7Erg41XTPBViLLtpTgzEa",
+	"LPb1kLOI6q/cbPB9hD0PIqlTDMkpcANGwdxO1scZc5tUA4cw4YbYcyrH2KK6/Jdg9OATnr9PMmTXmlSz",
+	"iG4QPPV0nGhosVRfEbdN3LHmKFHXbEM5+at56clA/+UN9OXZZn6Wef5c35dum93LKeh+kEneb2GSHz/G",
+	"JD/5cSb5i2UmeWp1J6tTMtK3Yosr8oEXcyIXmu0Mp/12fX2ly3Tomg76e1M/jliV9NRWpDj441ksp31T",
+	"cerCKoWiiBOwuWHdul+FxyI9n1LS7A7oja6cYC5/bI8zVhOYAgeEmsQDpQDp6/efdQ2fvTnjd7p2BWcT",
+	"HQit4CVSK9sLRq+xJ9F7TPEEQqASfV4ICSHaUwPoalbmSYDSzN2D7oGuIpG8+XMGztFB9+BIGRZYTjUG",
+	"h8PhFDCXI8ByODSYHA6Hwaju22Ts7BtPholFWZNm8S2hfnqTJNBokWW6KVzKHqCzQk2tvPKUfhg5xTNA",
+	"GFFGOxBGcoF0xYlTdSpJinvZF7zKdvNYOCJUmcJETtHZh9fK+lBqwFyK+TofAfYvZCjOF2d0cakv8awy",
+	"iksyQeRNDgulBJclCCm3LxSpa9rJLonYtE9SjK5p82Khvza92lIgrxfZtIepqdiidZHIt6Wiev1ut0Fl",
+	"nbx+yeOTnS4pHqWL0RA6ycVjL2JCkFGw0NlFTSW1YwNu3eQZWodWoUDdpbe+S6Egle50tL5TXg5N9ej3",
+	"1/eoVnfJFbWWsqVa98utWrq8EI+S16ImoQt0+VrpxSTFzlU8Cojn6OQ7Sil18opn+vdi0bVbdaBlokZn",
+	"XZjMOPkNOPoEHdVULVae+cvoHC9/apXXjkN7AoeQhQupk6CYK93U73ZPNeA+GY+BA/Ug++24+6qqpQws",
+	"Sk8l4pnUbAUhz5m/aMXJKxm4lHbvobiXJ5buowRpnfyUknDWSM0ZtYju1dYILJUAswv21s2fND3M2ulZ",
+	"+0aAfiJmZpn9rUC/wxqj+2p9j6x0pOrQazBFViTw5+uksqZooYxCbbzZ6ii1payC0ZZZtcx4Sfffv1w4",
+	"rbKau75xdY/X98jKY/5FO90mPFWzwbUyae3K4QqkSFko1f3xD04kaBen3vZ02suIg04QRUyq9BHzFwfo",
+	"zGT6QgJ0xrmvSZ6vrw4iAnGdD8w/RVaaNF2TOPOnZt2s64avjkmuGQTIej/kVzfOK8wVeW/00fGn7Z8F",
+	"l90ubqFKSs1x2v/bSuvfbZdJWDlYJCu3pf3GdZJ7tlrrV1pVkvMckYhIpODkECwGiIVEKkYyfh0k8Z3u",
+	"RzhKnO7CzdpoTWAO54nkuyimStDBL6gATO1LUdU+CeQ/QGfBHC+EZUz3lhnMH/nPFvw8X2UTsf+L7Etr",
+	"Jf2dF/u/p61oydK2zcZCePiDkWwlOVUZN4k6EcyALzIpn0+ZKCfT1D4KEGjPwwI6hAqggkgyg2CxX5U9",
+	"M2wiEedFZ1fFFiE6wQ+WUyf1qlei6ItSZBeVXXmz9HNcPpWXJw3dPuYEK4lJ9K3UbKLfMufGk/n8KEFL",
+	"mNt2FRWYuoW0mZUpS1u+givPZ5d5syff8pNveQcUzZPHuf053KJirc+ZkxmW0PxMbimQRVNPT8oBP9LJ",
+	"U+WylVy1eNqkHs9b0qJn4c3dYxjscU4fxZ4hSE685EL7MH3Oqj4nhfOX3vZepHrF2JLle3tEBCIUfdGF",
+	"7lwE1N93kQ4eAF9J1165g5tfoRygP/TLHxThCaiBxnEQuOibrqTwTZ8av1G4l9/0jbAmrfpTNz9FYxYE",
+	"bJ62iKkkgTrKkvzdUL1/9ZKex8Hd+cKcJv3X5uF5icClpL7UC2KhYAjYHDgaKQ5De5efP3ZePu/2UBZf",
+	"oY4C6g9FAnRDyT0S4DHqm6Rn2jz+U+06uX2cFghcbhevrEaY5RmqRLTpAghs/iaM5OJ3HMSQB1DaqL25",
+	"T1GLoyhF7RRRNi8nidfX9MvQMPUNc6A3BedKcYIg/wYX9ZBkqNftdk91jGYbaNI6i8IKtU0iBnUl5HIg",
+	"cWPwLmIuGE/ip1HEYUZYLAz/7o2wgOfHS1c6Lfr4eCJ9pMEi3+91OMSearevfa1ETlks0Z5+MruPMEpf",
+	"AKKQjVleqKEOxuKLwRpY80eXtz/Y71koy1p3cWiozsa/zBnrL9iNOHhApeIWXc8qP48+4gZCRz+Zvsv2",
+	"ipyhksEVa5dUasGS9aodkz2y2tNQAJmwLeRZNMg6qxY1Pd8nm2A+SRqFXW37G+BATk24dxJ4lXV7zbw7",
+	"4OOAzdXu+r8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -293,10 +293,14 @@ type AddOnsSchema struct {
 
 // CTMSBulkResponse defines model for CTMSBulkResponse.
 type CTMSBulkResponse struct {
-	// Start Example: 2020-01-22T03:24:00Z
+	// Start The request's start; Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2020-01-22T03:24:00Z
 	Start string `json:"start"`
 
-	// End Example: 2021-01-29T09:26:57.511000Z
+	// End The request's end (or now); Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2021-01-29T09:26:57.511000Z
 	End   string         `json:"end"`
 	Limit int            `json:"limit"`
 	After *string        `json:"after"`
@@ -352,7 +356,7 @@ type ContactInSchema struct {
 	Waitlists   *[]WaitlistInSchema        `json:"waitlists,omitempty"`
 }
 
-// ContactPatchSchema The parts of a contact to change; keys that are absent are left alone.
+// ContactPatchSchema The parts of a contact to change; keys that are absent are left alone. x-union-tags name the alternatives of each union in validation errors (as pydantic does).
 type ContactPatchSchema struct {
 	Amo         *ContactPatchSchema_Amo         `json:"amo,omitempty"`
 	Email       *EmailPatchSchema               `json:"email,omitempty"`
@@ -412,12 +416,14 @@ type EmailInSchema struct {
 	// EmailId A version-4 UUID; generated when absent or null.
 	//
 	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId            *openapi_types.UUID `json:"email_id,omitempty"`
-	EmailLang          *string             `json:"email_lang,omitempty"`
-	FirstName          *string             `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool               `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string             `json:"last_name,omitempty"`
-	MailingCountry     *string             `json:"mailing_country,omitempty"`
+	EmailId *openapi_types.UUID `json:"email_id,omitempty"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	FirstName          *string                   `json:"first_name,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	LastName           *string                   `json:"last_name,omitempty"`
+	MailingCountry     *string                   `json:"mailing_country,omitempty"`
 
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
@@ -446,7 +452,7 @@ type EmailPatchSchema struct {
 	LastName           nullable.Nullable[string]             `json:"last_name,omitempty"`
 	MailingCountry     nullable.Nullable[string]             `json:"mailing_country,omitempty"`
 
-	// PrimaryEmail Contact email address (not validated as an address).
+	// PrimaryEmail Contact email address (not validated as an address); may not be null.
 	//
 	// Example: contact@example.com
 	PrimaryEmail      *string                   `json:"primary_email,omitempty"`
@@ -467,12 +473,14 @@ type EmailPutSchema struct {
 	// EmailId A version-4 UUID, equal to the path's email_id.
 	//
 	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId            openapi_types.UUID `json:"email_id"`
-	EmailLang          *string            `json:"email_lang,omitempty"`
-	FirstName          *string            `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool              `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string            `json:"last_name,omitempty"`
-	MailingCountry     *string            `json:"mailing_country,omitempty"`
+	EmailId openapi_types.UUID `json:"email_id"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	FirstName          *string                   `json:"first_name,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	LastName           *string                   `json:"last_name,omitempty"`
+	MailingCountry     *string                   `json:"mailing_country,omitempty"`
 
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
@@ -614,7 +622,9 @@ type MozillaFoundationSchema struct {
 // NewsletterInSchema defines model for NewsletterInSchema.
 type NewsletterInSchema struct {
 	Format *NewsletterInSchemaFormat `json:"format,omitempty"`
-	Lang   *string                   `json:"lang,omitempty"`
+
+	// Lang en when absent; null stays null.
+	Lang nullable.Nullable[string] `json:"lang,omitempty"`
 
 	// Name Example: mozilla-welcome
 	Name string `json:"name"`
@@ -1006,32 +1016,6 @@ func (a VersionResponse) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
-// AsAddOnsPatchSchema returns the union data inside the ContactPatchSchema_Amo as a AddOnsPatchSchema
-func (t ContactPatchSchema_Amo) AsAddOnsPatchSchema() (AddOnsPatchSchema, error) {
-	var body AddOnsPatchSchema
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromAddOnsPatchSchema overwrites any union data inside the ContactPatchSchema_Amo as the provided AddOnsPatchSchema
-func (t *ContactPatchSchema_Amo) FromAddOnsPatchSchema(v AddOnsPatchSchema) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeAddOnsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Amo, using the provided AddOnsPatchSchema
-func (t *ContactPatchSchema_Amo) MergeAddOnsPatchSchema(v AddOnsPatchSchema) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
 // AsDeleteGroup returns the union data inside the ContactPatchSchema_Amo as a DeleteGroup
 func (t ContactPatchSchema_Amo) AsDeleteGroup() (DeleteGroup, error) {
 	var body DeleteGroup
@@ -1058,32 +1042,22 @@ func (t *ContactPatchSchema_Amo) MergeDeleteGroup(v DeleteGroup) error {
 	return err
 }
 
-func (t ContactPatchSchema_Amo) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *ContactPatchSchema_Amo) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsFirefoxAccountsPatchSchema returns the union data inside the ContactPatchSchema_Fxa as a FirefoxAccountsPatchSchema
-func (t ContactPatchSchema_Fxa) AsFirefoxAccountsPatchSchema() (FirefoxAccountsPatchSchema, error) {
-	var body FirefoxAccountsPatchSchema
+// AsAddOnsPatchSchema returns the union data inside the ContactPatchSchema_Amo as a AddOnsPatchSchema
+func (t ContactPatchSchema_Amo) AsAddOnsPatchSchema() (AddOnsPatchSchema, error) {
+	var body AddOnsPatchSchema
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromFirefoxAccountsPatchSchema overwrites any union data inside the ContactPatchSchema_Fxa as the provided FirefoxAccountsPatchSchema
-func (t *ContactPatchSchema_Fxa) FromFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
+// FromAddOnsPatchSchema overwrites any union data inside the ContactPatchSchema_Amo as the provided AddOnsPatchSchema
+func (t *ContactPatchSchema_Amo) FromAddOnsPatchSchema(v AddOnsPatchSchema) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeFirefoxAccountsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Fxa, using the provided FirefoxAccountsPatchSchema
-func (t *ContactPatchSchema_Fxa) MergeFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
+// MergeAddOnsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Amo, using the provided AddOnsPatchSchema
+func (t *ContactPatchSchema_Amo) MergeAddOnsPatchSchema(v AddOnsPatchSchema) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -1091,6 +1065,16 @@ func (t *ContactPatchSchema_Fxa) MergeFirefoxAccountsPatchSchema(v FirefoxAccoun
 
 	merged, err := runtime.JSONMerge(t.union, b)
 	t.union = merged
+	return err
+}
+
+func (t ContactPatchSchema_Amo) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ContactPatchSchema_Amo) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
@@ -1120,32 +1104,22 @@ func (t *ContactPatchSchema_Fxa) MergeDeleteGroup(v DeleteGroup) error {
 	return err
 }
 
-func (t ContactPatchSchema_Fxa) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *ContactPatchSchema_Fxa) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsMozillaFoundationPatchSchema returns the union data inside the ContactPatchSchema_Mofo as a MozillaFoundationPatchSchema
-func (t ContactPatchSchema_Mofo) AsMozillaFoundationPatchSchema() (MozillaFoundationPatchSchema, error) {
-	var body MozillaFoundationPatchSchema
+// AsFirefoxAccountsPatchSchema returns the union data inside the ContactPatchSchema_Fxa as a FirefoxAccountsPatchSchema
+func (t ContactPatchSchema_Fxa) AsFirefoxAccountsPatchSchema() (FirefoxAccountsPatchSchema, error) {
+	var body FirefoxAccountsPatchSchema
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromMozillaFoundationPatchSchema overwrites any union data inside the ContactPatchSchema_Mofo as the provided MozillaFoundationPatchSchema
-func (t *ContactPatchSchema_Mofo) FromMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
+// FromFirefoxAccountsPatchSchema overwrites any union data inside the ContactPatchSchema_Fxa as the provided FirefoxAccountsPatchSchema
+func (t *ContactPatchSchema_Fxa) FromFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeMozillaFoundationPatchSchema performs a merge with any union data inside the ContactPatchSchema_Mofo, using the provided MozillaFoundationPatchSchema
-func (t *ContactPatchSchema_Mofo) MergeMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
+// MergeFirefoxAccountsPatchSchema performs a merge with any union data inside the ContactPatchSchema_Fxa, using the provided FirefoxAccountsPatchSchema
+func (t *ContactPatchSchema_Fxa) MergeFirefoxAccountsPatchSchema(v FirefoxAccountsPatchSchema) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -1153,6 +1127,16 @@ func (t *ContactPatchSchema_Mofo) MergeMozillaFoundationPatchSchema(v MozillaFou
 
 	merged, err := runtime.JSONMerge(t.union, b)
 	t.union = merged
+	return err
+}
+
+func (t ContactPatchSchema_Fxa) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ContactPatchSchema_Fxa) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
 	return err
 }
 
@@ -1172,6 +1156,32 @@ func (t *ContactPatchSchema_Mofo) FromDeleteGroup(v DeleteGroup) error {
 
 // MergeDeleteGroup performs a merge with any union data inside the ContactPatchSchema_Mofo, using the provided DeleteGroup
 func (t *ContactPatchSchema_Mofo) MergeDeleteGroup(v DeleteGroup) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMozillaFoundationPatchSchema returns the union data inside the ContactPatchSchema_Mofo as a MozillaFoundationPatchSchema
+func (t ContactPatchSchema_Mofo) AsMozillaFoundationPatchSchema() (MozillaFoundationPatchSchema, error) {
+	var body MozillaFoundationPatchSchema
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMozillaFoundationPatchSchema overwrites any union data inside the ContactPatchSchema_Mofo as the provided MozillaFoundationPatchSchema
+func (t *ContactPatchSchema_Mofo) FromMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMozillaFoundationPatchSchema performs a merge with any union data inside the ContactPatchSchema_Mofo, using the provided MozillaFoundationPatchSchema
+func (t *ContactPatchSchema_Mofo) MergeMozillaFoundationPatchSchema(v MozillaFoundationPatchSchema) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
 const contactsEstimate = `-- name: ContactsEstimate :one
@@ -31,4 +32,25 @@ func (q *Queries) ContactsExist(ctx context.Context, db DBTX) (bool, error) {
 	var found bool
 	err := row.Scan(&found)
 	return found, err
+}
+
+const oldestWriteStart = `-- name: OldestWriteStart :one
+SELECT coalesce(min(xact_start), now())::timestamptz AS oldest
+FROM pg_catalog.pg_stat_activity
+WHERE datname = current_database()
+  AND pid <> pg_backend_pid()
+  AND xact_start IS NOT NULL
+  AND (backend_xid IS NOT NULL OR application_name = 'ctms')
+`
+
+// The start of the oldest transaction that may still commit contact changes:
+// one that has written (it holds a transaction id) or one of the service's own.
+// Contacts take their update_timestamp from their transaction's start, so
+// /updates stops its default `end` there: no later commit can land behind a
+// consumer's cursor. Now when none is in flight.
+func (q *Queries) OldestWriteStart(ctx context.Context, db DBTX) (time.Time, error) {
+	row := db.QueryRow(ctx, oldestWriteStart)
+	var oldest time.Time
+	err := row.Scan(&oldest)
+	return oldest, err
 }

@@ -4,9 +4,11 @@
 package docs
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
@@ -16,6 +18,18 @@ const title = "ConTact Management System (CTMS)"
 
 //go:embed assets/redoc.standalone.js
 var assets embed.FS
+
+// redocLogo is the one thing ReDoc's bundle fetches from another host: the Redocly logo at the
+// foot of the side menu. redocBundle serves an empty inline image in its place.
+const redocLogo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+var redocBundle = func() []byte {
+	js, err := assets.ReadFile("assets/redoc.standalone.js")
+	if err != nil {
+		panic(err)
+	}
+	return bytes.ReplaceAll(js, []byte(redocLogo), []byte("data:image/svg+xml,%3Csvg%20xmlns=%27http://www.w3.org/2000/svg%27/%3E"))
+}()
 
 // Register adds the documentation routes to mux; specPath is the JSON spec's URL.
 func Register(mux *http.ServeMux, specPath string) {
@@ -35,6 +49,9 @@ func Register(mux *http.ServeMux, specPath string) {
 		_ = redocPage.Execute(w, map[string]string{"Title": title + " - ReDoc", "Spec": specPath})
 	})
 	mux.Handle("GET /redoc/assets/", http.StripPrefix("/redoc/", http.FileServerFS(assets)))
+	mux.HandleFunc("GET /redoc/assets/redoc.standalone.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "redoc.standalone.js", time.Time{}, bytes.NewReader(redocBundle))
+	})
 }
 
 var redocPage = template.Must(template.New("redoc").Parse(`<!DOCTYPE html>

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/oapi-codegen/nullable"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/ctms-go/ctms/gen/api"
@@ -159,7 +160,7 @@ func inputContact(id uuid.UUID, e emailInput, amo *api.AddOnsInSchema, fxa *api.
 		LastName:           e.LastName,
 		MailingCountry:     e.MailingCountry,
 		EmailFormat:        deref(e.EmailFormat, contact.DefaultEmailFormat),
-		EmailLang:          e.EmailLang,
+		EmailLang:          orDefault(e.EmailLang, contact.DefaultEmailLang),
 		HasOptedOutOfEmail: deref(e.HasOptedOutOfEmail, false),
 		UnsubscribeReason:  e.UnsubscribeReason,
 	}}
@@ -194,7 +195,7 @@ func inputContact(id uuid.UUID, e emailInput, amo *api.AddOnsInSchema, fxa *api.
 			problems = append(problems, bad...)
 			c.Newsletters = append(c.Newsletters, contact.Newsletter{
 				Name: n.Name, Subscribed: deref(n.Subscribed, true), Format: string(deref(n.Format, contact.DefaultNewsletterFormat)),
-				Lang: n.Lang, Source: source, UnsubReason: n.UnsubReason,
+				Lang: orDefault(n.Lang, contact.DefaultNewsletterLang), Source: source, UnsubReason: n.UnsubReason,
 			})
 		}
 	}
@@ -231,7 +232,7 @@ type emailInput struct {
 	LastName           *string
 	MailingCountry     *string
 	EmailFormat        *string
-	EmailLang          *string
+	EmailLang          nullable.Nullable[string]
 	HasOptedOutOfEmail *bool
 	UnsubscribeReason  *string
 }
@@ -240,6 +241,17 @@ func duplicateName(loc []any, kind, name string) ValidationItem {
 	return ValidationItem{Type: "value_error", Loc: append(append([]any(nil), loc...), "name"),
 		Msg: "Value error, duplicate " + kind + " name in this request", Input: name,
 		Ctx: map[string]any{"error": "duplicate " + kind + " name"}}
+}
+
+// orDefault is a nullable input value: def when absent, nil when null.
+func orDefault[T any](v nullable.Nullable[T], def T) *T {
+	switch {
+	case !v.IsSpecified():
+		return &def
+	case v.IsNull():
+		return nil
+	}
+	return new(v.MustGet())
 }
 
 func deref[T any](p *T, def T) T {

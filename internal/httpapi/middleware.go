@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -155,8 +156,10 @@ func (s *server) validating(next http.Handler) http.Handler {
 			return
 		}
 		op := rt.spec.Operation
+		var body []byte
 		if op.RequestBody != nil {
-			if err := checkBody(w, r, op); err != nil {
+			var err error
+			if body, err = checkBody(w, r, op); err != nil {
 				writeError(w, r, err)
 				return
 			}
@@ -171,6 +174,15 @@ func (s *server) validating(next http.Handler) http.Handler {
 				return
 			}
 		}
+		if hasJSONBody(op) {
+			if err := checkJSONObject(r, body); err != nil {
+				writeError(w, r, err)
+				return
+			}
+			laxRequestBody(r, op, body)
+		}
+		lastValueWins(r, op)
+		laxQuery(r, op)
 		dropEmptyOptional(r, op)
 		input := &openapi3filter.RequestValidationInput{
 			Request: r, PathParams: rt.params, Route: rt.spec,
@@ -180,56 +192,78 @@ func (s *server) validating(next http.Handler) http.Handler {
 				ExcludeRequestBody: !hasJSONBody(op),
 				MultiError:         true,
 				KeepValidatedValue: true,
-				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+				// kin would also put defaults in place of explicit nulls (hiding
+				// `"newsletters": null` and turning `"email_lang": null` into "en");
+				// the handlers apply the input defaults instead.
+				SkipSettingDefaults: true,
+				AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 			},
 		}
 		if err := openapi3filter.ValidateRequest(r.Context(), input); err != nil {
 			writeError(w, r, invalid(validationItems(err)...))
 			return
 		}
-		next.ServeHTTP(w, r)
+		if hasJSONBody(op) {
+			keepFieldsVerbatim(r, body)
+		}
+		next.ServeHTTP(pythonJSONWriter{w}, r)
 	})
 }
 
-// checkBody reads the body (bounded) and rejects what cannot be a JSON object
-// before authentication runs, as FastAPI does for malformed JSON. The body is
-// put back for the validator.
-func checkBody(w http.ResponseWriter, r *http.Request, op *openapi3.Operation) error {
+// checkBody reads the body (bounded) and, before authentication runs, rejects
+// malformed JSON sent as JSON, as FastAPI does. The body is put back for the
+// validator and returned.
+func checkBody(w http.ResponseWriter, r *http.Request, op *openapi3.Operation) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return httpError(http.StatusRequestEntityTooLarge, "Request body too large")
+			return nil, httpError(http.StatusRequestEntityTooLarge, "Request body too large")
 		}
-		return httpError(http.StatusBadRequest, "There was an error reading the body")
+		return nil, httpError(http.StatusBadRequest, "There was an error reading the body")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(data))
 	r.ContentLength = int64(len(data))
-	if !hasJSONBody(op) {
-		return nil // form bodies (POST /token) are checked by their handler
+	if hasJSONBody(op) && isJSONContent(r) && len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
+		return nil, invalid(ValidationItem{Type: "json_invalid", Loc: []any{"body", jsonErrorOffset(data)},
+			Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": "Expecting value"}})
 	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	isJSON := mt == "" || mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+	return data, nil // form bodies (POST /token) are checked by their handler
+}
+
+// checkJSONObject rejects, after authentication (where the Python CTMS fails on
+// them), bodies that cannot be a JSON document: empty, or not sent as JSON.
+func checkJSONObject(r *http.Request, data []byte) error {
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
 		return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
-	case !isJSON:
+	case !isJSONContent(r):
 		return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
 			Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(data)})
-	case !json.Valid(data):
-		return invalid(ValidationItem{Type: "json_invalid", Loc: []any{"body", jsonErrorOffset(data)},
-			Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": "Expecting value"}})
 	}
 	// The validator reads the body by content type; give it the canonical one.
 	r.Header.Set("Content-Type", "application/json")
 	return nil
 }
 
+// isJSONContent tells whether FastAPI parses the body as JSON: no content type,
+// application/json or application/*+json.
+func isJSONContent(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "" || mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// jsonErrorOffset is the position Python's json module reports: the index, in
+// characters, of the character where decoding failed (the length at the end).
 func jsonErrorOffset(data []byte) int64 {
 	var v any
+	off := int64(len(data))
 	if se, ok := errors.AsType[*json.SyntaxError](json.Unmarshal(data, &v)); ok {
-		return se.Offset
+		off = se.Offset
+		if off > 0 && off <= int64(len(data)) && !strings.HasPrefix(se.Error(), "unexpected end") {
+			off-- // Go counts the offending byte as read
+		}
 	}
-	return int64(len(data))
+	return int64(utf8.RuneCount(data[:off]))
 }
 
 func hasJSONBody(op *openapi3.Operation) bool {
@@ -250,6 +284,23 @@ func requiresBearer(op *openapi3.Operation) bool {
 		}
 	}
 	return false
+}
+
+// lastValueWins keeps the last of repeated values of a single-valued query
+// parameter, as FastAPI does (the binder would refuse them).
+func lastValueWins(r *http.Request, op *openapi3.Operation) {
+	q := r.URL.Query()
+	changed := false
+	for _, p := range op.Parameters {
+		v := p.Value
+		if v.In == "query" && len(q[v.Name]) > 1 && (v.Schema == nil || v.Schema.Value == nil || !v.Schema.Value.Type.Is("array")) {
+			q[v.Name] = q[v.Name][len(q[v.Name])-1:]
+			changed = true
+		}
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+	}
 }
 
 // dropEmptyOptional treats an empty value of an optional parameter declared with

@@ -91,7 +91,18 @@ func preparePatch(b *api.ContactPatchSchema, rules contact.FieldRules) (*patch, 
 		if p.unsubscribeWaitlists, err = decodeUnion(b.Waitlists, "UNSUBSCRIBE", &p.waitlists); err != nil {
 			return nil, fmt.Errorf("patch waitlists: %w", err)
 		}
+		// Binding went through a map: take the fields as sent (they are stored verbatim).
+		if raw, err := b.Waitlists.MarshalJSON(); err == nil {
+			if texts := itemFieldsText(raw); len(texts) == len(p.waitlists) {
+				for i := range p.waitlists {
+					if texts[i] != nil && p.waitlists[i].Fields != nil {
+						p.waitlists[i].Fields = &texts[i]
+					}
+				}
+			}
+		}
 		seen := map[string]bool{}
+		var fieldProblems []ValidationItem
 		for i := range p.waitlists {
 			w := &p.waitlists[i]
 			loc := []any{"body", "waitlists", i}
@@ -101,14 +112,34 @@ func preparePatch(b *api.ContactPatchSchema, rules contact.FieldRules) (*patch, 
 			seen[w.Name] = true
 			problems = append(problems, normaliseNullableSource(&w.Source, loc)...)
 			if w.Fields != nil {
-				problems = append(problems, waitlistFieldProblems(loc, w.Name, *w.Fields, rules)...)
+				// pydantic checks fields inside the list alternative of the union.
+				tagged := []any{"body", "waitlists", waitlistsListTag, i}
+				fieldProblems = append(fieldProblems, waitlistFieldProblems(tagged, w.Name, *w.Fields, rules)...)
 			}
+		}
+		if len(fieldProblems) > 0 {
+			problems = append(problems, fieldProblems...)
+			problems = append(problems, unsubscribeLiteralError("waitlists", b.Waitlists))
 		}
 	}
 	if len(problems) > 0 {
 		return nil, invalid(problems...)
 	}
 	return p, nil
+}
+
+// waitlistsListTag is the union tag of the list alternative of PATCH waitlists.
+const waitlistsListTag = "list[function-after[check_fields(), WaitlistBase]]"
+
+// unsubscribeLiteralError is the error of the "UNSUBSCRIBE" alternative of a
+// PATCH list, which pydantic lists after those of the list alternative.
+func unsubscribeLiteralError(list string, u unionRaw) ValidationItem {
+	var input any
+	if raw, err := u.MarshalJSON(); err == nil {
+		_ = json.Unmarshal(raw, &input)
+	}
+	return ValidationItem{Type: "literal_error", Loc: []any{"body", list, "literal['UNSUBSCRIBE']"},
+		Msg: "Input should be 'UNSUBSCRIBE'", Input: input, Ctx: map[string]any{"expected": "'UNSUBSCRIBE'"}}
 }
 
 func normaliseNullableSource(src *nullable.Nullable[string], loc []any) []ValidationItem {

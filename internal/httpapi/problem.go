@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/getsentry/sentry-go"
 )
@@ -79,4 +81,49 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// pythonJSONWriter gives the bodies of the generated handlers, which use
+// json.Encoder, the form writeJSON writes: no trailing newline, and <, >, &,
+// U+2028 and U+2029 not escaped. The encoder writes a body in one Write.
+type pythonJSONWriter struct {
+	http.ResponseWriter
+}
+
+func (w pythonJSONWriter) Write(b []byte) (int, error) {
+	if w.Header().Get("Content-Type") != "application/json" {
+		return w.ResponseWriter.Write(b)
+	}
+	if _, err := w.ResponseWriter.Write(unescapeHTML(bytes.TrimSuffix(b, []byte("\n")))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (w pythonJSONWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// unescapeHTML undoes encoding/json's HTML-safe escapes in JSON text.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) {
+			switch string(b[i+2 : i+6]) {
+			case "003c", "003e", "0026", "2028", "2029":
+				r, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 32)
+				out = utf8.AppendRune(out, rune(r))
+				i += 5
+				continue
+			}
+		}
+		out = append(out, b[i], b[i+1]) // any other escape, kept as is
+		i++
+	}
+	return out
 }

@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
 	spec.Info.Version = version.Current().Version
-	specJSON, err := spec.MarshalJSON()
+	specJSON, err := publishedSpecJSON()
 	if err != nil {
 		return nil, fmt.Errorf("encode spec: %w", err)
 	}

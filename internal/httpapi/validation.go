@@ -17,7 +17,9 @@ func validationItems(err error) []ValidationItem {
 	var items []ValidationItem
 	var walk func(error)
 	walk = func(err error) {
-		if me, ok := errors.AsType[openapi3.MultiError](err); ok {
+		// A direct assertion: errors.As would also find the MultiError inside a
+		// RequestError (its Err) and lose the error's location.
+		if me, ok := err.(openapi3.MultiError); ok {
 			for _, e := range me {
 				walk(e)
 			}
@@ -56,7 +58,7 @@ func parameterItems(loc []any, re *openapi3filter.RequestError) []ValidationItem
 // schemaItems maps schema errors below loc (the body, or a parameter).
 func schemaItems(loc []any, err error) []ValidationItem {
 	var out []ValidationItem
-	if me, ok := errors.AsType[openapi3.MultiError](err); ok {
+	if me, ok := err.(openapi3.MultiError); ok {
 		for _, e := range me {
 			out = append(out, schemaItems(loc, e)...)
 		}
@@ -77,17 +79,57 @@ func schemaItems(loc []any, err error) []ValidationItem {
 			path = append(path, p)
 		}
 	}
+	switch se.SchemaField {
+	case "oneOf":
+		if items := unionItems(loc, path, se); len(items) > 0 {
+			return items
+		}
+	case "allOf": // a nullable wrapper of a $ref (e.g. amo in POST): its errors
+		if inner, ok := errors.AsType[openapi3.MultiError](se.Origin); ok {
+			return schemaItems(loc, inner)
+		}
+	}
 	return []ValidationItem{schemaItem(path, se)}
+}
+
+// unionItems lists, as pydantic does for a union, the errors of every
+// alternative of a oneOf at `at`, each under the alternative's tag (the
+// schema's x-union-tags, in oneOf order): e.g. ["body","waitlists",
+// "list[function-after[check_fields(), WaitlistBase]]",0,"source"], then
+// ["body","waitlists","literal['UNSUBSCRIBE']"].
+func unionItems(loc, at []any, se *openapi3.SchemaError) []ValidationItem {
+	tags, _ := se.Schema.Extensions["x-union-tags"].([]any)
+	alts, ok := errors.AsType[openapi3.MultiError](se.Origin)
+	if !ok || len(tags) != len(se.Schema.OneOf) || len(alts) != len(tags) {
+		return nil
+	}
+	var out []ValidationItem
+	for i, alt := range alts {
+		for _, item := range schemaItems(loc, alt) { // locations below loc, through at
+			if len(item.Loc) < len(at) {
+				return nil
+			}
+			tagged := append(append([]any(nil), at...), tags[i])
+			item.Loc = append(tagged, item.Loc[len(at):]...)
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
 	s := se.Schema
 	item := ValidationItem{Loc: loc, Input: se.Value}
-	switch se.SchemaField {
+	field := se.SchemaField
+	if len(s.Enum) > 0 {
+		field = "enum" // a literal: any mismatch, of type too, is a literal_error
+	}
+	switch field {
 	case "required":
 		// kin reports the object; name the missing property like pydantic does.
 		item.Type, item.Msg = "missing", "Field required"
-		if name := missingProperty(se.Reason); name != "" {
+		// kin's pointer may already end with the missing property.
+		if name := missingProperty(se.Reason); name != "" && (len(loc) == 0 || loc[len(loc)-1] != name) {
 			item.Loc = append(item.Loc, name)
 		}
 	case "maxLength":
@@ -108,10 +150,18 @@ func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
 		item.Ctx = map[string]any{"pattern": s.Pattern}
 	case "format":
 		item.Type, item.Msg = formatError(s.Format, se)
+		if s.Format == "uuid" || s.Format == "uri" {
+			item.Ctx = map[string]any{"error": reasonTail(se)}
+		}
 	case "oneOf", "anyOf":
 		item.Type, item.Msg = "union_error", "Input should match one of the allowed forms: "+unionText(s)
 	default: // type, nullable and anything else: the value has the wrong type
 		item.Type, item.Msg = typeMismatch(s)
+		// A null the Python CTMS refuses with an assertion (PATCH primary_email).
+		if text, ok := s.Extensions["x-null-assertion"].(string); ok && se.Value == nil {
+			item.Type, item.Msg = "assertion_error", "Assertion failed, "+text
+			item.Ctx = map[string]any{"error": map[string]any{}}
+		}
 	}
 	return item
 }
@@ -199,6 +249,9 @@ func typeMismatch(s *openapi3.Schema) (typ, msg string) {
 	if s != nil && s.Format == "uuid" {
 		return "uuid_type", "UUID input should be a string, bytes or UUID object"
 	}
+	if s != nil && s.Format == "uri" {
+		return "url_type", "URL input should be a string or URL"
+	}
 	return "string_type", "Input should be a valid string"
 }
 
@@ -217,6 +270,9 @@ func formatError(format string, se *openapi3.SchemaError) (typ, msg string) {
 // reasonTail is the part of a format validator's message after the format name.
 func reasonTail(se *openapi3.SchemaError) string {
 	if se.Origin != nil {
+		if why := errors.Unwrap(se.Origin); why != nil { // the validator's own error
+			return why.Error()
+		}
 		return se.Origin.Error()
 	}
 	return se.Reason

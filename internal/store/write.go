@@ -240,3 +240,17 @@ func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact,
 	}
 	return s.Contacts(ctx, ids)
 }
+
+// UpdatesEnd is the default `end` of /updates: now, or the start of the oldest
+// transaction that may still commit a contact change, whichever is earlier, so
+// that a consumer paging with its cursor never passes a write that commits late.
+func (s *Store) UpdatesEnd(ctx context.Context, now time.Time) (time.Time, error) {
+	oldest, err := s.q.OldestWriteStart(ctx, s.db)
+	if err != nil {
+		return now, mapError("oldest write start", err)
+	}
+	if oldest.Before(now) {
+		return oldest.UTC(), nil
+	}
+	return now, nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// serverProc is `bin/ctms serve` running as a child process on loopback.
+type serverProc struct {
+	cmd     *exec.Cmd
+	base    string // http://127.0.0.1:port
+	logPath string
+	done    chan struct{}
+	waitErr error
+	once    sync.Once
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startServer runs bin/ctms serve on dbURL and waits until /__lbheartbeat__ answers.
+// Its output (warnings and errors only) goes to a log file in the temporary directory.
+func startServer(ctx context.Context, bin, dbURL, secretKey string) (*serverProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.CreateTemp("", "ctms-bench-server-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "CTMS_DB_URL="+dbURL, "CTMS_SECRET_KEY="+secretKey,
+		"CTMS_USE_MOZLOG=false", "CTMS_LOGGING_LEVEL=WARNING", "SENTRY_DSN=")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// The server must not outlive the benchmark, even if the benchmark is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start bin/ctms serve: %w", err)
+	}
+	s := &serverProc{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logFile.Name(), done: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		logFile.Close()
+		close(s.done)
+	}()
+
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("bin/ctms serve exited (%v) before answering; its log:\n%s", s.waitErr, tail(s.logPath, 20))
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		default:
+		}
+		resp, err := client.Get(s.base + "/__lbheartbeat__")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("bin/ctms serve did not answer /__lbheartbeat__ within 60 s; its log:\n%s", tail(s.logPath, 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop ends the server with SIGTERM (SIGKILL after 10 s) and removes its log unless it
+// holds something.
+func (s *serverProc) stop() {
+	s.once.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+		if fi, err := os.Stat(s.logPath); err == nil && fi.Size() == 0 {
+			os.Remove(s.logPath)
+		} else if err == nil {
+			logf("server log (warnings and errors): %s", s.logPath)
+		}
+	})
+}
+
+func (s *serverProc) pid() int { return s.cmd.Process.Pid }
+
+func tail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
+var clockTicks = sync.OnceValue(func() float64 {
+	if out, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
+			return float64(n)
+		}
+	}
+	return 100
+})
+
+// cpuSeconds is the user+system CPU time the process has used so far.
+func cpuSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc/pid/stat format")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc/pid/stat format")
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64) // field 14
+	stime, err2 := strconv.ParseFloat(f[12], 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unexpected /proc/pid/stat format")
+	}
+	return (utime + stime) / clockTicks(), nil
+}
+
+// resetPeakRSS resets the process's VmHWM to its current RSS (Linux ≥ 4.0); false when
+// the kernel refuses, in which case VmHWM stays the lifetime peak.
+func resetPeakRSS(pid int) bool {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
+}
+
+// peakRSS is VmHWM in bytes.
+func peakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/pid/status")
+}
