@@ -764,6 +764,9 @@ type Forbidden = HTTPError
 // NotFound defines model for NotFound.
 type NotFound = HTTPError
 
+// ServiceUnavailable defines model for ServiceUnavailable.
+type ServiceUnavailable = HTTPError
+
 // TooLarge defines model for TooLarge.
 type TooLarge = HTTPError
 
@@ -1978,6 +1981,15 @@ type ForbiddenJSONResponse HTTPError
 
 type NotFoundJSONResponse HTTPError
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body HTTPError
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
 type TooLargeJSONResponse HTTPError
 
 type UnauthorizedResponseHeaders struct {
@@ -2068,6 +2080,23 @@ func (response ReadCtmsByAnyId422JSONResponse) VisitReadCtmsByAnyIdResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadCtmsByAnyId503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadCtmsByAnyId503JSONResponse) VisitReadCtmsByAnyIdResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2215,6 +2244,23 @@ func (response CreateCtmsContact422JSONResponse) VisitCreateCtmsContactResponse(
 	return err
 }
 
+type CreateCtmsContact503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateCtmsContact503JSONResponse) VisitCreateCtmsContactResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReadCtmsByEmailIdRequestObject struct {
 	EmailId PathEmailId `json:"email_id"`
 }
@@ -2306,6 +2352,23 @@ func (response ReadCtmsByEmailId422JSONResponse) VisitReadCtmsByEmailIdResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadCtmsByEmailId503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadCtmsByEmailId503JSONResponse) VisitReadCtmsByEmailIdResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2434,6 +2497,23 @@ func (response PartialUpdateCtmsContact422JSONResponse) VisitPartialUpdateCtmsCo
 	return err
 }
 
+type PartialUpdateCtmsContact503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PartialUpdateCtmsContact503JSONResponse) VisitPartialUpdateCtmsContactResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateOrUpdateCtmsContactRequestObject struct {
 	EmailId PathEmailId `json:"email_id"`
 	Body    *CreateOrUpdateCtmsContactJSONRequestBody
@@ -2544,6 +2624,23 @@ func (response CreateOrUpdateCtmsContact422JSONResponse) VisitCreateOrUpdateCtms
 	return err
 }
 
+type CreateOrUpdateCtmsContact503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateOrUpdateCtmsContact503JSONResponse) VisitCreateOrUpdateCtmsContactResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteContactByPrimaryEmailRequestObject struct {
 	PrimaryEmail string `json:"primary_email"`
 }
@@ -2639,6 +2736,23 @@ func (response DeleteContactByPrimaryEmail422JSONResponse) VisitDeleteContactByP
 	return err
 }
 
+type DeleteContactByPrimaryEmail503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteContactByPrimaryEmail503JSONResponse) VisitDeleteContactByPrimaryEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReadIdentitiesRequestObject struct {
 	Params ReadIdentitiesParams
 }
@@ -2716,6 +2830,23 @@ func (response ReadIdentities422JSONResponse) VisitReadIdentitiesResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadIdentities503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadIdentities503JSONResponse) VisitReadIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2815,6 +2946,23 @@ func (response ReadIdentity422JSONResponse) VisitReadIdentityResponse(w http.Res
 	return err
 }
 
+type ReadIdentity503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadIdentity503JSONResponse) VisitReadIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReadCtmsInBulkByUpdatedDateRequestObject struct {
 	Params ReadCtmsInBulkByUpdatedDateParams
 }
@@ -2892,6 +3040,23 @@ func (response ReadCtmsInBulkByUpdatedDate422JSONResponse) VisitReadCtmsInBulkBy
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadCtmsInBulkByUpdatedDate503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadCtmsInBulkByUpdatedDate503JSONResponse) VisitReadCtmsInBulkByUpdatedDateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3224,103 +3389,105 @@ func (sh *strictHandler) ReadCtmsInBulkByUpdatedDate(w http.ResponseWriter, r *h
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9u6jvhX4ej3m2myKye2k/Th/LNJ2t6TmT6ybXLOzm0zLi3BNm8kUoek7Ph28t13SOpBPWxLjtvj",
-	"ns0/rWPzAYAACIIg8N3xWBgxClQKZ/DdmQL2geuP75iHJWFUffZBeJxE5k/nCsspYmMkp4A8RiX2pIsO",
-	"PRmKw+8QYhIMif9w4LiO8KYQYjUA3OMwCsAZOKbd0VHfh/7Ri46HRy86x8fPe52R5x11jl/C85fj4/7I",
-	"P/Ec15GLSPURkhM6cR4eHlwnwhyHIBMgFShv1JSXvvqTKPAiLKeO61Acqr4pQI7rcPgzJhx8ZyB5DDZ4",
-	"Y8ZDLJ2BE8e6ZXle1/nvGPjiLGQ3Arg115/q63wyHLJhLICb+fLxl4x3jsUdyGt2B3TZiCPdZCh1mw1A",
-	"LhOnNLxFndZDv73Hywce3+OGRHh7j684CXECa5Xd3mPpTcFHHhbQIVQAFUSSGQQLxWPLJo/MmEONYRM4",
-	"3rMxuzDcvBytkI3ZMOH5hvipcdesgh61dimWjLltgrUm1uex7y3HR4x9bx0mD0oeRcSoAC3J59j/BH/G",
-	"IKT6S5EYqP6IoyggRhUd/ksYfZSoE91xhP13bEL09yIOFR7OwLmhd5TNKfICAlQixtGcMzpBAjwOEu1d",
-	"ffx8jQ61WO07rjPDQQyGklLT1LmkHuMcPImUQCvE1CARFmLOuK8pYcZ+TQQeBeAX57+eAjq7ukznJwL5",
-	"abu62VTTC9N0igUaAdC8g5qLsksfqCRjArw40weGSPYTmpAZULT3jzfXRiO7SH80LSQBUY9tYRCBIs5m",
-	"xAffRViiALCQiFFQWFAAH/wBSrnVRQXecZGtsFyUcIKLSoKTfJGPYmlOFxnlYf4vsqbmm5yp/j+HsTNw",
-	"/t9hvosdml/F4W/X11dvOGfcdCqKyDn2ETfshvZolYJuRn1rFRVyPvI46MY4EPsHzoPrXDA6DojXgm8L",
-	"pE90DsIBB+wvENwTIYWzHTyv8y1a/a/hFGhO5BRhJCTj4KuV1Xi8ZXxEfN/sRRsgcgU8JEIQRvfEPko3",
-	"2wGaEZinS79NvCzxCrB3JxDOJkVRBotG7QOTb1lM/Q0xS5VJpqK3g8QHJtFYgaVhvGbsHeYT2BDGRHmi",
-	"EfMXSDKGAj3Y9sjN7QmIMONzJKeYakswICGRGpMbimM5ZZz8G/z2yjwzh3IVd0lnOCC+UsBwH+kFTvQL",
-	"4yguaPpa7XbB4sBHlEmkx8ESbClO9GvNvB8YGgHmCsvE/qrTnBIpdNVgHpZaXW+H6O8VA9OJwpEkBLCg",
-	"Vlu5Za3/8ccfnTMLjKpVoNZQzwtIsgLIRh/snWtUT9E5FsRDY8ZRiANlC4KffGdNjxhNt89llr4Zr86K",
-	"f3Cd381CEEYN/u3YJCDGTMiX6gyp79SpBNR4om6tvnx3PHlvxorAU2s1cJ799sxFz67VPx+eKVo/e6Z4",
-	"mNAoVibw/ziuEzDPGXxxFOM7rpPaSEYZJLbyreuEYqJZNYolElPNcSNAdcNnFAmIBI6DIRgWuFWECUEI",
-	"bLSAjV36dR0LpmoJEYrU4QeFsZAoVFYgsn9LdLDm9zhSYiCK02hTIfnFyLOC2Iu5UJKngayZ/7uTkNwm",
-	"sFlU56ujh/nqWCQJQAijNtSof8Y4UAzZ63a7FuFPut1uRnk9Rk7j3xUEBh4XtZwho71GY5giFXNFyKmU",
-	"kRgcHhp8DqKFj5WIHPgwO+wf9HqHs0O7m1qwdrJe5voaqU91nabDAfpmqPxNaVxc4nG09xYLqbZBIRcB",
-	"7LsIp3yiNaMS4Ww5k1XE1E9WNhlDEWn0L2XnGquAom/ml296tgMnx1Bzy5nvf6Tikn7OkK6qGez7jIqD",
-	"kP2bBAE+YHyCsOexmGrgccqISnFEnEXAlWGq5d73h4wOia//CvH9O6ATOdXs4Do0DgJlk6Xn95JecR2f",
-	"iCjAi6E5hhQG6J+cNBjASAuL5JAkfo8xjgPpDMY4EHmHEWMBYKp6BJhO4kRebXgbTBZgIYdBenTJDt1q",
-	"uZwm3S3/TGtEI87GJICh5vtC/+MmhFaWejP6pN6QDSepWcleA1Z4yL4xvK2GM4x7pbRizrvbYz/Xue9M",
-	"WCf5Mm178CH58MU0u7XbdUgYMa43Mu2zGjgTIqfx6MBj4SHDEel4zIcJ0MNs6ge7u7gjUYdpwcNBJ2KE",
-	"SrUsCrpHC8POoVMWze2J4s6h+hjFsA4ZFgHFERmqBuLgNZbwMxHbWGXt3Bo9RoHuHDKpOt+e+t5JFDfb",
-	"THYMleVbW7NdbT2yjPtqtt6D63gcsIShJCEIicOoeMDrd/vdTveo03953TsZHPcG3e5/drsDbWUXtFZH",
-	"DdBSddUA1KvZ1Rqj01+/h1itj0r7SeNpjreqv6vjn5TUaGPAnleVVuO+L7ID4wpW6HW6PcUK/d6g/3xw",
-	"8uLgpKdOXD+UI/rLlZfV7GVRkTVG+1VJbzQXna653kivG7/YMlji4RJXWmxXYCRr1YvrmBAgx9CCuUaA",
-	"axbytkajXFy//3weB3efkiuaGq0yloburUQDjA92qXfxmUBAfbTHOKJsvn+K/qlPsTfXFy6iDLHxWIBE",
-	"8ykYn2Pqk5zgGSCqHdluHVe+uu6+KnDlP501qoJICDWe2YdVZ3tFroxUuYbGnONFWQiNMyNnWKXcJ3oF",
-	"C9qHwr1sRV6lGYTEZttZRWDd6PGU7WrK9q+7R4P+8WANSXtlgTCQGoZIaeImTJUgny7CMv60ebOI79kK",
-	"D0PI1i1mYTctbYiQ3riuGkBfy1b7K7Ya36/1E70lHMbs/sw4TGrgUNwRsvFaPN4b94u++NCaozrUsWa0",
-	"uQhAphEVjfj9Q9bnOlUj4CfDr2D/E80ESvXNMZGpE3fVRJ9U6z+SxlX4lWafRbTxcL9HdPlgapdLB2pO",
-	"inS8VoR4XtkfQma5lhWXJGtcXB8bwBLmFcouE5vPhE4CaCA8rvEICollLNBXh919dZ4E6u8vUGbBtX1H",
-	"41BxJ7uzuKneTnqSwnopzMhZK45JuNFSZ3omi0gyZGy5pRKIg+DjWN/BrJfFbMaH27IN3kom83EySWwG",
-	"RkkmV8OTymazoStSunrwkrRmHu0vt25b0bWpUeC5Mku3nyTl7+VTlFjZrOEKpis5wqsGY4S5FIX7Gs2E",
-	"U0wncIruYKGv2CTCHBAeCaDmYwBjiXCgLEZ034kpYbQj8UQgHUKlTEscSHU+kWQGenzA3hTphojQ9IZe",
-	"/ZXecmGB0qs45DMQ+0tlgFFowCGvIQAJ/+AsjpwHt4m82MRSXGQjZi4o9UXul2ev37x7c/3m2a2TOmXO",
-	"sQDntpVQFSbL5Gr7qJVkcBMcS0NkyKYSu32gK9K9CdiVQTLAS9qgGfy5BtDAvFN6fx0eN1TEIyVyIzgL",
-	"giWQC/klH1vBeKvPSglCNx8+35x/vvh0ea6wui0rmWawp4pl+5CPY+op2nb0oe6LNwXvbjgmEPhib99F",
-	"6cQarZV4PaxQYrFssXUixhGHKMDebu2iORZP2+gvs43aSqvCfJ8gZDOz201UC+08SYxpo4eqBvWD6xRt",
-	"qvpd2YTDmrgeHc2hDE4JPvKxxGvCKwqPCQr+W+8Yv/BfnLzqjEYn/c7xyYtR5+Wr56POq+645x/B+OXx",
-	"0ZHtw01eBqyPyGDxKIBWERWFuCq7h/ObRUX1+dpxnQ+O69TSMovVrNEMM+BCaaZjdHNz+foUTYAC10TU",
-	"/q/EmmEcKfyKjq+GD1daE8qAG2A6KeKsow6L8AO1wTzVQKpT+kJk8P7S199jwoXcPIZnioXiN/CHLJZD",
-	"Nh5C/kpifTTPY2ZW8xA6GWplzBcbBubY4e4V3k2DxRPx930OQqA9O7TVR1hHdSU/7hf5N9EN/5V8o1as",
-	"yC8azJDQ7Ia0Bsj0fUdBhXS7vbNut9vtH+Gzc+/1m7f/qBl4fdBPbl0MOWDR5JarrLSLNKxT3hU7u3K9",
-	"UVaV7QS6XRSGUkI/MzCorJPX6+AtaN3LcfqyQkenJlGZ+pwpp89EFqh60Fp77jSxi3r9/6xe3jlklu8S",
-	"W90Vdg7vR+9ROxiJte0d8xSFeKGfi4ygxgR8/BaqkFPjdrAQasvRgBbwsCH4wCiUdt1ffMk22eR/gTCs",
-	"0mG+worvyB2gwhkvuWLLHmmkVszT0a3Z0c3NX3csMSUefXJ7Oqk9ndSeTmo/6KRm5TxoeGj7cec1K6hg",
-	"y2GvLYMajxqc0UrRC5ud10r3/rbaXa0FyyGYRZXYKr6yqEJaBbs1NuGLkZkl3dEqgLZGb7QKoq3ojHXi",
-	"vjI62xLuVkGYm5pfdhz2jwkHbikpx6s9P245e05RqlwrT4nFhjZ/VFe8JGsF3l/KkrUkd23tt2mc7rIL",
-	"oNq7g6QxOmv2FtO0Gvr6osNvti0bPPyhnzxBL7yha7CpmHUQwGfE22wAk3dog541PpoNDYGWIzysX9fV",
-	"rxarC7XlhdlRw3NTNtk9dDZj2h18uLiJCO2+R+mXxqeBetlcs5Tso7KWaWxTHNUJdStrMJehVi/cWhut",
-	"x3UM0uJ0UbJYsjx5ZdOlQMoEzjKN3MoK1dkIeZKZygJbKTwy262S7GjdIS4ZZNnUNZlelgGRhyw1iuYo",
-	"jXwpIayJGamknnPLAKTpS7Y5bfmga6ao0ui2BTVNBji5WB67r6w8O4/bGgvPylbZ9iSztfP20cYnz82E",
-	"/mXSbXMZfpXEUtl5INtqq2LGx/bvOEuwr/RmbHZMbOqpqRyy8kNVNVlmOdFlMV9qpgur61MnDssj1Grl",
-	"ImmO8vZNQqZqFrq9t7G82JuNwCGAGaayyUnsoQm9Vp4qHo347l19Pm4ZdhMfmyk2YoIW69/Kh7q5hus1",
-	"wK2wgZRUVVnJLFFD2eh1uqUmGrVCoWb3XLcrXA3bvTyyrgL6vxwzp+7Y3A5Nsod15hB4LPHFFeW1etvB",
-	"Yu7VPWnUVGRBLAHdfHp3mmY+pWoFAyKgdFWY5oGbz+d2ErNDoJ2bz4d5qPNh4b6QkybXqpkfsOhRK7S2",
-	"E7BQEY82vl/RVF3N33ngf/u3iqWXKuVg7fqGK+SoueQ8cf4yzm/FjztHjKJ0PFYcds8T01I4q89ZK9JT",
-	"d1e5hbsVdcZrLJg1iXNa+1RSMVh945Wxebu0GKu4qmS3tOcw62BWdyu2hcV4Wcs6Bbyy1cpcRQmtShht",
-	"ftVU93K8GuIEE+wtdMrvtEJIDiTKXu/ox6Dm6criP6qHrgmw9nud6lQHd+m9WgVk63c05ixEOAn4S3je",
-	"eo5WuyXVuYOqUmrS4laAS7Ldfq8+qNKpb60dOfeNVd1ZpUwyD7c1m7FOnVvtnHxhbz/mt6FkbBgwzUrV",
-	"2A8e1BeHsBdE/2oQMdPXrU41F8CGPJWw1CyiG/JTSdVEAZZKpB7n3lUzW2PVUaDyJq1qIOlHk0kqN2K2",
-	"liurhQEqMyW/V3IKv+UAyIxyiibA9LuxFCj9atugYhyGEoVMSNTrdpE3xRx7Erg41XTPBViLLtpTgzEa",
-	"LPb1kLOI6q/cbPB9hD0PIqlTDMkpcANGwdxO1scZc5tUA4cw4YbYcyrH2KK6/Jdg9OATnr9PMmTXmlSz",
-	"iG4QPPV0nGhosVRfEbdN3LHmKFHXbEM5+at56clA/+UN9OXZZn6Wef5c35dum93LKeh+kEneb2GSHz/G",
-	"JD/5cSb5i2UmeWp1J6tTMtK3Yosr8oEXcyIXmu0Mp/12fX2ly3Tomg76e1M/jliV9NRWpDj441ksp31T",
-	"cerCKoWiiBOwuWHdul+FxyI9n1LS7A7oja6cYC5/bI8zVhOYAgeEmsQDpQDp6/efdQ2fvTnjd7p2BWcT",
-	"HQit4CVSK9sLRq+xJ9F7TPEEQqASfV4ICSHaUwPoalbmSYDSzN2D7oGuIpG8+XMGztFB9+BIGRZYTjUG",
-	"h8PhFDCXI8ByODSYHA6Hwaju22Ts7BtPholFWZNm8S2hfnqTJNBokWW6KVzKHqCzQk2tvPKUfhg5xTNA",
-	"GFFGOxBGcoF0xYlTdSpJinvZF7zKdvNYOCJUmcJETtHZh9fK+lBqwFyK+TofAfYvZCjOF2d0cakv8awy",
-	"iksyQeRNDgulBJclCCm3LxSpa9rJLonYtE9SjK5p82Khvza92lIgrxfZtIepqdiidZHIt6Wiev1ut0Fl",
-	"nbx+yeOTnS4pHqWL0RA6ycVjL2JCkFGw0NlFTSW1YwNu3eQZWodWoUDdpbe+S6Egle50tL5TXg5N9ej3",
-	"1/eoVnfJFbWWsqVa98utWrq8EI+S16ImoQt0+VrpxSTFzlU8Cojn6OQ7Sil18opn+vdi0bVbdaBlokZn",
-	"XZjMOPkNOPoEHdVULVae+cvoHC9/apXXjkN7AoeQhQupk6CYK93U73ZPNeA+GY+BA/Ug++24+6qqpQws",
-	"Sk8l4pnUbAUhz5m/aMXJKxm4lHbvobiXJ5buowRpnfyUknDWSM0ZtYju1dYILJUAswv21s2fND3M2ulZ",
-	"+0aAfiJmZpn9rUC/wxqj+2p9j6x0pOrQazBFViTw5+uksqZooYxCbbzZ6ii1payC0ZZZtcx4Sfffv1w4",
-	"rbKau75xdY/X98jKY/5FO90mPFWzwbUyae3K4QqkSFko1f3xD04kaBen3vZ02suIg04QRUyq9BHzFwfo",
-	"zGT6QgJ0xrmvSZ6vrw4iAnGdD8w/RVaaNF2TOPOnZt2s64avjkmuGQTIej/kVzfOK8wVeW/00fGn7Z8F",
-	"l90ubqFKSs1x2v/bSuvfbZdJWDlYJCu3pf3GdZJ7tlrrV1pVkvMckYhIpODkECwGiIVEKkYyfh0k8Z3u",
-	"RzhKnO7CzdpoTWAO54nkuyimStDBL6gATO1LUdU+CeQ/QGfBHC+EZUz3lhnMH/nPFvw8X2UTsf+L7Etr",
-	"Jf2dF/u/p61oydK2zcZCePiDkWwlOVUZN4k6EcyALzIpn0+ZKCfT1D4KEGjPwwI6hAqggkgyg2CxX5U9",
-	"M2wiEedFZ1fFFiE6wQ+WUyf1qlei6ItSZBeVXXmz9HNcPpWXJw3dPuYEK4lJ9K3UbKLfMufGk/n8KEFL",
-	"mNt2FRWYuoW0mZUpS1u+givPZ5d5syff8pNveQcUzZPHuf053KJirc+ZkxmW0PxMbimQRVNPT8oBP9LJ",
-	"U+WylVy1eNqkHs9b0qJn4c3dYxjscU4fxZ4hSE685EL7MH3Oqj4nhfOX3vZepHrF2JLle3tEBCIUfdGF",
-	"7lwE1N93kQ4eAF9J1165g5tfoRygP/TLHxThCaiBxnEQuOibrqTwTZ8av1G4l9/0jbAmrfpTNz9FYxYE",
-	"bJ62iKkkgTrKkvzdUL1/9ZKex8Hd+cKcJv3X5uF5icClpL7UC2KhYAjYHDgaKQ5De5efP3ZePu/2UBZf",
-	"oY4C6g9FAnRDyT0S4DHqm6Rn2jz+U+06uX2cFghcbhevrEaY5RmqRLTpAghs/iaM5OJ3HMSQB1DaqL25",
-	"T1GLoyhF7RRRNi8nidfX9MvQMPUNc6A3BedKcYIg/wYX9ZBkqNftdk91jGYbaNI6i8IKtU0iBnUl5HIg",
-	"cWPwLmIuGE/ip1HEYUZYLAz/7o2wgOfHS1c6Lfr4eCJ9pMEi3+91OMSearevfa1ETlks0Z5+MruPMEpf",
-	"AKKQjVleqKEOxuKLwRpY80eXtz/Y71koy1p3cWiozsa/zBnrL9iNOHhApeIWXc8qP48+4gZCRz+Zvsv2",
-	"ipyhksEVa5dUasGS9aodkz2y2tNQAJmwLeRZNMg6qxY1Pd8nm2A+SRqFXW37G+BATk24dxJ4lXV7zbw7",
-	"4OOAzdXu+r8BAAD//w==",
+	"7H15c9u4kvhXQfH3q4q9S9mSbOeQ/1nbSd64KtfG9szWS1wKRLYkPJMABwAla1L+7lsAeICHJFJWMspb",
+	"/5PIEo7uRl9oNBrfHY+FEaNApXAG350pYB+4/viOeVgSRtVnH4THSWT+dD5hOUVsjOQUkMeoxJ500aEn",
+	"Q3H4HUJMgiHxHw4c1xHeFEKsBoB7HEYBOAPHtDs66vvQP3rR8fDoRef4+HmvM/K8o87xS3j+cnzcH/kn",
+	"nuM6chGpPkJyQifOw8OD60SY4xBkAqQC5Y2a8tJXfxIFXoTl1HEdikPVNwXIcR0Of8aEg+8MJI/BBm/M",
+	"eIilM3DiWLcsz+s6/x0DX5yF7EYAt+b6U32dT4ZDNowFcDNfPv6S8c6xuAN5ze6ALhtxpJsMpW6zAchl",
+	"4pSGt6jTeui393j5wON73JAIb+/xJ05CnMBaZbf3WHpT8JGHBXQIFUAFkWQGwULx2LLJIzPmUGPYBI73",
+	"bMwuDDcvRytkYzZMeL4hfmrcNaugR61diiVjbptgrYl1Nfa95fiIse+tw+RByaOIGBWgJfkc+5/hzxiE",
+	"VH8pEgPVH3EUBcSoosN/CaOPEnWiO46w/45NiP5exKHCwxk4N/SOsjlFXkCASsQ4mnNGJ0iAx0GivU8f",
+	"r67RoRarfcd1ZjiIwVBSapo6l9RjnIMnkRJohZgaJMJCzBn3NSXM2K+JwKMA/OL811NAZ58u0/mJQH7a",
+	"rm421fTCNJ1igUYANO+g5qLs0gcqyZgAL870gSGS/YQmZAYU7f3jzbXRyC7SH00LSUDUY1sYRKCIsxnx",
+	"wXcRligALCRiFBQWFMAHf4BSbnVRgXdcZCssFyWc4KKS4CRf5KNYmtNFRnmY/4usqfkmZ6r/z2HsDJz/",
+	"d5hbsUPzqzj87fr60xvOGTediiJyjn3EDbuhPVqloJtR31pFhZyPPA66MQ7E/oHz4DoXjI4D4rXg2wLp",
+	"E52DcMAB+wsE90RI4WwHz+vcRKv/NZwCzYmcIoyEZBx8tbIaj7eMj4jvG1u0ASKfgIdECMLonthHqbEd",
+	"oBmBebr028TLEq8Ae3cC4WxSFGWwaNQ+MPmWxdTfELNUmWQqejtIfGASjRVYGsYr4DPiwQ3FM0wCxXsb",
+	"QpsMhKyRBtpX87HEIyyMHDOJOGBvqn52keQLhCeYUBRgCXyLq5RN6rE48PW8IzBTK97jyCfmW0zFHLjm",
+	"TUI1vKmA+oD9gFA4RRwUoBpEZcosb/Wz+qVzNpZGPRbhuAKPUV8gydAcEwXAmHEwoxE6OagzVIRKmIBG",
+	"68F1rhl7h/lk0yVJLBsaMX+BJGMo0INtj8rcnoAIMz5HcooNKQMSEqnZ7IbiWE4ZJ3+B397SZr5qbn8u",
+	"6QwHRC8l3Eda+hLlzziKC2a41vRcZHyhx8ESbBWbGL+aeT8wNALMFZaJc1xn1iRS6KrBPCy1Ld0O0d8r",
+	"7UInCkeSEMCCusScf/zxR+fMAqPKoWoN9bygmNQG2SjrvXON6ik6x4J4aMw4CnGgHHXwk++s6RGjqW+z",
+	"bBtmxqvbYj24zu9mIQijBv92bBIQ48PlS3WG1HdqywhqPFG3Vl++O568N2NF4Km1GjjPfnvmomfX6p8P",
+	"zxStnz1TPExoFKv9yf84rhMwzxl8cRTjO66TOrBGUycbmVvXCcVEs2oUSySmmuNGgOqGzygSEAkcB0Mw",
+	"LHCrCBOCENhoARu79Os6FkxtBiIUqZ0pCmMhUahcdGT/lhhIze9xpMRAFKfRflzyi5FnBbEXc6EkTwNZ",
+	"M/93JyG5TWCzqM5XRw/z1bFIEoAQRm2oUf+McaAYstftdi3Cn3S73Yzyeoycxr8rCAw8Lmo5Q0Z7jcYw",
+	"RSrmipBTKSMxODw0+BxECx8rETnwYXbYP+j1DmeHdje1YO1kvcz1NVKf6jpNhwP0zVD5m9K4uMTjaO8t",
+	"FlL5KEIuAth3EU75RGtGJcLZciariKmfrGwyhiLS6F9qE2JcNoq+mV++6dkOnBxDzS1nvv+Rikt6lSFd",
+	"VTPY9xkVByH7iwQBPmB8grDnsZhq4HHKiEpxRJxFwNWuQcu97w8ZHRJf/xXi+3dAJ3Kq2cF1aBwkTosJ",
+	"rpT0iuv4REQBXgzNHrEwQP/kpMEARlpYJIckCUqNcRxIZzDGgcg7jBgLAFPVI8B0EifyasPbYLIACzkM",
+	"0n1lFhFRy+U06W4Fz1ojGnE2JgEMNd8X+h83IbTaRjWjTxqq2nCSmpXsNWCFh+wbw9tqOMO4n5RWzHl3",
+	"e+znOvedCeskX6ZtDz4kH76YZrd2uw4JI8a1IdMBxYEzIXIajw48Fh4yHJGOx3yYAD3Mpn6wu4s7EnWY",
+	"FjwcdCKm/EluoHu0MOwcOmXR3J4o7hyqj1EM65BhEVAckaFqIA5eYwk/E7GNVdbOrdFjFOjOIZOq8+2p",
+	"751EcTNjsmOoLDdtzazaemQZ99VsvQfX8ThgCUNJQhASh1Fxg9fv9rud7lGn//K6dzI47g263f/sdgfa",
+	"yy5orY4aoKXqqgGoV2PVGqPTX29DrNZHJXvSeJrjrerv6vgnJTXaGLDnVaXVuO+LbMO4ghV6nW5PsUK/",
+	"N+g/H5y8ODjpqR3XD+WI/nLlZTV7WVRkjdF+VdIbzUWna86e0rPgL7YMlni4xJUW2xUYyVr14jomBMgx",
+	"tGCuEeCahbyt0SgX1++vzuPg7nNyflajVdI4aCvRABMgXxpdfCYQUB/tMY4om++fon/qXezN9YWLKENs",
+	"PBYg0XwKxfDtBM8AUX3K4NZx5avr7qsCV/7TWaMqiIRQ45l9WLW3V+TKSJVraMw5XpSF0AQzqlHgkvah",
+	"cC9bkVdpBiGxMTurCKwbPZ6yXU3Z/nX3aNA/Hqwhaa8sEAZSwxApTdyEqRLk00VYxp82bxbxPVsRYQjZ",
+	"usUsWNOSQYT0OHzVAPrMvNpfsdX4fm2c6C3hMGb3ZyZgUgOH4o6Qjdfi8d6EX/SplNYc1aGONaPNRQAy",
+	"TXdpxO8fsj7XqRoBPxl+BfufaCZQqm+OiUyDuKsm+qxa/5E0rsKvNPssoo2H+z2iywdTVi4dqDkp0vFa",
+	"EeJ5xT6EzAotKy5J1ri4PjaAJcwrlF0mNleETgJoIDyuiQgKiWUs0FeH3X11ngTq31+gzIJr/47GoeJO",
+	"dmdxU72f9CSF9VKYkbNWHJNcsKXB9EwWkWTI+HJLJRAHwcexPoNZL4vZjA+3ZR+8lUzm42SS2AyMkkyu",
+	"hieVzWZDV6R09eAlac0i2l9u3baia1OjwHNllm4/Scrfy6cosbJZwxVMVwqEVx3GCHMpCuc1mgmnmE7g",
+	"FN3BQh+xSYQ5IDwSQM3HAMYS4UB5jOi+E1PCaEfiiUA6v025ljiQan8iyQz0+IC9KdINEaHpCb36Kz3l",
+	"wgKlR3HIZyD2l8oAo9CAQ15DABL+wVkcOQ9uE3mxiaW4yEbMHFDqg9wvz16/effm+s2zWycNypxjAc5t",
+	"K6EqTJbJ1fZRK8ngJjiWhsiQTSV2+0BXpHsTsCuDZICXtEEz+HMNoIF5p/T+OjxuqIhHSuRGcBYESyAX",
+	"8ks+toLxVu+VEoRuPlzdnF9dfL48V1jdlpVMM9hTxbJ9yMcx9RRtO3pT98Wbgnc3HBMIfLG376J0Yo3W",
+	"SrweViixWLYwnYhxxCEKsLdbVjTH4smM/jJm1FZaFeb7DCGbGWs3US108CRxpo0eqjrUD65T9KnqrbLJ",
+	"VTZ5PTqbQzmcEnydBbkmvaJw06MQv/WO8Qv/xcmrzmh00u8cn7wYdV6+ej7qvOqOe/4RjF8eHx3ZMdzk",
+	"2sb6jAwWjwJolVFRyKuyezi/WVRUn68d1/nguE4tLbNE2hrNMAMulGY6Rjc3l69P0QQocE1EHf9KvBnG",
+	"kcKvGPhqeKuoNaEMuAGmkyLOOuuwCD9QG8xTDaTapS9EBu8vffw9JlzIzXN4plgofgN/yGI5ZOMh5FdY",
+	"1mfzPGZmNQ+hk6FWxnyxYWKOfRehwrtpJn8i/r7PQQi0Z6e2+gjrrK7kx/0i/ya64b+Sb9SKFflFgxkS",
+	"mp2Q1gCZXr4pqJBut3fW7Xa7/SN8du69fvP2HzUDr0/6yb2LIQcsmpxylZV2kYZ1yrviZ1eON8qqsp1A",
+	"t8vCUEroZyYGlXXyeh28Ba17OU6vvejs1CQrU+8z5fSZyBJVD1prz50mdlGv/5/VyzuHzHIrsVWrsHN4",
+	"P9pG7WAm1rYt5ikK8SK9RlR1AR9vQhVyatwOFkKZHA1oAQ8bgg+MQsnq/uJLtomR/wXSsEqb+QorviN3",
+	"gAp7vOSILbukkXoxT1u3Zls3N7/dscSVePTO7Wmn9rRTe9qp/aCdmlWQouGm7cft16ykgi2nvbZMajxq",
+	"sEcrZS9stl8rnfvbane1FiynYBZVYqv8yqIKaZXs1tiFL2ZmlnRHqwTaGr3RKom2ojPWifvK7GxLuFsl",
+	"YW7qftl52D8mHbilpByvjvy45dJGRalyrSIyFhva/FFd8ZKsFXh/KUvWkty1td+mebrLDoBqzw6Sxuis",
+	"2V1M02ro64MOv5lZNnj4Qz+5gl64Q9fAqJh1EKa8xEYDmKJQG/SsidFs6Ai0HOFh/bquvrVYXagtL8yO",
+	"Op6bssnuobMZ0+7gxcVNRGj3I0q/ND4N1MvmmqXkH5W1TGOf4qhOqFt5g7kMtbrh1tppPa5jkBa7i5LH",
+	"khUxLLsuBVImcJZp5FZWqM5HyIvMVBbYKuGR+W6VSlTrNnHJIMumrqn0sgyIPGWpUTZHaeRLCWFNzkil",
+	"LqBbBiAtX7LNacsbXTNFlUa3LahpyvPJxfLcfeXl2UX21nh4VinRtjuZre23jzbeeW4m9C+TbpvL8Ksk",
+	"l8ou0tlWWxXLcba/x1mCfWU0Y7NtYtNITWWTlW+qqpVMy1VIi8VsM11YXZ86cVieoVYrF0lzlLdvkjJV",
+	"s9Dto43lxd5sBA4BzDCVTXZiD03otXJX8WjEd+/o83HLsJv42EyxERO0WP9WMdTNNVyvAW4FA1JSVWUl",
+	"s0QNZaPX6ZaabNQKhZqdc92uCDVs9/DIOgro/3LMnIZjcz80qR7WmUPgsSQWV5TX6mkHi7lXd6VRU5EF",
+	"sQR08/ndaVqWlqoVDIiA0lFhWgduPp/bRcwOgXZurg7zVOfDwnkhJ02OVbM4YDGiVmhtF2ChIh5tfL6i",
+	"qbqav/PE//Z3FUs3VcrJ2vUNV8hRc8l54vxlnN+KH3eOGEXpeKw47F4kpqVwVq+zVqSn7qxyC2crao/X",
+	"WDBrCue0jqmkYrD6xCtj83ZlMVZxVclvac9h1sas7lRsC4vxspZ1Cnhlq5WFihJalTDa/Kip7uZ4NcUJ",
+	"Jthb6Hrs6fMtOZAou72jL4OaqyuL/6huuibA2ts61akO7tJ9tQrI1u9ozFmIcJLwl/C8dR2t1iTVhYOq",
+	"UmrK4laAS6rdfq9eqNKlby2LnMfGquGscj3x2xpjrEvnVjsnX9jmx/w2lIwNA6ZZqZr7wYP6lzvsBdG/",
+	"GkTM9HWrU60FsCFPJSw1i+iG/FRSNVGApRKpx4V31czWWHUUqNxJqzpI+tJkUsqNGNPyyWphgMpcye+V",
+	"msJvOQAyo5yiCTB9bywFSt/aNqiYgKFEIRMS9bpd5E0xx54ELk413XMB1qKL9tRgjAaLfT3kLKL6Kzcb",
+	"fB9hz4NI6hJDcgrcgFFwt5P1ccbcJtXAIUy4Ifacyja2qC7/JRg9+Izn75MK2bUu1SyiGyRPPW0nGnos",
+	"1VvEbQt3rNlK1DXbUE7+bl56ctB/eQd9ebWZn+WeP9fnpdtm93IJuh/kkvdbuOTHj3HJT36cS/5imUue",
+	"et3J6pSc9K344op84MWcyIVmO8Npv11ff9LPdOg3HfT35nE/Yj1zqEyR4uCPZ7Gc9s1zYBfWUyiKOAGb",
+	"G9at+1V4LNLzKSXN7oDe6JcTzOGPHXHGagLzwAGhpvBAKUH6+v2VfmBpb874nX67grOJToRW8BKple0F",
+	"o9fYk+g9pngCIVCJrhZCQoj21AD6qTFzJUBp5u5B90C/IpHc+XMGztFB9+BIORZYTjUGh8PhFDCXI8By",
+	"ODSYHA6Hwaju22Ts7BtPholHWVNm8S2hfnqSJNBokVW6KRzKHqCzwoNn+bNg+mLkFM8AYUQZ7UAYyQXS",
+	"L06cql1J8vKafcCrfDePhSNClStM5BSdfXitvA+lBsyhmK/rEWD/QobifHFGF5f6EM9643JJJYi8yWHh",
+	"ncdlBULK7QsvCDbtZL9X2bRP8lJg0+bFVxjb9GpLgfwxz6Y9zIOXLVoXiXxbevGw3+02eFknf7/k8cVO",
+	"lzwepR+jIXSSi8dexIQgo2Chq4uaZ+6ODbh1k2doHVqvOOouvfVdCg9S6U5H6zvlb9WpHv3++h6V111c",
+	"56TJTDXPstk6XgvoUoX95Vatev6GjxL1ohKiC3T5WqnUpDrPp3gUEM/RdXuUPuvkL9np34uP6d2qvTAT",
+	"NeruwhTVyQ/P0WfoqKZqnfOiYUZdefktrfxNQLQncAhZptF+8kCbQP1u91QD7pPxGDhQD7LfjruvqgrO",
+	"wKJUXCLZyVu8IOQ58xethGAl75cq9j0U3YDESX6UDK4TvVL9zhqBO6MW0b3atx9Lr4fZDzHXzZ80Pcza",
+	"6Vn7RvZ+ImZmmf2tQL/Dyqb7an2P7ElQ1aHXYIrsfcFfSp2VlUwLPRZql9HWZKkHZ70hbjlzy1ym1Or/",
+	"7XJtvbS66+aye7y+R/Zi6q9nXzdhxxqz2soHt9+hVyBFyqWqWuU/OJGgY7La2Oo6nREHXdEqefR0xPzF",
+	"ATozpcmQAF0i72tSmOyrg4hAXBcw80+RVddNv3CdBYCzbtb5yFfHVAMNAmRdePKr5voT5oq8N3qv+9Os",
+	"diHGuIuGWwm42f/7/7aC/mTbMlWSSEGwSBZ9S1bOdZIzxVp3XVrPdef1MBGRSMHJIVgMEAuJVDxoYlhI",
+	"4jvdj3CUHDAIN2ujlYgJRCRKw0UxVToC/IL2wNQ+AFbtk0sLB+gsmOOFsLz/3jIP/yP/2Tojr83ZRGP8",
+	"TQ6xtZL+zmuMJwVQcm4tMdy2n1vIon8wSkEJXVU9mHqmCGbAF5mCmE+ZKNcc1aEcEGjPwwI6hAqggkgy",
+	"g2CxXxVbM2wiTOfFmGDFAyK6DhKWUyc9fKhcNigKoP327soDuJ8TGatc0GkYHTO7dUlMPXT9jr5RjVkg",
+	"58nf/7tkNJELO6JWkIcWgmoWtSyo+eKv3Ite5s2eovdP0fsd0FFPMf2fGnOwFqA2qs/JDEtoHn+wdM+i",
+	"aUAsZZ4fGQurMuhKhlw8mca/lS2ltRSFu5SP4c3HxcYUZ4cgOfGSRIXD9Jqy+mz22stP8S9SbWac33I+",
+	"BiICEYq+6AcMXQTU33eRTgoBXwnmXrmDm59vHaA/9I0uFOEJqIHGcRC46Jt+IeOb3iF/o3Avv+mTfk1a",
+	"9aduforGLAjYPG0RU0kCtW0n+X2w+gj2JT2Pg7vzhdk5+69NQYESgUvFmqkXxELBELA5cDRSzIn2Lq8+",
+	"dl4+7/ZQljej9i7qD0UCdEPJPRLgMeqbYnban/9T2brcoU8fflzuyK98ZTKrH1XJVNQPW7D5mzCSi99x",
+	"EEOeGGuj9uY+RS2OohS1U0TZvFz8X6dfLEPDvFuZA70pOJ8UJwjyF7iohyRDvW63e6pzb9tAk76fKawU",
+	"6iQTVL9wXU4QbwzeRcwF40lePIo4zAiLheHfvREW8Px46Uqnj3k+nkgfabDIvQyd5rKn2u3rkDSRUxZL",
+	"tKevQu8jjNKbnShkY5Y/wFEHY/EmaA2s+WXa2x8cHi48t1t3qmuozsa/zKbw1zJkHDygUjGafuIs33s/",
+	"4oxHJ8SZvsvMTM6LyeBKKkrauOB6e9WOiXmt9jQUQCaTD3kWDbLOqkVNz/eJ/cwnSRPzq21/AxzIqbkB",
+	"kOTiZd1eM+8O+Dhgc2WY/zcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

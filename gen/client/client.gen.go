@@ -824,6 +824,9 @@ type Forbidden = HTTPError
 // NotFound defines model for NotFound.
 type NotFound = HTTPError
 
+// ServiceUnavailable defines model for ServiceUnavailable.
+type ServiceUnavailable = HTTPError
+
 // TooLarge defines model for TooLarge.
 type TooLarge = HTTPError
 
@@ -3277,6 +3280,11 @@ type ReadCtmsByAnyIdResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReadCtmsByAnyIdResult503Headers the declared response headers of an HTTP 503 response for ReadCtmsByAnyId
+type ReadCtmsByAnyIdResult503Headers struct {
+	RetryAfter *int
+}
+
 type ReadCtmsByAnyIdResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3290,8 +3298,12 @@ type ReadCtmsByAnyIdResult struct {
 	JSON403 *Forbidden
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReadCtmsByAnyIdResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadCtmsByAnyIdResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3317,6 +3329,11 @@ func (r ReadCtmsByAnyIdResult) GetJSON403() *Forbidden {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ReadCtmsByAnyIdResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadCtmsByAnyIdResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3363,6 +3380,11 @@ type CreateCtmsContactResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateCtmsContactResult503Headers the declared response headers of an HTTP 503 response for CreateCtmsContact
+type CreateCtmsContactResult503Headers struct {
+	RetryAfter *int
+}
+
 type CreateCtmsContactResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3382,12 +3404,16 @@ type CreateCtmsContactResult struct {
 	JSON413 *TooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *CreateCtmsContactResult200Headers
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateCtmsContactResult201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateCtmsContactResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateCtmsContactResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3430,6 +3456,11 @@ func (r CreateCtmsContactResult) GetJSON422() *ValidationError {
 	return r.JSON422
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateCtmsContactResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateCtmsContactResult) GetBody() []byte {
 	return r.Body
@@ -3464,6 +3495,11 @@ type ReadCtmsByEmailIdResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReadCtmsByEmailIdResult503Headers the declared response headers of an HTTP 503 response for ReadCtmsByEmailId
+type ReadCtmsByEmailIdResult503Headers struct {
+	RetryAfter *int
+}
+
 type ReadCtmsByEmailIdResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3479,8 +3515,12 @@ type ReadCtmsByEmailIdResult struct {
 	JSON404 *NotFound
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReadCtmsByEmailIdResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadCtmsByEmailIdResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3511,6 +3551,11 @@ func (r ReadCtmsByEmailIdResult) GetJSON404() *NotFound {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ReadCtmsByEmailIdResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadCtmsByEmailIdResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3547,6 +3592,11 @@ type PartialUpdateCtmsContactResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// PartialUpdateCtmsContactResult503Headers the declared response headers of an HTTP 503 response for PartialUpdateCtmsContact
+type PartialUpdateCtmsContactResult503Headers struct {
+	RetryAfter *int
+}
+
 type PartialUpdateCtmsContactResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3566,8 +3616,12 @@ type PartialUpdateCtmsContactResult struct {
 	JSON413 *TooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *PartialUpdateCtmsContactResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PartialUpdateCtmsContactResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3610,6 +3664,11 @@ func (r PartialUpdateCtmsContactResult) GetJSON422() *ValidationError {
 	return r.JSON422
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PartialUpdateCtmsContactResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r PartialUpdateCtmsContactResult) GetBody() []byte {
 	return r.Body
@@ -3644,6 +3703,11 @@ type CreateOrUpdateCtmsContactResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateOrUpdateCtmsContactResult503Headers the declared response headers of an HTTP 503 response for CreateOrUpdateCtmsContact
+type CreateOrUpdateCtmsContactResult503Headers struct {
+	RetryAfter *int
+}
+
 type CreateOrUpdateCtmsContactResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3661,8 +3725,12 @@ type CreateOrUpdateCtmsContactResult struct {
 	JSON413 *TooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateOrUpdateCtmsContactResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateOrUpdateCtmsContactResult503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3700,6 +3768,11 @@ func (r CreateOrUpdateCtmsContactResult) GetJSON422() *ValidationError {
 	return r.JSON422
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateOrUpdateCtmsContactResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateOrUpdateCtmsContactResult) GetBody() []byte {
 	return r.Body
@@ -3734,6 +3807,11 @@ type DeleteContactByPrimaryEmailResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteContactByPrimaryEmailResult503Headers the declared response headers of an HTTP 503 response for DeleteContactByPrimaryEmail
+type DeleteContactByPrimaryEmailResult503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteContactByPrimaryEmailResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3749,8 +3827,12 @@ type DeleteContactByPrimaryEmailResult struct {
 	JSON404 *NotFound
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteContactByPrimaryEmailResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteContactByPrimaryEmailResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3781,6 +3863,11 @@ func (r DeleteContactByPrimaryEmailResult) GetJSON404() *NotFound {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r DeleteContactByPrimaryEmailResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteContactByPrimaryEmailResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3817,6 +3904,11 @@ type ReadIdentitiesResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReadIdentitiesResult503Headers the declared response headers of an HTTP 503 response for ReadIdentities
+type ReadIdentitiesResult503Headers struct {
+	RetryAfter *int
+}
+
 type ReadIdentitiesResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3830,8 +3922,12 @@ type ReadIdentitiesResult struct {
 	JSON403 *Forbidden
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReadIdentitiesResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadIdentitiesResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3857,6 +3953,11 @@ func (r ReadIdentitiesResult) GetJSON403() *Forbidden {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ReadIdentitiesResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadIdentitiesResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3893,6 +3994,11 @@ type ReadIdentityResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReadIdentityResult503Headers the declared response headers of an HTTP 503 response for ReadIdentity
+type ReadIdentityResult503Headers struct {
+	RetryAfter *int
+}
+
 type ReadIdentityResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3908,8 +4014,12 @@ type ReadIdentityResult struct {
 	JSON404 *NotFound
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReadIdentityResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadIdentityResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3940,6 +4050,11 @@ func (r ReadIdentityResult) GetJSON404() *NotFound {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ReadIdentityResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadIdentityResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4010,6 +4125,11 @@ type LoginResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// LoginResult503Headers the declared response headers of an HTTP 503 response for Login
+type LoginResult503Headers struct {
+	RetryAfter *int
+}
+
 type LoginResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4023,8 +4143,12 @@ type LoginResult struct {
 	JSON413 *TooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LoginResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LoginResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4050,6 +4174,11 @@ func (r LoginResult) GetJSON413() *TooLarge {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r LoginResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LoginResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4086,6 +4215,11 @@ type ReadCtmsInBulkByUpdatedDateResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReadCtmsInBulkByUpdatedDateResult503Headers the declared response headers of an HTTP 503 response for ReadCtmsInBulkByUpdatedDate
+type ReadCtmsInBulkByUpdatedDateResult503Headers struct {
+	RetryAfter *int
+}
+
 type ReadCtmsInBulkByUpdatedDateResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4099,8 +4233,12 @@ type ReadCtmsInBulkByUpdatedDateResult struct {
 	JSON403 *Forbidden
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReadCtmsInBulkByUpdatedDateResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadCtmsInBulkByUpdatedDateResult503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4126,6 +4264,11 @@ func (r ReadCtmsInBulkByUpdatedDateResult) GetJSON403() *Forbidden {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r ReadCtmsInBulkByUpdatedDateResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadCtmsInBulkByUpdatedDateResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4607,6 +4750,13 @@ func ParseReadCtmsByAnyIdResult(rsp *http.Response) (*ReadCtmsByAnyIdResult, err
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -4620,6 +4770,16 @@ func ParseReadCtmsByAnyIdResult(rsp *http.Response) (*ReadCtmsByAnyIdResult, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadCtmsByAnyIdResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -4695,6 +4855,13 @@ func ParseCreateCtmsContactResult(rsp *http.Response) (*CreateCtmsContactResult,
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -4728,6 +4895,16 @@ func ParseCreateCtmsContactResult(rsp *http.Response) (*CreateCtmsContactResult,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateCtmsContactResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -4789,6 +4966,13 @@ func ParseReadCtmsByEmailIdResult(rsp *http.Response) (*ReadCtmsByEmailIdResult,
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -4802,6 +4986,16 @@ func ParseReadCtmsByEmailIdResult(rsp *http.Response) (*ReadCtmsByEmailIdResult,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadCtmsByEmailIdResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -4877,6 +5071,13 @@ func ParsePartialUpdateCtmsContactResult(rsp *http.Response) (*PartialUpdateCtms
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -4890,6 +5091,16 @@ func ParsePartialUpdateCtmsContactResult(rsp *http.Response) (*PartialUpdateCtms
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers PartialUpdateCtmsContactResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -4958,6 +5169,13 @@ func ParseCreateOrUpdateCtmsContactResult(rsp *http.Response) (*CreateOrUpdateCt
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -4971,6 +5189,16 @@ func ParseCreateOrUpdateCtmsContactResult(rsp *http.Response) (*CreateOrUpdateCt
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateOrUpdateCtmsContactResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5032,6 +5260,13 @@ func ParseDeleteContactByPrimaryEmailResult(rsp *http.Response) (*DeleteContactB
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5045,6 +5280,16 @@ func ParseDeleteContactByPrimaryEmailResult(rsp *http.Response) (*DeleteContactB
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteContactByPrimaryEmailResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5099,6 +5344,13 @@ func ParseReadIdentitiesResult(rsp *http.Response) (*ReadIdentitiesResult, error
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5112,6 +5364,16 @@ func ParseReadIdentitiesResult(rsp *http.Response) (*ReadIdentitiesResult, error
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadIdentitiesResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5173,6 +5435,13 @@ func ParseReadIdentityResult(rsp *http.Response) (*ReadIdentityResult, error) {
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5186,6 +5455,16 @@ func ParseReadIdentityResult(rsp *http.Response) (*ReadIdentityResult, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadIdentityResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5256,6 +5535,13 @@ func ParseLoginResult(rsp *http.Response) (*LoginResult, error) {
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5269,6 +5555,16 @@ func ParseLoginResult(rsp *http.Response) (*LoginResult, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers LoginResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5323,6 +5619,13 @@ func ParseReadCtmsInBulkByUpdatedDateResult(rsp *http.Response) (*ReadCtmsInBulk
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5336,6 +5639,16 @@ func ParseReadCtmsInBulkByUpdatedDateResult(rsp *http.Response) (*ReadCtmsInBulk
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadCtmsInBulkByUpdatedDateResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -129,7 +129,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	info := authInfo(ctx)
 
-	form, err := readForm(w, r)
+	form, err := readForm(w, r, s.maxBodyBytes())
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -199,15 +199,15 @@ var errBadLogin = httpError(http.StatusBadRequest, "Incorrect username or passwo
 
 // readForm parses a urlencoded or multipart body; other content types carry no
 // form fields. Empty values count as absent.
-func readForm(w http.ResponseWriter, r *http.Request) (formValues, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+func readForm(w http.ResponseWriter, r *http.Request, maxBody int64) (formValues, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
 	switch mt {
 	case "application/x-www-form-urlencoded":
 		err = r.ParseForm()
 	case "multipart/form-data":
-		err = r.ParseMultipartForm(MaxBodyBytes)
+		err = r.ParseMultipartForm(maxBody)
 	default:
 		return formValues{}, nil
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/httpapi"
+	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/testdb"
 )
 
@@ -62,22 +63,38 @@ func contractRouter(t *testing.T) routers.Router {
 	return specRouter
 }
 
-// newAPI starts a server; each test gets its own API client (id_<random>).
+// newAPI starts a server on the package's database; each test gets its own
+// API client (id_<random>) holding the role admin, with permissions enforced.
 func newAPI(t *testing.T) *apiTest {
 	t.Helper()
-	pool := testdb.Pool(t)
+	return newAPIOn(t, testdb.Pool(t))
+}
+
+// newAPIOn is newAPI on a given database. Every server logs into packageLogs,
+// which TestMain scans for personal data after the whole run.
+func newAPIOn(t *testing.T, pool *pgxpool.Pool, opts ...httpapi.Option) *apiTest {
+	t.Helper()
 	cfg := &config.Config{
 		SecretKey: testSecretKey, TokenExpiration: time.Hour, ServerPrefix: "http://testserver",
-		AppDir: t.TempDir(), DBPoolSize: 5, DBMaxOverflow: 10,
+		AppDir: t.TempDir(), DBPoolSize: 5, DBMaxOverflow: 10, EnforcePermissions: true,
+		RequestDBTimeout: 10 * time.Second,
 	}
-	h, err := httpapi.New(context.Background(), cfg, pool, pool, httpapi.WithLogger(slog.New(slog.DiscardHandler)))
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	a := &apiTest{t: t, srv: srv, pool: pool, cfg: cfg}
+	a := &apiTest{t: t, pool: pool, cfg: cfg}
 	a.clientID, a.secret = a.createClient(true)
 	a.token = a.tokenFor(a.clientID)
+	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug))}, opts...)
+	h, err := httpapi.New(context.Background(), cfg, pool, pool, opts...)
+	require.NoError(t, err)
+	a.srv = httptest.NewServer(h)
+	t.Cleanup(a.srv.Close)
 	return a
+}
+
+// grant gives a client a role (created when missing, as the CLI would).
+func (a *apiTest) grant(clientID, role string) {
+	a.t.Helper()
+	a.exec(`INSERT INTO roles (name, description) VALUES ($1, '') ON CONFLICT (name) DO NOTHING`, role)
+	a.exec(`INSERT INTO api_client_roles (api_client_id, role_id) SELECT $1, id FROM roles WHERE name = $2`, clientID, role)
 }
 
 // createClient inserts an API client with an argon2id hash of a fresh secret.
@@ -94,7 +111,9 @@ func (a *apiTest) createClient(enabled bool) (id, secret string) {
 	b64 := base64.RawStdEncoding
 	hash := fmt.Sprintf("$argon2id$v=%d$m=64,t=1,p=1$%s$%s", argon2.Version,
 		b64.EncodeToString(salt), b64.EncodeToString(argon2.IDKey([]byte(secret), salt, 1, 64, 1, 32)))
-	return a.insertClient(enabled, hash), secret
+	id = a.insertClient(enabled, hash)
+	a.grant(id, "admin")
+	return id, secret
 }
 
 // insertClient stores a client with the given hash; it returns its id.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,8 +17,16 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 )
 
-// MaxBodyBytes bounds request bodies; larger ones are answered 413.
-const MaxBodyBytes = 1 << 20
+// defaultMaxBodyBytes bounds request bodies when the configuration does not
+// (CTMS_HTTP_MAX_BODY_BYTES); larger ones are answered 413.
+const defaultMaxBodyBytes = 1 << 20
+
+func (s *server) maxBodyBytes() int64 {
+	if s.cfg.MaxBodyBytes > 0 {
+		return s.cfg.MaxBodyBytes
+	}
+	return defaultMaxBodyBytes
+}
 
 // route is what routing learned about a request.
 type route struct {
@@ -156,10 +165,17 @@ func (s *server) validating(next http.Handler) http.Handler {
 			return
 		}
 		op := rt.spec.Operation
+		// Bound the database work of the request: past the deadline it fails
+		// fast with 503 instead of hanging on an unreachable database.
+		if d := s.cfg.RequestDBTimeout; d > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		var body []byte
 		if op.RequestBody != nil {
 			var err error
-			if body, err = checkBody(w, r, op); err != nil {
+			if body, err = s.checkBody(w, r, op); err != nil {
 				writeError(w, r, err)
 				return
 			}
@@ -213,8 +229,8 @@ func (s *server) validating(next http.Handler) http.Handler {
 // checkBody reads the body (bounded) and, before authentication runs, rejects
 // malformed JSON sent as JSON, as FastAPI does. The body is put back for the
 // validator and returned.
-func checkBody(w http.ResponseWriter, r *http.Request, op *openapi3.Operation) ([]byte, error) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+func (s *server) checkBody(w http.ResponseWriter, r *http.Request, op *openapi3.Operation) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBodyBytes()))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, httpError(http.StatusRequestEntityTooLarge, "Request body too large")

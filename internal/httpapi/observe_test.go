@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -68,7 +69,7 @@ func newObservedAPI(t *testing.T, pinger httpapi.Pinger) *observedAPI {
 		pinger = a.pool
 	}
 	h, err := httpapi.New(context.Background(), a.cfg, a.pool, pinger,
-		httpapi.WithMetrics(m), httpapi.WithLogger(obs.NewLogger(logs, true, slog.LevelDebug)))
+		httpapi.WithMetrics(m), httpapi.WithLogger(obs.NewLogger(io.MultiWriter(logs, &packageLogs), true, slog.LevelDebug)))
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

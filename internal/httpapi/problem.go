@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/getsentry/sentry-go"
+
+	"github.com/ctms-go/ctms/internal/store"
 )
 
 // Error is an HTTP error answer: a status and a FastAPI-style `detail` (a string,
@@ -38,6 +40,10 @@ type ValidationItem struct {
 	URL   string         `json:"url,omitempty"`
 }
 
+var errDatabaseUnavailable = &Error{Status: http.StatusServiceUnavailable,
+	Detail: "Service Unavailable: the database is not reachable, try again later",
+	Header: http.Header{"Retry-After": {"1"}}}
+
 func httpError(status int, detail string) *Error { return &Error{Status: status, Detail: detail} }
 
 func notFound(detail string) *Error { return httpError(http.StatusNotFound, detail) }
@@ -54,6 +60,12 @@ func invalid(items ...ValidationItem) *Error {
 // unexpected: it is logged (without request data) and answered 500 with a detail.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := errors.AsType[*Error](err)
+	if !ok && errors.Is(err, store.ErrUnavailable) {
+		// An outage, not a bug: fail fast with 503 so clients retry.
+		slog.WarnContext(r.Context(), "database unavailable", "error", err.Error(),
+			"method", r.Method, "path_template", routePattern(r))
+		e, ok = errDatabaseUnavailable, true
+	}
 	if !ok {
 		sentry.CurrentHub().Clone().CaptureException(err)
 		slog.ErrorContext(r.Context(), "request failed", "error", err.Error(),

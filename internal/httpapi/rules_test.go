@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,18 +12,14 @@ import (
 	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/httpapi"
 	"github.com/ctms-go/ctms/internal/store"
+	"github.com/ctms-go/ctms/internal/testdb"
 )
 
 // A rule added while the server runs applies within the refresh period, and a
 // violation is a 422 naming the waitlist and the field.
 func TestWaitlistFieldRuleChangeWhileServing(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
-	h, err := httpapi.New(context.Background(), a.cfg, a.pool, a.pool, httpapi.WithRulesRefresh(100*time.Millisecond))
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	a.srv = srv
+	a := newAPIOn(t, testdb.Pool(t), httpapi.WithRulesRefresh(100*time.Millisecond))
 
 	waitlist := "beta-" + uuid.NewString()[:8]
 	body := func(color string) map[string]any {

@@ -174,6 +174,15 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 		return nil, &Error{Status: 422, Detail: map[string]any{"errors": custom}}
 	}
 
+	if p.End == nil {
+		// Stop before the oldest write still in flight: it will commit with an
+		// earlier update_timestamp than rows already visible (issue: lost writes).
+		t, err := s.store.UpdatesEnd(ctx, end.t)
+		if err != nil {
+			return nil, err
+		}
+		end.t = t
+	}
 	items, err := s.store.Updates(ctx, store.UpdatesQuery{
 		Start: start.t, End: end.t, After: after, MofoRelevant: p.MofoRelevant, Limit: limit,
 	})

@@ -7,6 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -21,6 +25,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means a uniqueness (or other integrity) constraint refused the write.
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable means the database could not be reached or did not answer in time;
+	// the request may succeed later (503, not 500).
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // DB is what the store needs: sqlc's DBTX plus Begin. *pgxpool.Pool and pgx.Tx
@@ -41,7 +48,30 @@ func New(d DB) *Store { return &Store{db: d, q: db.New()} }
 
 // inTx runs fn in one transaction, committed when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.db, fn)
+	err := pgx.BeginFunc(ctx, s.db, fn)
+	if err != nil && !errors.Is(err, ErrUnavailable) && unavailable(err) {
+		return fmt.Errorf("transaction: %w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// unavailable tells database outages and timeouts (connection refused or lost,
+// server shutting down, request deadline) from errors in the request itself.
+func unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return true
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		// 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now.
+		return strings.HasPrefix(pgErr.Code, "08") || (strings.HasPrefix(pgErr.Code, "57P") && pgErr.Code != "57P04")
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // mapError turns integrity violations (SQLSTATE class 23) into ErrConflict,
@@ -55,6 +85,9 @@ func mapError(op string, err error) error {
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && len(pgErr.Code) == 5 && pgErr.Code[:2] == "23" {
 		return fmt.Errorf("%s: constraint %s (%s): %w", op, pgErr.ConstraintName, pgErr.Code, ErrConflict)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
