@@ -56,7 +56,7 @@ func (s *server) authenticate(r *http.Request) (*store.APIClient, error) {
 		return nil, errBadCredentials
 	}
 	info.ClientID = clientID
-	client, err := s.clients.APIClient(ctx, clientID)
+	client, err := s.apiClient(ctx, clientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		info.ClientAllowed, info.AuthFail = new(false), "No client record"

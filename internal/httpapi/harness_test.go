@@ -82,7 +82,9 @@ func newAPIOn(t *testing.T, pool *pgxpool.Pool, opts ...httpapi.Option) *apiTest
 	a := &apiTest{t: t, pool: pool, cfg: cfg}
 	a.clientID, a.secret = a.createClient(true)
 	a.token = a.tokenFor(a.clientID)
-	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug))}, opts...)
+	// No client cache: tests disable and delete clients and expect the next request to see it.
+	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug)),
+		httpapi.WithClientCacheTTL(0)}, opts...)
 	h, err := httpapi.New(context.Background(), cfg, pool, pool, opts...)
 	require.NoError(t, err)
 	a.srv = httptest.NewServer(h)

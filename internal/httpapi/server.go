@@ -55,12 +55,13 @@ type server struct {
 	spec     *openapi3.T
 	specJSON []byte
 	// operations maps ServeMux patterns to spec operations.
-	operations map[string]*routers.Route
-	mux        *http.ServeMux
-	access     lastAccess
-	metrics    *obs.Metrics
-	log        *slog.Logger
-	rules      fieldRules
+	operations  map[string]*routers.Route
+	mux         *http.ServeMux
+	access      lastAccess
+	metrics     *obs.Metrics
+	log         *slog.Logger
+	rules       fieldRules
+	clientCache clientCache
 }
 
 // Option configures New.
@@ -71,6 +72,10 @@ func WithMetrics(m *obs.Metrics) Option { return func(s *server) { s.metrics = m
 
 // WithLogger writes request summaries and errors to l (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
+
+// WithClientCacheTTL sets how long an API client (enabled flag, roles) may be
+// served from memory (default 5 s; 0 reads it on every request).
+func WithClientCacheTTL(d time.Duration) Option { return func(s *server) { s.clientCache.ttl = d } }
 
 // WithRulesRefresh sets how old the cached waitlist field rules may get (default 5 s).
 func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
@@ -94,6 +99,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		cfg: cfg, store: st, clients: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
 		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second},
+		clientCache: clientCache{ttl: 5 * time.Second, entries: map[string]cachedClient{}},
 	}
 	for _, o := range opts {
 		o(s)
