@@ -119,7 +119,13 @@ LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
 WHERE e.email_id = ANY($1::uuid[])
+   OR lower(e.primary_email) = lower($2::text)
 `
+
+type ContactsGetByIDsParams struct {
+	EmailIds     []uuid.UUID
+	PrimaryEmail *string
+}
 
 type ContactsGetByIDsRow struct {
 	EmailID            uuid.UUID
@@ -167,9 +173,10 @@ type ContactsGetByIDsRow struct {
 // Contacts: the emails row, its one-to-one groups (amo, fxa, mofo) and its
 // newsletters and waitlists.
 // Whole contacts in one round trip: groups by LEFT JOIN, lists as JSON arrays
-// ordered by name with the database collation.
-func (q *Queries) ContactsGetByIDs(ctx context.Context, db DBTX, emailIds []uuid.UUID) ([]ContactsGetByIDsRow, error) {
-	rows, err := db.Query(ctx, contactsGetByIDs, emailIds)
+// ordered by name with the database collation. Selected by email_id, or by
+// primary email (case-insensitive) so the hottest lookup is one round trip too.
+func (q *Queries) ContactsGetByIDs(ctx context.Context, db DBTX, arg ContactsGetByIDsParams) ([]ContactsGetByIDsRow, error) {
+	rows, err := db.Query(ctx, contactsGetByIDs, arg.EmailIds, arg.PrimaryEmail)
 	if err != nil {
 		return nil, err
 	}

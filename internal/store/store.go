@@ -113,7 +113,7 @@ func (s *Store) contacts(ctx context.Context, d db.DBTX, ids []uuid.UUID) ([]con
 	if len(ids) == 0 {
 		return []contact.Contact{}, nil
 	}
-	rows, err := s.q.ContactsGetByIDs(ctx, d, ids)
+	rows, err := s.q.ContactsGetByIDs(ctx, d, db.ContactsGetByIDsParams{EmailIds: ids})
 	if err != nil {
 		return nil, mapError("contacts get", err)
 	}
@@ -177,6 +177,22 @@ func (s *Store) findIdentities(ctx context.Context, d db.DBTX, f Filter) ([]cont
 
 // FindContacts returns the contacts matching every identifier of f.
 func (s *Store) FindContacts(ctx context.Context, f Filter) ([]contact.Contact, error) {
+	if f.PrimaryEmail != nil && (f == Filter{PrimaryEmail: f.PrimaryEmail}) {
+		// The common lookup by primary email alone: one statement.
+		rows, err := s.q.ContactsGetByIDs(ctx, s.db, db.ContactsGetByIDsParams{EmailIds: []uuid.UUID{}, PrimaryEmail: f.PrimaryEmail})
+		if err != nil {
+			return nil, mapError("contacts by primary email", err)
+		}
+		out := make([]contact.Contact, 0, len(rows))
+		for i := range rows {
+			c, err := contactFromRow(&rows[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	}
 	ids, err := s.FindIdentities(ctx, f)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,8 @@
 
 -- name: ContactsGetByIDs :many
 -- Whole contacts in one round trip: groups by LEFT JOIN, lists as JSON arrays
--- ordered by name with the database collation.
+-- ordered by name with the database collation. Selected by email_id, or by
+-- primary email (case-insensitive) so the hottest lookup is one round trip too.
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
   e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
@@ -38,7 +39,8 @@ FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
-WHERE e.email_id = ANY(@email_ids::uuid[]);
+WHERE e.email_id = ANY(@email_ids::uuid[])
+   OR lower(e.primary_email) = lower(sqlc.narg(primary_email)::text);
 
 -- name: IdentitiesFind :many
 -- Identities matching every given identifier (a NULL parameter is no filter).
