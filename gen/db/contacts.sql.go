@@ -245,7 +245,7 @@ func (q *Queries) EmailDelete(ctx context.Context, db DBTX, emailID uuid.UUID) e
 	return err
 }
 
-const emailInsert = `-- name: EmailInsert :exec
+const emailInsert = `-- name: EmailInsert :execrows
 INSERT INTO emails (
   email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
   email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
@@ -253,6 +253,7 @@ INSERT INTO emails (
   $1, $2, $3, $4, $5, $6, $7,
   $8, $9, $10, $11, $12
 )
+ON CONFLICT (email_id) DO NOTHING
 `
 
 type EmailInsertParams struct {
@@ -270,8 +271,10 @@ type EmailInsertParams struct {
 	DoubleOptIn        *bool
 }
 
-func (q *Queries) EmailInsert(ctx context.Context, db DBTX, arg EmailInsertParams) error {
-	_, err := db.Exec(ctx, emailInsert,
+// POST: 0 rows when a contact with this email_id exists (the caller then
+// compares it with the body: idempotent re-POST or conflict).
+func (q *Queries) EmailInsert(ctx context.Context, db DBTX, arg EmailInsertParams) (int64, error) {
+	result, err := db.Exec(ctx, emailInsert,
 		arg.EmailID,
 		arg.PrimaryEmail,
 		arg.BasketToken,
@@ -285,7 +288,10 @@ func (q *Queries) EmailInsert(ctx context.Context, db DBTX, arg EmailInsertParam
 		arg.UnsubscribeReason,
 		arg.DoubleOptIn,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const emailLock = `-- name: EmailLock :one

@@ -212,16 +212,13 @@ func emailIDs(ids []contact.Identity) []uuid.UUID {
 // returns that contact and created=false, leaving the idempotency decision to the caller.
 func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact.Contact, created bool, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		existing, err := s.contacts(ctx, tx, []uuid.UUID{c.Email.EmailID})
+		inserted, err := s.q.EmailInsert(ctx, tx, emailParams(&c.Email))
 		if err != nil {
-			return err
-		}
-		if len(existing) > 0 {
-			stored = &existing[0]
-			return nil
-		}
-		if err := s.q.EmailInsert(ctx, tx, db.EmailInsertParams(emailParams(&c.Email))); err != nil {
 			return mapError("email insert", err)
+		}
+		if inserted == 0 { // the email_id exists: hand the stored contact back
+			stored, err = s.reload(ctx, tx, c.Email.EmailID)
+			return err
 		}
 		if err := s.writeChildren(ctx, tx, nil, c, true); err != nil {
 			return err

@@ -95,14 +95,17 @@ LIMIT @max_rows;
 -- Locks a contact for a read-modify-write (PATCH).
 SELECT email_id FROM emails WHERE email_id = @email_id FOR UPDATE;
 
--- name: EmailInsert :exec
+-- name: EmailInsert :execrows
+-- POST: 0 rows when a contact with this email_id exists (the caller then
+-- compares it with the body: idempotent re-POST or conflict).
 INSERT INTO emails (
   email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
   email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
 ) VALUES (
   @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
   @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
-);
+)
+ON CONFLICT (email_id) DO NOTHING;
 
 -- name: EmailUpsert :exec
 -- PUT: create, or replace every field and bump update_timestamp.
