@@ -146,6 +146,10 @@ func TestMetricsFamiliesAndPreinit(t *testing.T) {
 	require.True(t, ok)
 	_, ok = sample(fams, "ctms_requests_total", map[string]string{"method": "GET", "path_template": "/", "status_code": "307", "status_code_family": "3xx"})
 	require.True(t, ok)
+	for _, route := range [][2]string{{"POST", "/token"}, {"GET", "/__heartbeat__"}, {"HEAD", "/__lbheartbeat__"}, {"GET", "/metrics"}, {"GET", "/__version__"}} {
+		_, ok = sample(fams, "ctms_requests_total", map[string]string{"method": route[0], "path_template": route[1], "status_code": "200", "status_code_family": "2xx"})
+		require.True(t, ok, "%s %s is pre-created", route[0], route[1])
+	}
 }
 
 func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {

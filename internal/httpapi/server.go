@@ -20,7 +20,6 @@ import (
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
-	"github.com/ctms-go/ctms/internal/version"
 )
 
 func init() {
@@ -84,16 +83,10 @@ func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules
 // Start-up reads the enabled API clients to pre-create their metric series, so
 // (as in the Python CTMS) it needs the database.
 func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, opts ...Option) (http.Handler, error) {
-	spec, err := api.GetSwagger()
+	spec, specJSON, err := loadSpec()
 	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
+		return nil, err
 	}
-	spec.Info.Version = version.Current().Version
-	specJSON, err := publishedSpecJSON()
-	if err != nil {
-		return nil, fmt.Errorf("encode spec: %w", err)
-	}
-	spec.Servers = nil // else the validator also matches the Host header
 	st := store.New(db)
 	s := &server{
 		cfg: cfg, store: st, clients: st, db: pinger, spec: spec, specJSON: specJSON,

@@ -9,16 +9,21 @@ import (
 	"github.com/ctms-go/ctms/internal/version"
 )
 
-// publishedSpecJSON is api/openapi.yaml as JSON, with the binary's version: what /openapi.json
-// serves to the docs pages and to client generators. It has every operation, with the
-// operationIds as written; the spec embedded by oapi-codegen (gen/api), which routes and
-// validates requests, lacks the hand-written /token, Dockerflow and /metrics operations and
-// capitalises operationIds.
-func publishedSpecJSON() ([]byte, error) {
+// loadSpec reads api/openapi.yaml as written, with the binary's version, and its JSON
+// form that /openapi.json serves to the docs pages and client generators. This whole spec
+// (not the copy oapi-codegen embeds in gen/api, which lacks the hand-written /token,
+// Dockerflow and /metrics operations and capitalises operationIds) also drives request
+// routing, validation, permissions and the metric series created at start-up.
+func loadSpec() (*openapi3.T, []byte, error) {
 	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPIYAML)
 	if err != nil {
-		return nil, fmt.Errorf("load api/openapi.yaml: %w", err)
+		return nil, nil, fmt.Errorf("load api/openapi.yaml: %w", err)
 	}
 	doc.Info.Version = version.Current().Version
-	return doc.MarshalJSON()
+	specJSON, err := doc.MarshalJSON()
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode spec: %w", err)
+	}
+	doc.Servers = nil // else the validator also matches the Host header
+	return doc, specJSON, nil
 }
