@@ -6,6 +6,8 @@
 #   scripts/pg.sh start          start the server if needed
 #   scripts/pg.sh stop           stop it
 #   scripts/pg.sh status         say whether it runs
+#   scripts/pg.sh bindir         print the server binaries' directory (installing them when
+#                                missing), for tests that run a PostgreSQL of their own
 #
 # Only the URL goes to stdout; everything else to stderr. It listens on 127.0.0.1 only
 # (port $CTMS_PG_PORT, default 54329) with trust authentication: for development only.
@@ -196,10 +198,19 @@ status() {
   fi
 }
 
+bindir() {
+  if ! find_bindir >/dev/null; then
+    install_server
+    find_bindir >/dev/null || die "no PostgreSQL server binaries under /usr/lib/postgresql after install"
+  fi
+  find_bindir
+}
+
 case "${1:-}" in
   url) url "${2:-}" ;;
+  bindir) bindir ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) die "usage: scripts/pg.sh url [DBNAME] | start | stop | status" ;;
+  *) die "usage: scripts/pg.sh url [DBNAME] | start | stop | status | bindir" ;;
 esac

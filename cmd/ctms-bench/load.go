@@ -57,7 +57,7 @@ func loop(ctx context.Context, conc int, d time.Duration, fn opFunc) (lat []time
 	deadline := start.Add(d)
 	for i := range conc {
 		wg.Go(func() {
-			w := &worker{r: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))}
+			w := &worker{r: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))} // #nosec G115 G404 -- seeds of synthetic load
 			mine := make([]time.Duration, 0, 1024)
 			for ctx.Err() == nil && time.Now().Before(deadline) && !cutFlag.Load() {
 				t0 := time.Now()
@@ -193,7 +193,7 @@ func (b *bench) do(ctx context.Context, method, path string, body []byte, want i
 		return err
 	}
 	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close() // fully read: a close error changes nothing
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func runSuite(ctx context.Context, cfg config, bin string, d *database, secretKe
 	if err != nil {
 		return err
 	}
-	pc.MaxConns = int32(min(maxConc, cfg.ceilingConns))
+	pc.MaxConns = int32(min(maxConc, cfg.ceilingConns)) // #nosec G115 -- a handful of benchmark connections
 	pc.MinConns = pc.MaxConns
 	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pc.ConnConfig.RuntimeParams["application_name"] = "ctms-bench-ceiling"

@@ -50,7 +50,7 @@ var (
 )
 
 func mix(seed uint64, i int) uint64 {
-	x := seed ^ (uint64(i)+0x9e3779b97f4a7c15)*0xbf58476d1ce4e5b9
+	x := seed ^ (uint64(i)+0x9e3779b97f4a7c15)*0xbf58476d1ce4e5b9 // #nosec G115 -- a hash: wraps on purpose
 	x ^= x >> 31
 	x *= 0x94d049bb133111eb
 	x ^= x >> 29
@@ -137,13 +137,13 @@ func randomTime(r *rand.Rand, from time.Time, span int64) time.Time {
 }
 
 func hex32(r *rand.Rand, i int) string {
-	return fmt.Sprintf("%08x%016x%08x", uint32(i), r.Uint64(), r.Uint32())
+	return fmt.Sprintf("%08x%016x%08x", uint32(i), r.Uint64(), r.Uint32()) // #nosec G115 -- wraps on purpose: synthetic ids
 }
 
 // genContact generates contact i. Every contact has 1-4 newsletters and one waitlist
 // (a quarter two); about 30% have an FxA account, 10% an AMO account, 8% MoFo data.
 func genContact(seed uint64, i int) seedContact {
-	r := rand.New(rand.NewPCG(seed, uint64(i)))
+	r := rand.New(rand.NewPCG(seed, uint64(i))) // #nosec G115 G404 -- deterministic synthetic data
 	c := seedContact{id: contactID(seed, i), email: contactEmail(seed, i)}
 	c.first, c.last = contactNames(seed, i)
 	c.token = uuid.UUID(newUUIDFrom(r)).String()

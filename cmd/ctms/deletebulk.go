@@ -169,7 +169,7 @@ func login(ctx context.Context, api *client.Client, env *deleteBulkEnv, sio stdi
 	}
 	noToken := func(context.Context, *http.Request) error { return nil }
 	if !is2xx(rsp) {
-		rsp.Body.Close()
+		_ = rsp.Body.Close() // the body was not read: nothing to report
 		fmt.Fprintln(sio.Err, statusLine(rsp))
 		return noToken, nil
 	}
@@ -195,11 +195,11 @@ func deleteOne(ctx context.Context, api *client.Client, auth client.RequestEdito
 	var identities []client.IdentityResponse
 	switch {
 	case rsp.StatusCode == http.StatusNotFound:
-		rsp.Body.Close()
+		_ = rsp.Body.Close() // the body was not read: nothing to report
 		fmt.Fprintf(out, "%s not found in CTMS\n", target)
 		return true
 	case !is2xx(rsp):
-		rsp.Body.Close()
+		_ = rsp.Body.Close() // the body was not read: nothing to report
 		fmt.Fprintln(errOut, statusLine(rsp))
 		return false
 	}
@@ -223,7 +223,7 @@ func lookUp(ctx context.Context, api *client.Client, auth client.RequestEditorFn
 		return false
 	}
 	if !is2xx(rsp) {
-		rsp.Body.Close()
+		_ = rsp.Body.Close() // the body was not read: nothing to report
 		fmt.Fprintln(errOut, statusLine(rsp))
 		return false
 	}

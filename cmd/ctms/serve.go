@@ -54,6 +54,14 @@ func (serveCmd) Run(sio stdio) error {
 		return err
 	}
 	defer pool.Close()
+	if cfg.DBReadURL != "" {
+		reads, err := openReadPool(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer reads.Close()
+		opts = append(opts, httpapi.WithReadDB(reads))
+	}
 
 	handler, err := httpapi.New(ctx, cfg, pool, pool, opts...)
 	if err != nil {
@@ -87,22 +95,16 @@ func (serveCmd) Run(sio stdio) error {
 	return nil
 }
 
-// openPool connects to CTMS_DB_URL with the pool sized like the Python CTMS's
-// (pool size + overflow) and UTC sessions, and checks the database answers.
+// openPool connects to CTMS_DB_URL (pool.go: sizing, UTC sessions, reset after a
+// failover) and checks the database answers.
 func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DBURL)
+	pc, err := poolConfig("CTMS_DB_URL", cfg.DBURL, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("CTMS_DB_URL: %w", err)
+		return nil, err
 	}
-	pc.MaxConns = int32(cfg.MaxConns())
-	pc.MinConns = 1
-	pc.MaxConnLifetime = cfg.DBPoolRecycle
-	pc.MaxConnLifetimeJitter = cfg.DBPoolRecycle / 10
-	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
-	pc.ConnConfig.RuntimeParams["application_name"] = "ctms"
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	pool, err := newPool(ctx, pc)
 	if err != nil {
-		return nil, fmt.Errorf("database pool: %w", err)
+		return nil, err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, cfg.DBPoolTimeout)
 	defer cancel()

@@ -830,6 +830,9 @@ type ServiceUnavailable = HTTPError
 // TooLarge defines model for TooLarge.
 type TooLarge = HTTPError
 
+// TooManyFailures defines model for TooManyFailures.
+type TooManyFailures = HTTPError
+
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = HTTPError
 
@@ -4125,6 +4128,11 @@ type LoginResult401Headers struct {
 	WWWAuthenticate *string
 }
 
+// LoginResult429Headers the declared response headers of an HTTP 429 response for Login
+type LoginResult429Headers struct {
+	RetryAfter *int
+}
+
 // LoginResult503Headers the declared response headers of an HTTP 503 response for Login
 type LoginResult503Headers struct {
 	RetryAfter *int
@@ -4143,10 +4151,14 @@ type LoginResult struct {
 	JSON413 *TooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyFailures
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LoginResult401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LoginResult429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *LoginResult503Headers
 }
@@ -4174,6 +4186,11 @@ func (r LoginResult) GetJSON413() *TooLarge {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r LoginResult) GetJSON422() *ValidationError {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r LoginResult) GetJSON429() *TooManyFailures {
+	return r.JSON429
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -5535,6 +5552,13 @@ func ParseLoginResult(rsp *http.Response) (*LoginResult, error) {
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyFailures
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ServiceUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5555,6 +5579,16 @@ func ParseLoginResult(rsp *http.Response) (*LoginResult, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers LoginResult429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers LoginResult503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

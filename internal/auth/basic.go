@@ -65,25 +65,25 @@ func pyB64Decode(s string) ([]byte, bool) {
 			}
 			continue
 		}
-		v := b64Value(c)
-		if v < 0 {
+		v, ok := b64Value(c)
+		if !ok {
 			continue
 		}
 		pads = 0
 		switch quadPos {
 		case 0:
-			left = byte(v)
+			left = v
 			quadPos = 1
 		case 1:
-			out = append(out, left<<2|byte(v)>>4)
-			left = byte(v) & 0x0f
+			out = append(out, left<<2|v>>4)
+			left = v & 0x0f
 			quadPos = 2
 		case 2:
-			out = append(out, left<<4|byte(v)>>2)
-			left = byte(v) & 0x03
+			out = append(out, left<<4|v>>2)
+			left = v & 0x03
 			quadPos = 3
 		case 3:
-			out = append(out, left<<6|byte(v))
+			out = append(out, left<<6|v)
 			left = 0
 			quadPos = 0
 		}
@@ -91,18 +91,18 @@ func pyB64Decode(s string) ([]byte, bool) {
 	return out, quadPos == 0
 }
 
-func b64Value(c byte) int {
+func b64Value(c byte) (byte, bool) {
 	switch {
 	case 'A' <= c && c <= 'Z':
-		return int(c - 'A')
+		return c - 'A', true
 	case 'a' <= c && c <= 'z':
-		return int(c-'a') + 26
+		return c - 'a' + 26, true
 	case '0' <= c && c <= '9':
-		return int(c-'0') + 52
+		return c - '0' + 52, true
 	case c == '+':
-		return 62
+		return 62, true
 	case c == '/':
-		return 63
+		return 63, true
 	}
-	return -1
+	return 0, false
 }

@@ -122,7 +122,7 @@ type argonHash struct {
 
 func (h *argonHash) matches(secret string) bool {
 	var key []byte
-	keyLen := uint32(len(h.expected))
+	keyLen := uint32(len(h.expected)) // #nosec G115 -- parseHash bounds it by maxKeyLen
 	if h.variant == "argon2id" {
 		key = argon2.IDKey([]byte(secret), h.salt, h.time, h.memory, h.threads, keyLen)
 	} else {
@@ -173,7 +173,7 @@ func parseHash(phc string) (*argonHash, error) {
 	case m > maxMemory:
 		return nil, bad("memory cost too large")
 	}
-	h.memory, h.time, h.threads = uint32(m), uint32(t), uint8(p)
+	h.memory, h.time, h.threads = uint32(m), uint32(t), uint8(p) // #nosec G115 -- parsed as 32-bit values, p at most 255
 	var err error
 	if h.salt, err = b64.DecodeString(parts[4]); err != nil || len(h.salt) < minSaltLen {
 		return nil, bad("malformed salt")

@@ -27,7 +27,7 @@ var (
 )
 
 // tokenHeader is what PyJWT emits for HS256: keys sorted, compact separators.
-const tokenHeader = `{"alg":"HS256","typ":"JWT"}`
+const tokenHeader = `{"alg":"HS256","typ":"JWT"}` // #nosec G101 -- a JWT header, not a credential
 
 var encodedHeader = base64.RawURLEncoding.EncodeToString([]byte(tokenHeader))
 

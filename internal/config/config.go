@@ -17,6 +17,7 @@ import (
 // Config is the whole service configuration.
 type Config struct {
 	DBURL           string        // CTMS_DB_URL (required)
+	DBReadURL       string        // CTMS_DB_READ_URL: a standby for the read endpoints (optional)
 	DBPoolSize      int           // CTMS_DB_POOL_SIZE
 	DBMaxOverflow   int           // CTMS_DB_MAX_OVERFLOW
 	DBPoolTimeout   time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
@@ -75,6 +76,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: caseInsensitive(lookup)}
 	c := &Config{
 		DBURL:           r.str("CTMS_DB_URL", ""),
+		DBReadURL:       r.str("CTMS_DB_READ_URL", ""),
 		DBPoolSize:      r.integer("CTMS_DB_POOL_SIZE", 5),
 		DBMaxOverflow:   r.integer("CTMS_DB_MAX_OVERFLOW", 10),
 		DBPoolTimeout:   time.Duration(r.integer("CTMS_DB_POOL_TIMEOUT_IN_SECONDS", 30)) * time.Second,
@@ -106,6 +108,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		r.fail("CTMS_DB_URL", "is required")
 	} else if !dbURLPattern.MatchString(c.DBURL) {
 		r.fail("CTMS_DB_URL", "must be a postgresql:// URL")
+	}
+	if c.DBReadURL != "" && !dbURLPattern.MatchString(c.DBReadURL) {
+		r.fail("CTMS_DB_READ_URL", "must be a postgresql:// URL")
 	}
 	if c.SecretKey == "" {
 		r.fail("CTMS_SECRET_KEY", "is required")
@@ -144,6 +149,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		return nil, errors.Join(r.errs...)
 	}
 	c.DBURL = normaliseDBURL(c.DBURL)
+	c.DBReadURL = normaliseDBURL(c.DBReadURL)
 	return c, nil
 }
 

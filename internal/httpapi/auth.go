@@ -24,7 +24,7 @@ type AuthInfo struct {
 	ClientAllowed  *bool  // set by bearer authentication
 	AuthFail       string // "No or bad token", "Bad namespace", "No client record", "Client disabled"
 	TokenCredsFrom string // POST /token: "form" or "header"
-	TokenFail      string // POST /token: "No credentials", "No client record", "Client disabled", "Bad credentials"
+	TokenFail      string // POST /token: "No credentials", "No client record", "Client disabled", "Bad credentials", "Too many failures"
 }
 
 // authInfo is the request's AuthInfo (see requestState).
@@ -159,6 +159,12 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.ClientID = id
+	if err := s.throttle.admit(id); err != nil { // too many failures for this id (throttle.go)
+		info.TokenFail = "Too many failures"
+		writeError(w, r, err)
+		return
+	}
+	defer s.throttle.done(id, info)
 	client, err := s.clients.APIClient(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -207,7 +213,7 @@ func readForm(w http.ResponseWriter, r *http.Request, maxBody int64) (formValues
 	case "application/x-www-form-urlencoded":
 		err = r.ParseForm()
 	case "multipart/form-data":
-		err = r.ParseMultipartForm(maxBody)
+		err = r.ParseMultipartForm(maxBody) // #nosec G120 -- r.Body is limited to maxBody bytes above
 	default:
 		return formValues{}, nil
 	}

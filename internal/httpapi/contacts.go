@@ -41,7 +41,7 @@ func (s *server) ReadCtmsByAnyId(ctx context.Context, req api.ReadCtmsByAnyIdReq
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.store.FindContacts(ctx, f)
+	cs, err := read(ctx, s, (*store.Store).FindContacts, f)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (s *server) ReadIdentities(ctx context.Context, req api.ReadIdentitiesReque
 	if err != nil {
 		return nil, err
 	}
-	ids, err := s.store.FindIdentities(ctx, f)
+	ids, err := read(ctx, s, (*store.Store).FindIdentities, f)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (s *server) ReadIdentities(ctx context.Context, req api.ReadIdentitiesReque
 
 // ReadIdentity is GET /identity/{email_id}.
 func (s *server) ReadIdentity(ctx context.Context, req api.ReadIdentityRequestObject) (api.ReadIdentityResponseObject, error) {
-	ids, err := s.store.FindIdentities(ctx, store.Filter{EmailID: &req.EmailId})
+	ids, err := read(ctx, s, (*store.Store).FindIdentities, store.Filter{EmailID: &req.EmailId})
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (s *server) ReadIdentity(ctx context.Context, req api.ReadIdentityRequestOb
 
 // ReadCtmsByEmailId is GET /ctms/{email_id}.
 func (s *server) ReadCtmsByEmailId(ctx context.Context, req api.ReadCtmsByEmailIdRequestObject) (api.ReadCtmsByEmailIdResponseObject, error) {
-	c, err := s.store.Contact(ctx, req.EmailId)
+	c, err := read(ctx, s, (*store.Store).Contact, req.EmailId)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errUnknownEmailID
 	}

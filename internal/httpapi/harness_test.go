@@ -74,10 +74,19 @@ func newAPI(t *testing.T) *apiTest {
 // which TestMain scans for personal data after the whole run.
 func newAPIOn(t *testing.T, pool *pgxpool.Pool, opts ...httpapi.Option) *apiTest {
 	t.Helper()
+	return newAPIWith(t, pool, nil, opts...)
+}
+
+// newAPIWith is newAPIOn with configure (when not nil) changing the configuration first.
+func newAPIWith(t *testing.T, pool *pgxpool.Pool, configure func(*config.Config), opts ...httpapi.Option) *apiTest {
+	t.Helper()
 	cfg := &config.Config{
 		SecretKey: testSecretKey, TokenExpiration: time.Hour, ServerPrefix: "http://testserver",
 		AppDir: t.TempDir(), DBPoolSize: 5, DBMaxOverflow: 10, EnforcePermissions: true,
 		RequestDBTimeout: 10 * time.Second,
+	}
+	if configure != nil {
+		configure(cfg)
 	}
 	a := &apiTest{t: t, pool: pool, cfg: cfg}
 	a.clientID, a.secret = a.createClient(true)

@@ -21,10 +21,17 @@ var (
 // made holds an email address, a client secret or an access token.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if f := flag.Lookup("test.run"); code == 0 && f != nil && f.Value.String() == "" { // whole suite only
+	if code == 0 && flagValue("test.run") == "" && flagValue("test.list") == "" { // whole suite only
 		code = checkLogsForPersonalData(packageLogs.buf.String())
 	}
 	os.Exit(code)
+}
+
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 func checkLogsForPersonalData(logs string) int {

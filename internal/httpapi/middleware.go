@@ -197,6 +197,10 @@ func (s *server) validating(next http.Handler) http.Handler {
 			}
 			laxRequestBody(r, op, body)
 		}
+		if err := checkParams(r, rt, op); err != nil { // hostile.go
+			writeError(w, r, err)
+			return
+		}
 		lastValueWins(r, op)
 		laxQuery(r, op)
 		dropEmptyOptional(r, op)
@@ -242,6 +246,11 @@ func (s *server) checkBody(w http.ResponseWriter, r *http.Request, op *openapi3.
 	if hasJSONBody(op) && isJSONContent(r) && len(bytes.TrimSpace(data)) > 0 && !json.Valid(data) {
 		return nil, invalid(ValidationItem{Type: "json_invalid", Loc: []any{"body", jsonErrorOffset(data)},
 			Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": "Expecting value"}})
+	}
+	if hasJSONBody(op) && isJSONContent(r) {
+		if err := checkStorableJSON(data); err != nil { // hostile.go
+			return nil, err
+		}
 	}
 	return data, nil // form bodies (POST /token) are checked by their handler
 }

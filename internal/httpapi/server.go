@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -57,10 +58,14 @@ type server struct {
 	operations  map[string]*routers.Route
 	mux         *http.ServeMux
 	access      lastAccess
+	throttle    *tokenThrottle // failed POST /token attempts per client id (throttle.go)
 	metrics     *obs.Metrics
 	log         *slog.Logger
 	rules       fieldRules
 	clientCache clientCache
+
+	reads       *store.Store // the read endpoints' database (WithReadDB); store when none
+	replicaSkip atomic.Int64 // until then (Unix ns) reads skip the read database (reads.go)
 }
 
 // Option configures New.
@@ -79,6 +84,12 @@ func WithClientCacheTTL(d time.Duration) Option { return func(s *server) { s.cli
 // WithRulesRefresh sets how old the cached waitlist field rules may get (default 5 s).
 func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
 
+// WithReadDB serves GET /ctms, /ctms/{email_id}, /identities, /identity/{email_id} and
+// /updates from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
+// committed when the request came in, else from the primary (reads.go). Writes, their
+// responses and authentication always use the primary.
+func WithReadDB(db store.DB) Option { return func(s *server) { s.reads = store.New(db) } }
+
 // New returns the whole HTTP handler of the service.
 // Start-up reads the enabled API clients to pre-create their metric series, so
 // (as in the Python CTMS) it needs the database.
@@ -91,11 +102,14 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	s := &server{
 		cfg: cfg, store: st, clients: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
-		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second},
+		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second}, throttle: newTokenThrottle(),
 		clientCache: clientCache{ttl: 5 * time.Second, entries: map[string]cachedClient{}},
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.reads == nil {
+		s.reads = st
 	}
 	if s.metrics == nil {
 		s.metrics = obs.NewMetrics()

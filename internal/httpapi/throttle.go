@@ -50,8 +50,8 @@ type throttled struct {
 	fails []time.Time // ascending, at most limit, all within the window
 }
 
-func newTokenThrottle() tokenThrottle {
-	return tokenThrottle{limit: tokenFailureLimit, window: tokenFailureWindow, maxIDs: tokenThrottleMaxIDs, now: time.Now}
+func newTokenThrottle() *tokenThrottle {
+	return &tokenThrottle{limit: tokenFailureLimit, window: tokenFailureWindow, maxIDs: tokenThrottleMaxIDs, now: time.Now}
 }
 
 // admit returns a 429 *Error when clientID has used up its failures, else nil.
@@ -59,7 +59,7 @@ func (t *tokenThrottle) admit(clientID string) error {
 	if t.limit < 1 {
 		return nil
 	}
-	key := sha256.Sum256([]byte(clientID))
+	key := keyOf(clientID)
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -88,7 +88,7 @@ func (t *tokenThrottle) failed(clientID string) {
 	if t.limit < 1 {
 		return
 	}
-	key := sha256.Sum256([]byte(clientID))
+	key := keyOf(clientID)
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -142,6 +142,9 @@ func (t *tokenThrottle) evict(now time.Time) {
 		t.remove(el)
 	}
 }
+
+// keyOf is the map key of a client id: its digest, so long ids cost no more memory.
+func keyOf(clientID string) [sha256.Size]byte { return sha256.Sum256([]byte(clientID)) }
 
 func (t *tokenThrottle) remove(el *list.Element) {
 	delete(t.ids, el.Value.(*throttled).key)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -20,6 +21,12 @@ const (
 	defaultUpdatesLimit = 100
 	maxUpdatesLimit     = 1000
 	afterDecodeError    = "'after' param validation error when decoding value."
+)
+
+// Unix times of 0001-01-01 and 10000-01-01 (UTC): the range of Python's datetime.
+const (
+	minUnixSeconds = -62135596800
+	maxUnixSeconds = 253402300800
 )
 
 // queryTime is a parsed start/end value; naive values (no offset) are read as
@@ -53,11 +60,19 @@ var dateTimePattern = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})
 func parseQueryTime(s string) (queryTime, bool) {
 	s = strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "eEnN") {
+		// As pydantic: beyond ±2e10 the number counts milliseconds, and only
+		// years 1 to 9999 are valid (beyond, PostgreSQL refuses the value).
+		if math.Abs(f) > 2e10 {
+			f /= 1000
+		}
+		if f < minUnixSeconds || f >= maxUnixSeconds {
+			return queryTime{}, false
+		}
 		sec, frac := int64(f), f-float64(int64(f))
-		return queryTime{t: time.Unix(sec, int64(frac*1e6)*1000).UTC()}, true
+		return queryTime{t: time.Unix(sec, int64(math.Round(frac*1e6))*1000).UTC()}, true
 	}
 	m := dateTimePattern.FindStringSubmatch(s)
-	if m == nil {
+	if m == nil || m[1] == "0000" { // Python has no year 0
 		return queryTime{}, false
 	}
 	n := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
@@ -183,7 +198,7 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 		}
 		end.t = t
 	}
-	items, err := s.store.Updates(ctx, store.UpdatesQuery{
+	items, err := read(ctx, s, (*store.Store).Updates, store.UpdatesQuery{
 		Start: start.t, End: end.t, After: after, MofoRelevant: p.MofoRelevant, Limit: limit,
 	})
 	if err != nil {

@@ -65,13 +65,17 @@ func unavailable(err error) bool {
 		return true
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		// 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now.
-		return strings.HasPrefix(pgErr.Code, "08") || (strings.HasPrefix(pgErr.Code, "57P") && pgErr.Code != "57P04")
+		// 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now;
+		// 25006 read_only_sql_transaction: the server was demoted by a failover.
+		return strings.HasPrefix(pgErr.Code, "08") || (strings.HasPrefix(pgErr.Code, "57P") && pgErr.Code != "57P04") ||
+			pgErr.Code == "25006"
 	}
 	if _, ok := errors.AsType[net.Error](err); ok {
 		return true
 	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+	// ErrConnClosed: the connection died earlier in the request (e.g. the server went away).
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // mapError turns integrity violations (SQLSTATE class 23) into ErrConflict,

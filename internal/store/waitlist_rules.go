@@ -37,7 +37,7 @@ func (s *Store) WaitlistFieldRules(ctx context.Context) (contact.FieldRules, err
 func (s *Store) SetWaitlistFieldRule(ctx context.Context, r contact.FieldRule) error {
 	p := db.WaitlistFieldRuleSetParams{Waitlist: r.Waitlist, Field: r.Field, AllowedValues: r.AllowedValues, ExtraForbidden: r.ExtraForbidden}
 	if r.MaxLength != nil {
-		p.MaxLength = new(int32(*r.MaxLength))
+		p.MaxLength = new(int32(*r.MaxLength)) // #nosec G115 -- the CLI takes non-negative lengths; the column is int32
 	}
 	if r.Pattern != nil {
 		p.Pattern = new(r.Pattern.String())

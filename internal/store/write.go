@@ -218,7 +218,7 @@ func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact,
 	var ids []uuid.UUID
 	if u.After == nil {
 		rows, err := s.q.UpdatesFirstPage(ctx, s.db, db.UpdatesFirstPageParams{
-			StartTs: u.Start, EndTs: u.End, MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit),
+			StartTs: u.Start, EndTs: u.End, MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
 		})
 		if err != nil {
 			return nil, mapError("updates first page", err)
@@ -229,7 +229,7 @@ func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact,
 	} else {
 		rows, err := s.q.UpdatesNextPage(ctx, s.db, db.UpdatesNextPageParams{
 			AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End,
-			MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit),
+			MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
 		})
 		if err != nil {
 			return nil, mapError("updates next page", err)

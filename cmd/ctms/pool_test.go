@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ctms-go/ctms/internal/config"
+)
+
+func TestPoolSettings(t *testing.T) {
+	cfg := &config.Config{DBPoolSize: 5, DBMaxOverflow: 10, DBPoolRecycle: 900 * time.Second,
+		DBReadURL: "postgresql://postgres@127.0.0.1:1,127.0.0.1:2/ctms"}
+	pc, err := poolConfig("CTMS_DB_URL", "postgresql://postgres@127.0.0.1:1,127.0.0.1:2/ctms?target_session_attrs=read-write", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.MaxConns != 15 || pc.ConnConfig.ConnectTimeout != defaultConnectTimeout || pc.HealthCheckPeriod != healthCheckPeriod {
+		t.Errorf("pool: MaxConns %d, ConnectTimeout %s, HealthCheckPeriod %s", pc.MaxConns, pc.ConnConfig.ConnectTimeout, pc.HealthCheckPeriod)
+	}
+	if pc.ConnConfig.RuntimeParams["application_name"] != "ctms" { // /updates' in-flight check relies on it
+		t.Errorf("application_name %q", pc.ConnConfig.RuntimeParams["application_name"])
+	}
+	pc, err = poolConfig("CTMS_DB_URL", "postgresql://postgres@127.0.0.1:1/ctms?connect_timeout=2", cfg)
+	if err != nil || pc.ConnConfig.ConnectTimeout != 2*time.Second {
+		t.Errorf("connect_timeout from the URL: %v %v", pc.ConnConfig.ConnectTimeout, err)
+	}
+
+	reads, err := openReadPool(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reads.Close()
+	rc := reads.Config()
+	if rc.ConnConfig.ValidateConnect == nil {
+		t.Error("the read pool prefers standbys unless the URL says otherwise")
+	}
+	if rc.MaxConnLifetime != readConnLifetime {
+		t.Errorf("read pool MaxConnLifetime %s", rc.MaxConnLifetime)
+	}
+}
+
+func TestServerChanged(t *testing.T) {
+	ctx := context.Background()
+	for code, want := range map[string]bool{"25006": true, "57P01": true, "57P02": true, "57P03": true, "23505": false, "57014": false} {
+		if got := serverChanged(ctx, nil, &pgconn.PgError{Code: code}); got != want {
+			t.Errorf("SQLSTATE %s: %v, want %v", code, got, want)
+		}
+	}
+}

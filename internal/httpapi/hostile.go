@@ -1,0 +1,186 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// Input that is well-formed JSON or a well-formed URL but that PostgreSQL cannot
+// store or compare is refused here, with a 4xx, instead of failing in the
+// database with a 500 (found by the fuzz tests, fuzz_test.go). The Python CTMS
+// answers 500 to most of these.
+
+// Bounds of JSON bodies beyond what the syntax allows.
+const (
+	maxJSONDepth     = 100 // nested objects and arrays
+	maxJSONNumberLen = 100 // characters of one number
+	maxJSONExponent  = 400 // |exponent| of a number (PostgreSQL numeric overflows far beyond)
+)
+
+// checkStorableJSON refuses a syntactically valid JSON body that PostgreSQL
+// could not take: invalid UTF-8 (400, as FastAPI answers a body it cannot
+// decode), or a \u0000 escape, an unpaired UTF-16 surrogate escape, a number
+// out of range or nesting deeper than maxJSONDepth (422 json_invalid at the
+// character offset, as for a syntax error). Waitlist fields are stored as
+// jsonb from the original text, so all of these matter.
+func checkStorableJSON(data []byte) error {
+	if !utf8.Valid(data) {
+		return httpError(http.StatusBadRequest, "There was an error parsing the body")
+	}
+	off, reason := unstorableJSON(data)
+	if reason == "" {
+		return nil
+	}
+	return invalid(ValidationItem{Type: "json_invalid", Loc: []any{"body", int64(utf8.RuneCount(data[:off]))},
+		Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": reason}})
+}
+
+// unstorableJSON scans valid JSON; it returns the byte offset of the first
+// unstorable value and why, or "" when there is none.
+func unstorableJSON(data []byte) (int, string) {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '{' || c == '[':
+			if depth++; depth > maxJSONDepth {
+				return i, "Maximum nesting depth of " + strconv.Itoa(maxJSONDepth) + " exceeded"
+			}
+		case c == '}' || c == ']':
+			depth--
+		case c == '"':
+			end, off, reason := scanString(data, i)
+			if reason != "" {
+				return off, reason
+			}
+			i = end
+		case c == '-' || (c >= '0' && c <= '9'):
+			end := i
+			for end < len(data) && strings.IndexByte("+-.0123456789eE", data[end]) >= 0 {
+				end++
+			}
+			if reason := numberProblem(string(data[i:end])); reason != "" {
+				return i, reason
+			}
+			i = end - 1
+		}
+	}
+	return 0, ""
+}
+
+// scanString reads the string starting at data[start] (a quote); it returns
+// the index of the closing quote, or where and why the string is unstorable.
+func scanString(data []byte, start int) (end, off int, reason string) {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			return i, 0, ""
+		case '\\':
+			if i+1 < len(data) && data[i+1] == 'u' && i+6 <= len(data) {
+				r, _ := strconv.ParseUint(string(data[i+2:i+6]), 16, 32)
+				switch {
+				case r == 0:
+					return 0, i, "NUL character (\\u0000) not allowed"
+				case r >= 0xdc00 && r <= 0xdfff:
+					return 0, i, "Unpaired surrogate in \\u escape"
+				case r >= 0xd800 && r <= 0xdbff:
+					if i+12 > len(data) || data[i+6] != '\\' || data[i+7] != 'u' {
+						return 0, i, "Unpaired surrogate in \\u escape"
+					}
+					lo, _ := strconv.ParseUint(string(data[i+8:i+12]), 16, 32)
+					if lo < 0xdc00 || lo > 0xdfff {
+						return 0, i, "Unpaired surrogate in \\u escape"
+					}
+					i += 6
+				}
+				i += 5
+			} else {
+				i++ // a one-character escape
+			}
+		}
+	}
+	return len(data), 0, ""
+}
+
+// numberProblem tells why a JSON number cannot be stored, or "".
+func numberProblem(n string) string {
+	if len(n) > maxJSONNumberLen {
+		return "Number too long"
+	}
+	if i := strings.IndexAny(n, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(strings.TrimPrefix(n[i+1:], "+"))
+		if err != nil || exp > maxJSONExponent || exp < -maxJSONExponent {
+			return "Number out of range"
+		}
+	}
+	if _, err := strconv.ParseFloat(n, 64); err != nil {
+		return "Number out of range"
+	}
+	return ""
+}
+
+// checkParams refuses a declared query or path parameter holding a NUL
+// character (PostgreSQL text cannot), and replaces invalid UTF-8 in them with
+// U+FFFD, as Starlette decodes them for the Python CTMS.
+func checkParams(r *http.Request, rt *route, op *openapi3.Operation) error {
+	fixUTF8(r, rt)
+	var items []ValidationItem
+	for _, p := range op.Parameters {
+		v := p.Value
+		var values []string
+		switch v.In {
+		case "query":
+			values = r.URL.Query()[v.Name]
+		case "path":
+			if pv, ok := rt.params[v.Name]; ok {
+				values = []string{pv}
+			}
+		}
+		for _, s := range values {
+			if strings.IndexByte(s, 0) >= 0 {
+				items = append(items, ValidationItem{Type: "value_error", Loc: []any{v.In, v.Name},
+					Msg: "Value error, NUL character not allowed", Input: s,
+					Ctx: map[string]any{"error": "NUL character not allowed"}})
+				break
+			}
+		}
+	}
+	if len(items) > 0 {
+		return invalid(items...)
+	}
+	return nil
+}
+
+// fixUTF8 rewrites query values and path segments that decode to invalid UTF-8.
+func fixUTF8(r *http.Request, rt *route) {
+	q, changed := r.URL.Query(), false
+	for name, vs := range q {
+		for i, s := range vs {
+			if !utf8.ValidString(s) {
+				q[name][i] = strings.ToValidUTF8(s, "\uFFFD")
+				changed = true
+			}
+		}
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+	}
+	if utf8.ValidString(r.URL.Path) {
+		return
+	}
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	for i, seg := range segs {
+		if s, err := url.PathUnescape(seg); err == nil && !utf8.ValidString(s) {
+			segs[i] = url.PathEscape(strings.ToValidUTF8(s, "\uFFFD"))
+		}
+	}
+	raw := strings.Join(segs, "/")
+	if p, err := url.PathUnescape(raw); err == nil {
+		r.URL.Path, r.URL.RawPath = p, raw
+		rt.params = pathParams(rt.pattern, r)
+	}
+}

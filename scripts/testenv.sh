@@ -1,0 +1,29 @@
+# Sourced by scripts/test.sh and scripts/fuzz.sh: the PostgreSQL server the tests use.
+#
+# CTMS_TEST_DB_URL (an admin URL: tests create and drop databases) when set; else
+# 127.0.0.1:5432 as user postgres when a server answers there; else the private server of
+# scripts/pg.sh, installed and started on demand.
+if [ -z "${CTMS_TEST_DB_URL:-}" ]; then
+  local_url=postgresql://postgres@127.0.0.1:5432/postgres
+  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && go run scripts/pgping.go "$local_url" 2>/dev/null; then
+    CTMS_TEST_DB_URL=$local_url
+  else
+    CTMS_TEST_DB_URL=$(scripts/pg.sh url)
+  fi
+  export CTMS_TEST_DB_URL
+  echo "$(basename "$0"): tests use the PostgreSQL server at $CTMS_TEST_DB_URL" >&2
+fi
+
+# need_pg_binaries: the database-outage test (cmd/ctms/outage_test.go) runs a PostgreSQL
+# of its own, so it needs the server binaries even when the tests' server is elsewhere
+# (e.g. on 5432): install them when missing (root), and tell the test where they are.
+need_pg_binaries() {
+  if [ -z "${CTMS_PG_BINDIR:-}" ]; then
+    if CTMS_PG_BINDIR=$(scripts/pg.sh bindir); then
+      export CTMS_PG_BINDIR
+    else
+      echo "$(basename "$0"): WARNING: no PostgreSQL server binaries: TestDatabaseOutageUnderLoad will fail" >&2
+      unset CTMS_PG_BINDIR
+    fi
+  fi
+}
