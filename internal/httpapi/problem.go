@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -40,6 +41,9 @@ type ValidationItem struct {
 	URL   string         `json:"url,omitempty"`
 }
 
+// statusClientClosedRequest is nginx's code for a request its client abandoned.
+const statusClientClosedRequest = 499
+
 var errDatabaseUnavailable = &Error{Status: http.StatusServiceUnavailable,
 	Detail: "Service Unavailable: the database is not reachable, try again later",
 	Header: http.Header{"Retry-After": {"1"}}}
@@ -65,6 +69,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.WarnContext(r.Context(), "database unavailable", "error", err.Error(),
 			"method", r.Method, "path_template", routePattern(r))
 		e, ok = errDatabaseUnavailable, true
+	}
+	if !ok && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away mid-request: nothing failed on our side and nobody
+		// reads the answer; 499 (nginx's "client closed request") keeps it out of 5xx.
+		slog.InfoContext(r.Context(), "client closed request", "method", r.Method, "path_template", routePattern(r))
+		e, ok = httpError(statusClientClosedRequest, "Client Closed Request"), true
 	}
 	if !ok {
 		sentry.CurrentHub().Clone().CaptureException(err)
