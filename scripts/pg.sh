@@ -20,6 +20,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${CTMS_PG_PORT:-54329}
 
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 die() { log "$*"; exit 1; }
 
 # find_bindir [MAJOR]: the server binaries' directory, of that major version or the highest.
@@ -146,6 +147,13 @@ EOF
   # A unix socket path must stay under ~107 bytes; without room for one, TCP only.
   local sockdir="$run"
   [ ${#sockdir} -le 90 ] || sockdir=""
+  # Another checkout's private server may hold the default port: take the next free one.
+  if [ -z "${CTMS_PG_PORT:-}" ]; then
+    while port_in_use "$port"; do
+      [ "$port" -lt 54429 ] || die "no free port in 54329-54429"
+      port=$((port + 1))
+    done
+  fi
   log "starting PostgreSQL on 127.0.0.1:$port (data $data, log $run/postgres.log)"
   as_pg "$bindir/pg_ctl" start -D "$data" -l "$run/postgres.log" -w -t 60 \
     -o "-p $port -k '$sockdir'" >/dev/null ||
