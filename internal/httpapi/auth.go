@@ -113,7 +113,7 @@ func (s *server) touch(ctx context.Context, clientID string) {
 	}
 	s.access.mu.Unlock()
 	if due {
-		if err := s.clients.TouchLastAccess(ctx, clientID); err != nil {
+		if err := s.store.TouchLastAccess(ctx, clientID); err != nil {
 			// Not worth failing the request over; the next minute retries.
 			s.access.mu.Lock()
 			delete(s.access.seen, clientID)
@@ -165,7 +165,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.throttle.done(id, info)
-	client, err := s.clients.APIClient(ctx, id)
+	client, err := s.store.APIClient(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		info.TokenFail = "No client record"

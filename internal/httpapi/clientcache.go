@@ -38,7 +38,7 @@ func (s *server) apiClient(ctx context.Context, id string) (store.APIClient, err
 			return e.client, nil
 		}
 	}
-	client, err := s.clients.APIClient(ctx, id)
+	client, err := s.store.APIClient(ctx, id)
 	if err != nil || c.ttl <= 0 {
 		return client, err
 	}

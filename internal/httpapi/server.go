@@ -50,7 +50,6 @@ type Pinger interface {
 type server struct {
 	cfg      *config.Config
 	store    *store.Store
-	clients  *store.Store
 	db       Pinger
 	spec     *openapi3.T
 	specJSON []byte
@@ -100,7 +99,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	}
 	st := store.New(db)
 	s := &server{
-		cfg: cfg, store: st, clients: st, db: pinger, spec: spec, specJSON: specJSON,
+		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
 		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second}, throttle: newTokenThrottle(),
 		clientCache: clientCache{ttl: 5 * time.Second, entries: map[string]cachedClient{}},
