@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/contact"
@@ -40,7 +42,18 @@ func emailUpdateParams(e *contact.Email) db.EmailUpdateParams {
 // writeChildren brings the groups and lists of the stored contact old (nil when
 // new) to those of c. touchAll (PUT) rewrites every present group and listed
 // item, bumping its update_timestamp; otherwise (PATCH) only what changed is written.
+//
+// The statements are sent as one pipelined batch: one round trip however many
+// groups and lists change.
 func (s *Store) writeChildren(ctx context.Context, tx pgx.Tx, old, c *contact.Contact, touchAll bool) error {
+	p := &pipeline{}
+	if err := s.queueChildren(ctx, p, old, c, touchAll); err != nil {
+		return err
+	}
+	return mapError("write contact", p.send(ctx, tx))
+}
+
+func (s *Store) queueChildren(ctx context.Context, tx db.DBTX, old, c *contact.Contact, touchAll bool) error {
 	if old == nil {
 		old = &contact.Contact{}
 	}
@@ -103,6 +116,35 @@ func (s *Store) writeChildren(ctx context.Context, tx pgx.Tx, old, c *contact.Co
 	return s.writeWaitlists(ctx, tx, old, c, touchAll)
 }
 
+// pipeline is a db.DBTX that queues statements without results (sqlc :exec
+// queries) into a pgx batch; send runs them in order in one round trip and
+// returns the first error.
+type pipeline struct{ batch pgx.Batch }
+
+func (p *pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	p.batch.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+func (p *pipeline) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("pipeline: only statements without results can be queued")
+}
+
+func (p *pipeline) QueryRow(context.Context, string, ...any) pgx.Row {
+	return errRow{errors.New("pipeline: only statements without results can be queued")}
+}
+
+func (p *pipeline) send(ctx context.Context, tx pgx.Tx) error {
+	if p.batch.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, &p.batch).Close()
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 type newsletterItem struct {
 	Name        string  `json:"name"`
 	Subscribed  bool    `json:"subscribed"`
@@ -112,7 +154,7 @@ type newsletterItem struct {
 	UnsubReason *string `json:"unsub_reason"`
 }
 
-func (s *Store) writeNewsletters(ctx context.Context, tx pgx.Tx, old, c *contact.Contact, touchAll bool) error {
+func (s *Store) writeNewsletters(ctx context.Context, tx db.DBTX, old, c *contact.Contact, touchAll bool) error {
 	stored := make(map[string]*contact.Newsletter, len(old.Newsletters))
 	for i := range old.Newsletters {
 		stored[old.Newsletters[i].Name] = &old.Newsletters[i]
@@ -150,7 +192,7 @@ type waitlistItem struct {
 	UnsubReason *string         `json:"unsub_reason"`
 }
 
-func (s *Store) writeWaitlists(ctx context.Context, tx pgx.Tx, old, c *contact.Contact, touchAll bool) error {
+func (s *Store) writeWaitlists(ctx context.Context, tx db.DBTX, old, c *contact.Contact, touchAll bool) error {
 	stored := make(map[string]*contact.Waitlist, len(old.Waitlists))
 	for i := range old.Waitlists {
 		stored[old.Waitlists[i].Name] = &old.Waitlists[i]
