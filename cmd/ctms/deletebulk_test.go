@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,7 +333,10 @@ func TestDeleteBulkUnreachable(t *testing.T) {
 // Server errors and broken connections count as failed deletions (exit status 1)
 // without stopping the run; the bearer token is sent with every request.
 func TestDeleteBulkFailures(t *testing.T) {
-	var auths []string
+	var (
+		mu    sync.Mutex // the client retries a dropped DELETE while its handler still runs
+		auths []string
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/token" {
 			if id, secret, ok := r.BasicAuth(); !ok || id != "id_someone" || secret != "secret_something" {
@@ -343,7 +347,9 @@ func TestDeleteBulkFailures(t *testing.T) {
 			fmt.Fprint(w, `{"access_token":"tok","token_type":"bearer","expires_in":60}`)
 			return
 		}
+		mu.Lock()
 		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
 		switch r.URL.Path {
 		case "/ctms/broken@example.com":
 			panic(http.ErrAbortHandler) // the connection is dropped
@@ -372,5 +378,7 @@ func TestDeleteBulkFailures(t *testing.T) {
 	require.True(t, strings.HasPrefix(r.errOut, prefix), r.errOut)
 	require.True(t, strings.HasSuffix(r.errOut, "\n"+f1+barClear(f1)+"500: Internal Server Error\n"+
 		f2+barClear(f2)+f3+"\n"), r.errOut)
+	mu.Lock()
+	defer mu.Unlock()
 	require.Equal(t, []string{"Bearer tok", "Bearer tok", "Bearer tok"}, auths[len(auths)-3:])
 }
