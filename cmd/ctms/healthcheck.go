@@ -7,10 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ctms-go/ctms/internal/config"
 )
 
 // healthcheckCmd is the container's HEALTHCHECK (the distroless image has no shell or curl):
@@ -38,7 +39,7 @@ func (c *healthcheckCmd) Validate() error {
 func (c *healthcheckCmd) Run(sio stdio) error {
 	target := c.URL
 	if target == "" {
-		target = defaultHealthcheckURL(os.LookupEnv)
+		target = defaultHealthcheckURL(config.LookupEnv)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	defer cancel()

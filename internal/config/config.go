@@ -37,7 +37,7 @@ type Config struct {
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
 
-	// HTTP server limits (durations accept seconds, ISO-8601 or HH:MM:SS).
+	// HTTP server limits (durations: see ParseDuration).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
 	ReadTimeout       time.Duration // CTMS_HTTP_READ_TIMEOUT
 	WriteTimeout      time.Duration // CTMS_HTTP_WRITE_TIMEOUT
@@ -68,20 +68,44 @@ func (c *Config) MaxConns() int { return c.DBPoolSize + c.DBMaxOverflow }
 func (c *Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
 
 // Load reads the configuration from the process environment.
-func Load() (*Config, error) { return LoadFrom(os.LookupEnv) }
+func Load() (*Config, error) { return LoadFrom(LookupEnv) }
 
-// LoadFrom reads the configuration through lookup (os.LookupEnv in production).
-// Names are matched case-insensitively, like the Python settings.
+// LookupEnv looks name up in the process environment as the Python settings do: the exact
+// name first, else any spelling of it in another case (ctms_db_url, Ctms_Db_Url).
+func LookupEnv(name string) (string, bool) { return EnvironLookup(os.Environ())(name) }
+
+// EnvironLookup is LookupEnv over environ (KEY=value entries, as os.Environ returns them).
+func EnvironLookup(environ []string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		var folded string
+		found := false
+		for _, kv := range environ {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			if k == name {
+				return v, true
+			}
+			if !found && strings.EqualFold(k, name) {
+				folded, found = v, true
+			}
+		}
+		return folded, found
+	}
+}
+
+// LoadFrom reads the configuration through lookup (LookupEnv in production).
 func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
-	r := reader{lookup: caseInsensitive(lookup)}
+	r := reader{lookup: lookup}
 	c := &Config{
-		DBURL:           r.str("CTMS_DB_URL", ""),
+		DBURL:           r.strOrFile("CTMS_DB_URL", ""),
 		DBReadURL:       r.str("CTMS_DB_READ_URL", ""),
 		DBPoolSize:      r.integer("CTMS_DB_POOL_SIZE", 5),
 		DBMaxOverflow:   r.integer("CTMS_DB_MAX_OVERFLOW", 10),
 		DBPoolTimeout:   time.Duration(r.integer("CTMS_DB_POOL_TIMEOUT_IN_SECONDS", 30)) * time.Second,
 		DBPoolRecycle:   time.Duration(r.integer("CTMS_DB_POOL_RECYCLE_IN_SECONDS", 900)) * time.Second,
-		SecretKey:       r.str("CTMS_SECRET_KEY", ""),
+		SecretKey:       r.strOrFile("CTMS_SECRET_KEY", ""),
 		TokenExpiration: r.duration("CTMS_TOKEN_EXPIRATION", time.Hour),
 		ServerPrefix:    r.str("CTMS_SERVER_PREFIX", "http://localhost:8000"),
 		UseMozlog:       r.boolean("CTMS_USE_MOZLOG", true),
@@ -165,18 +189,6 @@ func normaliseDBURL(u string) string {
 	return u
 }
 
-func caseInsensitive(lookup func(string) (string, bool)) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		if v, ok := lookup(name); ok {
-			return v, true
-		}
-		if v, ok := lookup(strings.ToLower(name)); ok {
-			return v, true
-		}
-		return "", false
-	}
-}
-
 type reader struct {
 	lookup func(string) (string, bool)
 	errs   []error
@@ -188,6 +200,27 @@ func (r *reader) fail(name, why string) {
 
 func (r *reader) str(name, def string) string {
 	if v, ok := r.lookup(name); ok {
+		return v
+	}
+	return def
+}
+
+// strOrFile reads name, or the contents of the file that name_FILE gives (the Docker and
+// Kubernetes secrets convention), without its trailing line break. Setting both is an error.
+func (r *reader) strOrFile(name, def string) string {
+	v, set := r.lookup(name)
+	path, fileSet := r.lookup(name + "_FILE")
+	switch {
+	case set && fileSet:
+		r.fail(name, "and "+name+"_FILE are both set: set only one")
+	case fileSet:
+		b, err := os.ReadFile(path) // #nosec G304 -- the operator names the file
+		if err != nil {
+			r.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", err))
+			return def
+		}
+		return strings.TrimRight(string(b), "\r\n")
+	case set:
 		return v
 	}
 	return def
@@ -269,12 +302,16 @@ var (
 	clockDur    = regexp.MustCompile(`^(?:(\d+) days?, )?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$`)
 )
 
-// ParseDuration accepts a number of seconds (decisions.md), ISO-8601 (PT1H),
-// HH:MM:SS and "D day[s], HH:MM:SS".
+// ParseDuration accepts a number of seconds (the Python CTMS's docs promise it, see
+// docs/migrating-from-python.md), a Go duration (10s, 1h30m), and the forms the Python
+// settings parse: ISO-8601 (PT1H), HH:MM:SS and "D day[s], HH:MM:SS".
 func ParseDuration(v string) (time.Duration, error) {
 	s := strings.TrimSpace(v)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return time.Duration(f * float64(time.Second)), nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
 	}
 	if m := isoDuration.FindStringSubmatch(s); m != nil && s != "P" && !strings.HasSuffix(s, "T") {
 		return sumParts([]string{m[1], m[2], m[3], m[4]}, []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}), nil
@@ -282,7 +319,7 @@ func ParseDuration(v string) (time.Duration, error) {
 	if m := clockDur.FindStringSubmatch(s); m != nil {
 		return sumParts(m[1:], []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}), nil
 	}
-	return 0, fmt.Errorf("invalid duration %q: use seconds, ISO-8601 (PT1H) or HH:MM:SS", v)
+	return 0, fmt.Errorf("invalid duration %q: use seconds (30), a Go duration (30s, 1h30m), ISO-8601 (PT30S) or HH:MM:SS", v)
 }
 
 func sumParts(parts []string, units []time.Duration) time.Duration {
