@@ -20,8 +20,11 @@ const (
 	// defaultConnectTimeout bounds each host's connection attempt when the URL has no
 	// connect_timeout, so that a dead host of a multi-host URL cannot use up a request's time.
 	defaultConnectTimeout = 5 * time.Second
-	// healthCheckPeriod: how soon the pool re-creates its warm connection after a reset.
+	// healthCheckPeriod: how soon the pool re-creates its steady connections after a reset.
 	healthCheckPeriod = 5 * time.Second
+	// overflowIdleTime: how long a connection above the pool size may stay idle (SQLAlchemy's
+	// pool closes such overflow connections as soon as they are returned).
+	overflowIdleTime = time.Minute
 	// readConnLifetime caps the read pool's connection age, so that it follows the
 	// standbys (target_session_attrs is checked only when a connection opens).
 	readConnLifetime = time.Minute
@@ -30,14 +33,16 @@ const (
 )
 
 // poolConfig parses url (the value of the setting named name) with the service's pool
-// settings: sized like the Python CTMS's pool (pool size + overflow), UTC sessions.
+// settings: sized like the Python CTMS's pool (CTMS_DB_POOL_SIZE connections kept open, up
+// to CTMS_DB_MAX_OVERFLOW more under load), UTC sessions.
 func poolConfig(name, url string, cfg *config.Config) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	pc.MaxConns = int32(cfg.MaxConns()) // #nosec G115 -- pool size plus overflow: a few dozen connections
-	pc.MinConns = 1
+	pc.MinConns = int32(cfg.DBPoolSize) // #nosec G115 -- as above
+	pc.MaxConnIdleTime = overflowIdleTime
 	pc.MaxConnLifetime = cfg.DBPoolRecycle
 	pc.MaxConnLifetimeJitter = cfg.DBPoolRecycle / 10
 	pc.HealthCheckPeriod = healthCheckPeriod

@@ -17,8 +17,9 @@ func TestPoolSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pc.MaxConns != 15 || pc.ConnConfig.ConnectTimeout != defaultConnectTimeout || pc.HealthCheckPeriod != healthCheckPeriod {
-		t.Errorf("pool: MaxConns %d, ConnectTimeout %s, HealthCheckPeriod %s", pc.MaxConns, pc.ConnConfig.ConnectTimeout, pc.HealthCheckPeriod)
+	if pc.MaxConns != 15 || pc.MinConns != 5 || pc.MaxConnIdleTime != overflowIdleTime || pc.ConnConfig.ConnectTimeout != defaultConnectTimeout || pc.HealthCheckPeriod != healthCheckPeriod {
+		t.Errorf("pool: MaxConns %d, MinConns %d, MaxConnIdleTime %s, ConnectTimeout %s, HealthCheckPeriod %s",
+			pc.MaxConns, pc.MinConns, pc.MaxConnIdleTime, pc.ConnConfig.ConnectTimeout, pc.HealthCheckPeriod)
 	}
 	if pc.ConnConfig.RuntimeParams["application_name"] != "ctms" { // /updates' in-flight check relies on it
 		t.Errorf("application_name %q", pc.ConnConfig.RuntimeParams["application_name"])

@@ -91,6 +91,14 @@ func serveEnv(settings ...string) []string {
 // startServe runs `ctms serve` with env and waits until /__lbheartbeat__ answers.
 func startServe(t *testing.T, bin string, port int, env []string) *serveProc {
 	t.Helper()
+	p := launchServe(t, bin, port, env)
+	p.waitReady(t, 30*time.Second)
+	return p
+}
+
+// launchServe runs `ctms serve` with env (killed at the end of the test).
+func launchServe(t *testing.T, bin string, port int, env []string) *serveProc {
+	t.Helper()
 	p := &serveProc{base: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve")
 	p.cmd.Env = env
@@ -110,13 +118,19 @@ func startServe(t *testing.T, bin string, port int, env []string) *serveProc {
 			t.Logf("ctms serve output (last 4000 bytes):\n%s", tail(p.out.String(), 4000))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	return p
+}
+
+// waitReady waits until /__lbheartbeat__ answers 200, for at most timeout.
+func (p *serveProc) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := http.Get(p.base + "/__lbheartbeat__")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		select {
@@ -125,7 +139,7 @@ func startServe(t *testing.T, bin string, port int, env []string) *serveProc {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ctms serve did not answer within 30s\n%s", p.out.String())
+			t.Fatalf("ctms serve did not answer within %s\n%s", timeout, p.out.String())
 		}
 	}
 }

@@ -49,7 +49,7 @@ func (serveCmd) Run(sio stdio) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	pool, err := openPool(ctx, cfg)
+	pool, err := openPool(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -96,8 +96,8 @@ func (serveCmd) Run(sio stdio) error {
 }
 
 // openPool connects to CTMS_DB_URL (pool.go: sizing, UTC sessions, reset after a
-// failover) and checks the database answers.
-func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+// failover) and waits for the database to answer.
+func openPool(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*pgxpool.Pool, error) {
 	pc, err := poolConfig("CTMS_DB_URL", cfg.DBURL, cfg)
 	if err != nil {
 		return nil, err
@@ -106,11 +106,44 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, cfg.DBPoolTimeout)
-	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
+	if err := waitForDatabase(ctx, pool, cfg.DBPoolTimeout, logger); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("database not reachable: %w", err)
+		return nil, err
 	}
 	return pool, nil
+}
+
+// Start-up retry delays: the first retry comes soon, later ones at most every 2 s.
+const (
+	firstRetryDelay = 100 * time.Millisecond
+	maxRetryDelay   = 2 * time.Second
+)
+
+// waitForDatabase pings the pool until the database answers, for at most timeout
+// (CTMS_DB_POOL_TIMEOUT_IN_SECONDS): a container often starts before its database.
+func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for delay := firstRetryDelay; ; delay = min(2*delay, maxRetryDelay) {
+		err := pool.Ping(ctx)
+		if err == nil {
+			if lastErr != nil {
+				logger.Info("database reachable", obs.LoggerKey, "uvicorn.error")
+			}
+			return nil
+		}
+		if ctx.Err() == nil || lastErr == nil {
+			lastErr = err // not the deadline's own error, which says less
+		}
+		if ctx.Err() == nil && delay == firstRetryDelay {
+			logger.Warn("database not reachable yet, retrying", obs.LoggerKey, "uvicorn.error",
+				"timeout", timeout.String(), "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("database not reachable within %s: %w", timeout, lastErr)
+		case <-time.After(delay):
+		}
+	}
 }
