@@ -8,6 +8,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/testenv.sh
 . scripts/testenv.sh
+trap private_pg_note EXIT
 
 fuzztime=${FUZZTIME:-30s}
 filter=${FUZZ:-.}

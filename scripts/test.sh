@@ -5,11 +5,14 @@
 # private server of scripts/pg.sh); the PostgreSQL server binaries are installed when
 # missing, for the test that stops and starts a database of its own. `go test` flags come
 # from TESTFLAGS, default -race where cgo works (TESTFLAGS= turns it off; TESTFLAGS='-run X -v').
-# The fuzz targets' seed corpora run as ordinary tests; `make fuzz` fuzzes them.
+# The fuzz targets' seed corpora run as ordinary tests; `make fuzz` fuzzes them. The tests
+# drop every database they create (internal/testdb); the migrated template ctms_tmpl_<hash>
+# stays, to be cloned by the next run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/testenv.sh
 . scripts/testenv.sh
+trap private_pg_note EXIT
 need_pg_binaries
 
 if [ -z "${TESTFLAGS+set}" ]; then
@@ -19,4 +22,4 @@ if [ -z "${TESTFLAGS+set}" ]; then
   fi
 fi
 # shellcheck disable=SC2086 # TESTFLAGS is a list of flags
-exec go test -count=1 $TESTFLAGS ./...
+go test -count=1 $TESTFLAGS ./...

@@ -6,6 +6,8 @@ import (
 	"os"
 	"regexp"
 	"testing"
+
+	"github.com/ctms-go/ctms/internal/testdb"
 )
 
 // packageLogs collects what every test server of the package logs.
@@ -17,10 +19,11 @@ var (
 	tokenPattern  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)
 )
 
-// TestMain runs the whole suite, then proves that no log line of any request it
-// made holds an email address, a client secret or an access token.
+// TestMain runs the whole suite (testdb.Run: the package's database is dropped after it),
+// then proves that no log line of any request it made holds an email address, a client
+// secret or an access token.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testdb.Run(m)
 	if code == 0 && flagValue("test.run") == "" && flagValue("test.list") == "" { // whole suite only
 		code = checkLogsForPersonalData(packageLogs.buf.String())
 	}

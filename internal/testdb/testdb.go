@@ -1,16 +1,22 @@
 // Package testdb gives tests their own migrated PostgreSQL databases.
 //
 // The server comes from CTMS_TEST_DB_URL (an admin connection, e.g. to the postgres
-// database; `make test` sets it). The migrations are applied once per migration content to
-// a template database, ctms_tmpl_<hash>, under an advisory lock so parallel test binaries
-// do not race; each test binary then clones it with CREATE DATABASE … TEMPLATE, which
-// takes tens of milliseconds.
+// database; `make test` sets it), else postgresql://postgres@127.0.0.1:5432/postgres when
+// that answers. The migrations are applied once per migration content to a template
+// database, ctms_tmpl_<hash>, under an advisory lock so parallel test binaries do not race;
+// each test binary then clones it with CREATE DATABASE … TEMPLATE, which takes tens of
+// milliseconds.
+//
+// No test database outlives its tests: NewDatabase drops its database in t.Cleanup, Run
+// drops the package's database after the package's tests, and the databases of a test
+// binary that died (killed, timed out) are dropped by the next test binary (sweepStale).
 package testdb
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -34,25 +40,67 @@ import (
 // EnvURL names the variable holding the admin connection URL.
 const EnvURL = "CTMS_TEST_DB_URL"
 
+// DefaultURL is the server used when EnvURL is not set (as scripts/testenv.sh chooses it).
+const DefaultURL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+// ownerLockClass is the first key of the advisory lock each test binary holds, for its whole
+// life, on the id in its databases' names (the second key); see ownerOf.
+const ownerLockClass int32 = 0x63746d73 // "ctms"
+
 // lockID serialises template creation and cloning across test binaries
 // (advisory locks are per database: every binary takes it in the admin database).
 const lockID int64 = 0x63746d73_74657374 // "ctmstest"
 
-// staleAfter is the age after which a leftover test database with no connections is dropped.
-// Package databases cannot be dropped by their own binary (there is no hook at process
-// exit), so each binary sweeps those left by earlier runs.
+// staleAfter is the age after which a leftover test database of the older naming scheme
+// (ctms_t_<unix time>_…, no owner lock) with no connections is dropped.
 const staleAfter = time.Hour
 
 var (
 	shared struct {
 		sync.Mutex
-		url  string
-		pool *pgxpool.Pool
-		err  error
-		done bool
+		managed bool // Run is in charge: it drops the database at the end
+		name    string
+		url     string
+		pool    *pgxpool.Pool
+		err     error
+		done    bool
 	}
-	namePattern = regexp.MustCompile(`^ctms_t_(\d+)_`)
+	// admin is the admin URL, found once per test binary.
+	admin struct {
+		once sync.Once
+		url  string
+		err  error
+	}
+	// owner is this test binary's id, in the name of every database it creates, and the
+	// connection that holds the advisory lock on it until the process ends.
+	owner struct {
+		sync.Mutex
+		id     uint32
+		keeper *pgx.Conn
+		n      int
+	}
+	namePattern  = regexp.MustCompile(`^ctms_t_(\d+)_`)
+	ownerPattern = regexp.MustCompile(`^ctms_t_o([0-9a-f]{8})_`)
 )
+
+// Run runs the package's tests, then drops the package's database (the one of Pool and URL).
+// A package that uses Pool or URL calls it from TestMain: os.Exit(testdb.Run(m)).
+func Run(m *testing.M) int {
+	shared.Lock()
+	shared.managed = true
+	shared.Unlock()
+	code := m.Run()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.pool != nil {
+		shared.pool.Close()
+		if err := dropDatabase(context.Background(), admin.url, shared.name); err != nil {
+			fmt.Fprintf(os.Stderr, "testdb: %v\n", err)
+		}
+		shared.pool = nil
+	}
+	return code
+}
 
 // Pool returns a pool on this test package's own fresh, migrated database (created once per
 // test binary, shared by the package's tests; closed at process exit).
@@ -96,39 +144,59 @@ func ensureShared(t testing.TB) {
 	admin := adminURL(t)
 	shared.Lock()
 	defer shared.Unlock()
+	if !shared.managed {
+		t.Fatal("testdb: Pool and URL need the package's TestMain to call testdb.Run, " +
+			"which drops the package's database after its tests")
+	}
 	if !shared.done {
 		shared.done = true
-		shared.url, shared.pool, shared.err = openShared(context.Background(), admin)
+		shared.name, shared.url, shared.pool, shared.err = openShared(context.Background(), admin)
 	}
 	if shared.err != nil {
 		t.Fatalf("testdb: %v", shared.err)
 	}
 }
 
-func openShared(ctx context.Context, admin string) (string, *pgxpool.Pool, error) {
+func openShared(ctx context.Context, admin string) (string, string, *pgxpool.Pool, error) {
 	name, err := createDatabase(ctx, admin)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	u, err := withDatabase(admin, name)
 	if err != nil {
-		return "", nil, err
+		return name, "", nil, err
 	}
 	pool, err := newPool(ctx, u)
 	if err != nil {
-		return "", nil, err
+		return name, "", nil, err
 	}
-	return u, pool, nil
+	return name, u, pool, nil
 }
 
 func adminURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv(EnvURL)
-	if u == "" {
-		t.Fatalf("testdb: %s is not set: run the tests with `make test`, or set it to an admin "+
-			"connection URL such as postgresql://postgres@127.0.0.1:5432/postgres", EnvURL)
+	admin.once.Do(func() { admin.url, admin.err = findAdmin(os.Getenv(EnvURL), DefaultURL) })
+	if admin.err != nil {
+		t.Fatal(admin.err)
 	}
-	return u
+	return admin.url
+}
+
+// findAdmin is set (the value of EnvURL) when not empty, else fallback when a server answers
+// there, else an error of one line that says what to do.
+func findAdmin(set, fallback string) (string, error) {
+	if set != "" {
+		return set, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fallback)
+	if err != nil {
+		return "", fmt.Errorf("testdb: no PostgreSQL for the tests (%s is not set and %s does not answer: %s): "+
+			"run `make test`, which finds or starts one", EnvURL, fallback, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	conn.Close(ctx)
+	return fallback, nil
 }
 
 func newPool(ctx context.Context, connURL string) (*pgxpool.Pool, error) {
@@ -151,7 +219,11 @@ func createDatabase(ctx context.Context, admin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := fmt.Sprintf("ctms_t_%d_%s_%s", time.Now().Unix(), packageName(), randomSuffix())
+	id, n, err := ownerOf(ctx, admin)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("ctms_t_o%08x_%s_%d", id, packageName(), n)
 
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
@@ -172,7 +244,7 @@ func createDatabase(ctx context.Context, admin string) (string, error) {
 			return "", err
 		}
 	}
-	sweepStale(ctx, conn)
+	sweepStale(ctx, conn, id)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+
 		" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()); err != nil {
 		return "", fmt.Errorf("create database %s from %s: %w", name, tmpl, err)
@@ -215,9 +287,35 @@ func buildTemplate(ctx context.Context, conn *pgx.Conn, admin, tmpl string) erro
 	return nil
 }
 
-// sweepStale drops test databases older than staleAfter that nobody is connected to.
+// ownerOf returns this test binary's owner id, taking its lock first (once per process), and
+// the next number for a database name.
+func ownerOf(ctx context.Context, admin string) (uint32, int, error) {
+	owner.Lock()
+	defer owner.Unlock()
+	if owner.keeper == nil {
+		keeper, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return 0, 0, fmt.Errorf("connect to %s: %w", EnvURL, err)
+		}
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id := binary.BigEndian.Uint32(b[:])
+		// Held until the process ends (its connection is never closed): sweepStale in other
+		// binaries leaves this binary's databases alone while it runs.
+		if _, err := keeper.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", ownerLockClass, int32(id)); err != nil { // #nosec G115 -- a lock key: any 32 bits
+			keeper.Close(ctx)
+			return 0, 0, fmt.Errorf("take owner lock: %w", err)
+		}
+		owner.id, owner.keeper = id, keeper
+	}
+	owner.n++
+	return owner.id, owner.n, nil
+}
+
+// sweepStale drops the test databases nobody is connected to whose owner has ended (nobody
+// holds its owner lock), and those of the older naming scheme older than staleAfter.
 // Best effort: errors (e.g. a database still in use) are ignored.
-func sweepStale(ctx context.Context, conn *pgx.Conn) {
+func sweepStale(ctx context.Context, conn *pgx.Conn, self uint32) {
 	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database d WHERE datname LIKE 'ctms\_t\_%'
 		AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)`)
 	if err != nil {
@@ -229,6 +327,20 @@ func sweepStale(ctx context.Context, conn *pgx.Conn) {
 	}
 	cutoff := time.Now().Add(-staleAfter).Unix()
 	for _, n := range names {
+		if m := ownerPattern.FindStringSubmatch(n); m != nil {
+			id, err := strconv.ParseUint(m[1], 16, 32)
+			if err != nil || uint32(id) == self {
+				continue
+			}
+			var free bool
+			// #nosec G115 -- a lock key: any 32 bits
+			if conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", ownerLockClass, int32(uint32(id))).Scan(&free) != nil || !free {
+				continue
+			}
+			_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", ownerLockClass, int32(uint32(id))) // #nosec G115
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+			continue
+		}
 		m := namePattern.FindStringSubmatch(n)
 		if m == nil {
 			continue
@@ -293,12 +405,6 @@ func packageName() string {
 		return "pkg"
 	}
 	return b.String()
-}
-
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // withDatabase returns connURL pointing at database name instead: a URL gets its path

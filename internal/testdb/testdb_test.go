@@ -2,6 +2,12 @@ package testdb
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,4 +80,75 @@ func TestTemplateNameIsStable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a, b)
 	require.Regexp(t, `^ctms_tmpl_[0-9a-f]{12}$`, a)
+}
+
+func TestMain(m *testing.M) { os.Exit(Run(m)) }
+
+// TestRunDropsPackageDatabase runs this test binary again as a child that uses Pool, then
+// checks that the child's package database is gone once the child has exited.
+func TestRunDropsPackageDatabase(t *testing.T) {
+	if os.Getenv("TESTDB_CHILD") != "" {
+		var name string
+		require.NoError(t, Pool(t).QueryRow(context.Background(), "SELECT current_database()").Scan(&name))
+		fmt.Println("database:", name)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunDropsPackageDatabase$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TESTDB_CHILD=1", EnvURL+"="+adminURL(t))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	m := regexp.MustCompile(`database: (\S+)`).FindSubmatch(out)
+	require.NotNil(t, m, "%s", out)
+	require.False(t, databaseExists(t, string(m[1])), "the child's database %s is left behind", m[1])
+}
+
+// TestSweepDropsDeadOwnersOnly: a database whose owning test binary has ended is dropped by
+// the next one that creates a database; one whose owner still holds its lock is kept.
+func TestSweepDropsDeadOwnersOnly(t *testing.T) {
+	ctx := context.Background()
+	admin := adminURL(t)
+	conn, err := pgx.Connect(ctx, admin)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	live, err := pgx.Connect(ctx, admin) // stands for a test binary still running
+	require.NoError(t, err)
+	defer live.Close(ctx)
+
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	deadID, liveID := binary.BigEndian.Uint32(b[:]), binary.BigEndian.Uint32(b[:])^0xffff
+	_, err = live.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", ownerLockClass, int32(liveID))
+	require.NoError(t, err)
+	dead, kept := fmt.Sprintf("ctms_t_o%08x_dead_1", deadID), fmt.Sprintf("ctms_t_o%08x_live_1", liveID)
+	for _, n := range []string{dead, kept} {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{n}.Sanitize())
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() { _ = dropDatabase(ctx, admin, kept) })
+
+	NewDatabase(t) // sweeps
+	require.False(t, databaseExists(t, dead), "a dead owner's database is left")
+	require.True(t, databaseExists(t, kept), "a live owner's database was dropped")
+}
+
+func TestFindAdminSaysWhatToDo(t *testing.T) {
+	u, err := findAdmin("postgresql://x@example.invalid/postgres", DefaultURL)
+	require.NoError(t, err)
+	require.Equal(t, "postgresql://x@example.invalid/postgres", u, "a set URL is used as it is")
+
+	_, err = findAdmin("", "postgresql://postgres@127.0.0.1:1/postgres")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "\n")
+	require.Contains(t, err.Error(), "run `make test`")
+}
+
+func databaseExists(t *testing.T, name string) bool {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), adminURL(t))
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var exists bool
+	require.NoError(t, conn.QueryRow(context.Background(),
+		"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists))
+	return exists
 }
