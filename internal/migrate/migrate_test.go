@@ -3,7 +3,6 @@ package migrate_test
 import (
 	"context"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +41,7 @@ func emptyDatabase(t *testing.T) *pgxpool.Pool {
 	url := testdb.NewDatabase(t)
 	cfg, err := pgx.ParseConfig(url)
 	require.NoError(t, err)
-	admin, err := pgx.Connect(ctx, os.Getenv(testdb.EnvURL))
+	admin, err := pgx.Connect(ctx, testdb.AdminURL(t))
 	require.NoError(t, err)
 	defer admin.Close(ctx)
 	name := pgx.Identifier{cfg.Database}.Sanitize()

@@ -122,7 +122,7 @@ func URL(t testing.TB) string {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
-	admin := adminURL(t)
+	admin := AdminURL(t)
 	name, err := createDatabase(ctx, admin)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
@@ -141,7 +141,7 @@ func NewDatabase(t testing.TB) string {
 
 func ensureShared(t testing.TB) {
 	t.Helper()
-	admin := adminURL(t)
+	admin := AdminURL(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if !shared.managed {
@@ -173,7 +173,9 @@ func openShared(ctx context.Context, admin string) (string, string, *pgxpool.Poo
 	return name, u, pool, nil
 }
 
-func adminURL(t testing.TB) string {
+// AdminURL is the admin connection URL of the tests' server (EnvURL, else DefaultURL when
+// it answers); the test fails with what to do when there is none.
+func AdminURL(t testing.TB) string {
 	t.Helper()
 	admin.once.Do(func() { admin.url, admin.err = findAdmin(os.Getenv(EnvURL), DefaultURL) })
 	if admin.err != nil {

@@ -94,7 +94,7 @@ func TestRunDropsPackageDatabase(t *testing.T) {
 		return
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRunDropsPackageDatabase$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TESTDB_CHILD=1", EnvURL+"="+adminURL(t))
+	cmd.Env = append(os.Environ(), "TESTDB_CHILD=1", EnvURL+"="+AdminURL(t))
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	m := regexp.MustCompile(`database: (\S+)`).FindSubmatch(out)
@@ -106,7 +106,7 @@ func TestRunDropsPackageDatabase(t *testing.T) {
 // the next one that creates a database; one whose owner still holds its lock is kept.
 func TestSweepDropsDeadOwnersOnly(t *testing.T) {
 	ctx := context.Background()
-	admin := adminURL(t)
+	admin := AdminURL(t)
 	conn, err := pgx.Connect(ctx, admin)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
@@ -144,7 +144,7 @@ func TestFindAdminSaysWhatToDo(t *testing.T) {
 
 func databaseExists(t *testing.T, name string) bool {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), adminURL(t))
+	conn, err := pgx.Connect(context.Background(), AdminURL(t))
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 	var exists bool
