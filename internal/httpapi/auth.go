@@ -98,7 +98,7 @@ func requiredPermissions(op *openapi3.Operation) []string {
 }
 
 // lastAccess throttles last_access writes to one a minute per client
-// (decisions.md), so reads do not turn into writes.
+// (docs/migrating-from-python.md), so reads do not turn into writes.
 type lastAccess struct {
 	mu   sync.Mutex
 	seen map[string]time.Time

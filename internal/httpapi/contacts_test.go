@@ -747,7 +747,7 @@ func TestJSONOutputFormat(t *testing.T) {
 }
 
 // TestReadsStoredNulls: NULLs in columns the API treats as required read as the
-// field's default (decisions.md), in every read path.
+// field's default (docs/migrating-from-python.md), in every read path.
 func TestReadsStoredNulls(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)

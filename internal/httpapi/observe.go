@@ -15,7 +15,7 @@ import (
 
 // requestState is what the stages of one request learn and the outermost
 // middleware reports after the response: the matched route and the auth
-// information. It belongs to that request only (decisions.md: auth info never
+// information. It belongs to that request only (docs/migrating-from-python.md: auth info never
 // leaks into another request's log line or metrics).
 type requestState struct {
 	route *route

@@ -12,7 +12,7 @@ import (
 )
 
 // contactFromRow maps a ContactsGetByIDs row to a contact. NULLs in columns the
-// API treats as required read as the field's default (decisions.md) rather than
+// API treats as required read as the field's default (docs/migrating-from-python.md) rather than
 // failing the read.
 func contactFromRow(r *db.ContactsGetByIDsRow) (contact.Contact, error) {
 	c := contact.Contact{
