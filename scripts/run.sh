@@ -4,8 +4,9 @@
 #   scripts/run.sh          migrate, make sure the API client id_dev exists, then serve on :8000
 #   scripts/run.sh migrate  only migrate
 #
-# Without CTMS_DB_URL it uses database `ctms` on the private server of scripts/pg.sh.
-# Without CTMS_SECRET_KEY it uses a random key made once and kept in .data/secret_key.
+# Without CTMS_DB_URL (or CTMS_DB_URL_FILE) it uses database `ctms` on the private server of
+# scripts/pg.sh. Without CTMS_SECRET_KEY (or CTMS_SECRET_KEY_FILE) it uses a random key made
+# once and kept in .data/secret_key.
 # The credentials of id_dev, printed when it is created, are kept in .data/dev_client.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,11 +14,11 @@ ctms=bin/ctms
 [ -x "$ctms" ] || { echo "run.sh: $ctms is missing: run make build" >&2; exit 1; }
 mkdir -p .data
 
-if [ -z "${CTMS_DB_URL:-}" ]; then
+if [ -z "${CTMS_DB_URL:-}" ] && [ -z "${CTMS_DB_URL_FILE:-}" ]; then
   CTMS_DB_URL=$(scripts/pg.sh url ctms)
   export CTMS_DB_URL
 fi
-if [ -z "${CTMS_SECRET_KEY:-}" ]; then
+if [ -z "${CTMS_SECRET_KEY:-}" ] && [ -z "${CTMS_SECRET_KEY_FILE:-}" ]; then
   if [ ! -s .data/secret_key ]; then
     (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >.data/secret_key)
   fi
@@ -31,7 +32,7 @@ fi
 # The development client: created once per database with the admin role; its secret is only
 # known when created.
 client_file=.data/dev_client
-stamp="# database: $CTMS_DB_URL"
+stamp="# database: ${CTMS_DB_URL:-file $CTMS_DB_URL_FILE}"
 set +e
 "$ctms" clients show id_dev >/dev/null 2>&1
 found=$?
