@@ -103,7 +103,7 @@ func Run(m *testing.M) int {
 }
 
 // Pool returns a pool on this test package's own fresh, migrated database (created once per
-// test binary, shared by the package's tests; closed at process exit).
+// test binary, shared by the package's tests; closed and dropped by Run after them).
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ensureShared(t)
