@@ -27,15 +27,30 @@ import (
 
 const procSecretKey = "serve-test-secret-key-0123456789abcdef"
 
-// buildCTMS compiles ./cmd/ctms (this package) into a temporary directory.
+// built is the binary of buildCTMS, compiled once per test binary (a build takes a minute
+// on a busy machine) and removed by TestMain.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// buildCTMS compiles ./cmd/ctms (this package) into a temporary directory, once.
 func buildCTMS(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ctms")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "ctms-bin-"); built.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(built.dir, "ctms"), ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return filepath.Join(built.dir, "ctms")
 }
 
 // freePort is a TCP port on 127.0.0.1 that nothing listens on (now).
