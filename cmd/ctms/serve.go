@@ -86,17 +86,7 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              cfg.Addr(),
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		// net/http's own messages (a panic it recovered, accept errors, ...) are log lines too.
-		ErrorLog: slog.NewLogLogger(logger.With(obs.LoggerKey, "uvicorn.error").Handler(), slog.LevelError),
-	}
+	srv := httpServer(cfg, handler, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	logger.Info("serving", obs.LoggerKey, "uvicorn.error", "addr", cfg.Addr(), "version", version.Current().Version)
@@ -125,6 +115,22 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		return nil
 	case <-sig.second:
 		return sig.forced(logger, srv)
+	}
+}
+
+// httpServer is the server of handler, with the limits of the configuration.
+func httpServer(cfg *config.Config, handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              cfg.Addr(),
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		// net/http's own messages (a panic it recovered, a handler's superfluous
+		// WriteHeader, accept errors) are lines of the logger too, not of log.Default.
+		ErrorLog: slog.NewLogLogger(logger.With(obs.LoggerKey, "uvicorn.error").Handler(), slog.LevelError),
 	}
 }
 
