@@ -56,8 +56,9 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		if err := sentry.Init(sentry.ClientOptions{
 			Dsn: cfg.SentryDSN, Release: version.Current().Version, Debug: cfg.SentryDebug,
 			SendDefaultPII: false,
-			// The SDK's debug output goes through the logger too.
-			DebugWriter: slog.NewLogLogger(logger.With(obs.LoggerKey, "sentry").Handler(), slog.LevelDebug).Writer(),
+			// The SDK's debug output (asked for with CTMS_SENTRY_DEBUG) goes through
+			// the logger too, at INFO so that the default level shows it.
+			DebugWriter: slog.NewLogLogger(logger.With(obs.LoggerKey, "sentry").Handler(), slog.LevelInfo).Writer(),
 		}); err != nil {
 			return fmt.Errorf("SENTRY_DSN: %w", err)
 		}
