@@ -23,7 +23,8 @@ import (
 // serveCmd runs the HTTP API until SIGINT/SIGTERM.
 type serveCmd struct{}
 
-// Run serves on HOST:PORT.
+// Run serves on HOST:PORT. Once the logger exists, every message, a failure
+// included, is a line of it (MozLog JSON in production).
 func (serveCmd) Run(sio stdio) error {
 	cfg, err := config.Load()
 	if err == nil {
@@ -35,19 +36,38 @@ func (serveCmd) Run(sio stdio) error {
 	}
 	logger := obs.NewLogger(sio.Out, cfg.UseMozlog, cfg.LoggingLevel)
 	slog.SetDefault(logger)
+	if err := serve(cfg, logger); err != nil {
+		if _, ok := errors.AsType[exitCode](err); ok {
+			return err
+		}
+		logger.Log(context.Background(), obs.LevelCritical, "ctms serve failed", obs.LoggerKey, "uvicorn.error", "error", err.Error())
+		return exitCode(1)
+	}
+	return nil
+}
+
+// serve runs the server until a signal, then shuts down: /__lbheartbeat__
+// answers 503 for CTMS_SHUTDOWN_DRAIN while everything is still served (load
+// balancers take the instance out), then the listener closes and in-flight
+// requests get CTMS_SHUTDOWN_GRACE to finish. A second signal ends it at once.
+func serve(cfg *config.Config, logger *slog.Logger) error {
 	opts := []httpapi.Option{httpapi.WithLogger(logger), httpapi.WithMetrics(obs.NewMetrics())}
 	if cfg.SentryDSN != "" {
 		if err := sentry.Init(sentry.ClientOptions{
 			Dsn: cfg.SentryDSN, Release: version.Current().Version, Debug: cfg.SentryDebug,
 			SendDefaultPII: false,
+			// The SDK's debug output (asked for with CTMS_SENTRY_DEBUG) goes through
+			// the logger too, at INFO so that the default level shows it.
+			DebugWriter: slog.NewLogLogger(logger.With(obs.LoggerKey, "sentry").Handler(), slog.LevelInfo).Writer(),
 		}); err != nil {
 			return fmt.Errorf("SENTRY_DSN: %w", err)
 		}
 		defer sentry.Flush(2 * time.Second)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sig := newShutdownSignals()
+	defer sig.stop()
+	ctx := sig.first
 
 	pool, err := openPool(ctx, cfg, logger)
 	if err != nil {
@@ -63,19 +83,11 @@ func (serveCmd) Run(sio stdio) error {
 		opts = append(opts, httpapi.WithReadDB(reads))
 	}
 
-	handler, err := httpapi.New(ctx, cfg, pool, pool, opts...)
+	handler, err := httpapi.New(ctx, cfg, pool, pool, append(opts, httpapi.WithDrain(ctx))...)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              cfg.Addr(),
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-	}
+	srv := httpServer(cfg, handler, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	logger.Info("serving", obs.LoggerKey, "uvicorn.error", "addr", cfg.Addr(), "version", version.Current().Version)
@@ -84,15 +96,84 @@ func (serveCmd) Run(sio stdio) error {
 		return err
 	case <-ctx.Done():
 	}
+	logger.Info("shutting down", obs.LoggerKey, "uvicorn.error", "drain", cfg.ShutdownDrain.String(), "grace", cfg.ShutdownGrace.String())
+	select {
+	case <-time.After(cfg.ShutdownDrain):
+	case <-sig.second:
+		return sig.forced(logger, srv)
+	}
 	// Stop accepting, let in-flight requests finish within the grace period;
 	// the deferred pool.Close runs after.
-	logger.Info("shutting down", obs.LoggerKey, "uvicorn.error", "grace", cfg.ShutdownGrace.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(shutdownCtx) }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		return nil
+	case <-sig.second:
+		return sig.forced(logger, srv)
 	}
-	return nil
+}
+
+// httpServer is the server of handler, with the limits of the configuration.
+func httpServer(cfg *config.Config, handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              cfg.Addr(),
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		// net/http's own messages (a panic it recovered, a handler's superfluous
+		// WriteHeader, accept errors) are lines of the logger too, not of log.Default.
+		ErrorLog: slog.NewLogLogger(logger.With(obs.LoggerKey, "uvicorn.error").Handler(), slog.LevelError),
+	}
+}
+
+// shutdownSignals tells the first SIGINT/SIGTERM (first is done) from a later
+// one (second is closed).
+type shutdownSignals struct {
+	first  context.Context
+	second chan struct{}
+	stop   func()
+}
+
+func newShutdownSignals() *shutdownSignals {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	first, cancel := context.WithCancel(context.Background())
+	s := &shutdownSignals{first: first, second: make(chan struct{})}
+	quit := make(chan struct{})
+	go func() {
+		for n := 0; ; n++ {
+			select {
+			case <-ch:
+			case <-quit:
+				return
+			}
+			if n == 0 {
+				cancel()
+			} else {
+				close(s.second)
+				return
+			}
+		}
+	}()
+	s.stop = func() { signal.Stop(ch); close(quit); cancel() }
+	return s
+}
+
+// forced ends the server at once: connections are closed, in-flight requests
+// cut off (their contexts end, so their database work stops too).
+func (*shutdownSignals) forced(logger *slog.Logger, srv *http.Server) error {
+	logger.Warn("second signal: exiting at once", obs.LoggerKey, "uvicorn.error")
+	_ = srv.Close()
+	return exitCode(1)
 }
 
 // openPool connects to CTMS_DB_URL (pool.go: sizing, UTC sessions, reset after a

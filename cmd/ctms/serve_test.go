@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -17,6 +20,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/testdb"
 )
 
@@ -255,5 +260,144 @@ func TestServeHTTPLimits(t *testing.T) {
 		`{"email":{"primary_email":"big@example.com","first_name":"`+strings.Repeat("x", 3000)+`"}}`)
 	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "Request body too large") {
 		t.Errorf("over-long body: %s", r)
+	}
+}
+
+// TestServeSIGTERMDrains: after SIGTERM the real binary answers 503 on
+// /__lbheartbeat__ for CTMS_SHUTDOWN_DRAIN while it still serves every other
+// request, then closes its listener and exits 0. Every line it writes, net/http's
+// own messages included, is a MozLog JSON line of its logger.
+func TestServeSIGTERMDrains(t *testing.T) {
+	const drain = 3 * time.Second
+	bin := buildCTMS(t)
+	port := freePort(t)
+	env := serveEnv("CTMS_DB_URL="+testdb.NewDatabase(t), "CTMS_SECRET_KEY="+procSecretKey,
+		"HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "CTMS_SHUTDOWN_DRAIN=3", "CTMS_SHUTDOWN_GRACE=5")
+	secret := createAdminClient(t, bin, env, "id_drain")
+	p := startServe(t, bin, port, env)
+	c := newAPIClient(p.base)
+	c.login(t, "id_drain", secret)
+	ctx := context.Background()
+
+	signalled := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var lb result
+	for time.Since(signalled) < time.Second {
+		if lb = c.do(ctx, "lbheartbeat", "GET", "/__lbheartbeat__", "", ""); lb.status == http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if lb.status != http.StatusServiceUnavailable || !strings.Contains(lb.body, `"detail":"Service Unavailable: shutting down"`) {
+		t.Errorf("/__lbheartbeat__ during the drain: %s", lb)
+	}
+	for _, r := range []result{
+		c.do(ctx, "updates", "GET", "/updates?start=2000-01-01", "", ""),
+		c.do(ctx, "create", "POST", "/ctms", "application/json", `{"email":{"primary_email":"drain@example.com"}}`),
+		c.do(ctx, "version", "GET", "/__version__", "", ""),
+	} {
+		if r.err != nil || r.status >= 300 {
+			t.Errorf("during the drain: %s", r)
+		}
+	}
+	if d := time.Since(signalled); d >= drain {
+		t.Fatalf("the checks took %s, longer than the drain: inconclusive", d)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(drain + 15*time.Second):
+		t.Fatal("ctms serve still running after drain and grace")
+	}
+	if d := time.Since(signalled); d < drain {
+		t.Errorf("ctms serve exited %s after SIGTERM, before the %s drain ended", d, drain)
+	}
+	if p.err != nil {
+		t.Errorf("ctms serve exited with %v, want status 0", p.err)
+	}
+	if r := c.do(ctx, "after", "GET", "/__lbheartbeat__", "", ""); !r.refused() {
+		t.Errorf("after exit: %s", r)
+	}
+
+	for _, line := range strings.Split(strings.TrimSpace(p.out.String()), "\n") {
+		var rec struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Type == "" {
+			t.Errorf("not a MozLog line of the logger: %q", line)
+		}
+	}
+}
+
+// TestServeHTTPErrorLog: what net/http itself logs (a panic it recovered, a
+// handler's superfluous WriteHeader) goes through the server's logger.
+func TestServeHTTPErrorLog(t *testing.T) {
+	var out syncBuffer
+	cfg, err := config.LoadFrom(func(name string) (string, bool) {
+		v, ok := map[string]string{"CTMS_DB_URL": "postgresql://x@127.0.0.1:1/x", "CTMS_SECRET_KEY": procSecretKey}[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	srv := httpServer(cfg, handler, obs.NewLogger(&out, true, slog.LevelInfo))
+	ts := httptest.NewUnstartedServer(handler)
+	ts.Config = srv
+	ts.Start()
+	defer ts.Close()
+	resp, err := http.Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ts.Close()
+	line := out.String()
+	if !strings.HasPrefix(line, `{"Timestamp":`) || !strings.Contains(line, `"Type":"uvicorn.error"`) ||
+		!strings.Contains(line, "superfluous response.WriteHeader") {
+		t.Errorf("net/http's message is not a line of the logger: %q", line)
+	}
+}
+
+// TestServeSecondSIGTERMExitsAtOnce: a second SIGTERM during the drain (or the
+// grace) ends the process at once, with a non-zero status.
+func TestServeSecondSIGTERMExitsAtOnce(t *testing.T) {
+	bin := buildCTMS(t)
+	port := freePort(t)
+	env := serveEnv("CTMS_DB_URL="+testdb.NewDatabase(t), "CTMS_SECRET_KEY="+procSecretKey,
+		"HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "CTMS_SHUTDOWN_DRAIN=60", "CTMS_SHUTDOWN_GRACE=60")
+	p := startServe(t, bin, port, env)
+	c := newAPIClient(p.base)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var lb result
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+		if lb = c.do(context.Background(), "lbheartbeat", "GET", "/__lbheartbeat__", "", ""); lb.status == http.StatusServiceUnavailable {
+			break
+		}
+	}
+	if lb.status != http.StatusServiceUnavailable {
+		t.Fatalf("not draining after the first SIGTERM: %s", lb)
+	}
+	again := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ctms serve still running 10s after the second SIGTERM")
+	}
+	if d := time.Since(again); d > 2*time.Second {
+		t.Errorf("ctms serve took %s to exit after the second SIGTERM", d)
+	}
+	if p.err == nil {
+		t.Error("ctms serve exited 0 after a forced stop")
+	}
+	if !strings.Contains(p.out.String(), "second signal: exiting at once") {
+		t.Error("the forced exit is not logged")
 	}
 }

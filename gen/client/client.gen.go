@@ -3165,6 +3165,8 @@ type LbheartbeatResult struct {
 	JSON200 *struct {
 		Status Lbheartbeat200JSONResponseBodyStatus `json:"status"`
 	}
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *HTTPError
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3172,6 +3174,11 @@ func (r LbheartbeatResult) GetJSON200() *struct {
 	Status Lbheartbeat200JSONResponseBodyStatus `json:"status"`
 } {
 	return r.JSON200
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LbheartbeatResult) GetJSON503() *HTTPError {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4670,6 +4677,13 @@ func ParseLbheartbeatResult(rsp *http.Response) (*LbheartbeatResult, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest HTTPError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 

@@ -46,6 +46,7 @@ type Config struct {
 	MaxBodyBytes      int64         // CTMS_HTTP_MAX_BODY_BYTES (larger bodies: 413)
 	RequestDBTimeout  time.Duration // CTMS_DB_REQUEST_TIMEOUT: database work of one request
 	ShutdownGrace     time.Duration // CTMS_SHUTDOWN_GRACE: time in-flight requests get on SIGTERM
+	ShutdownDrain     time.Duration // CTMS_SHUTDOWN_DRAIN: serving on after SIGTERM, /__lbheartbeat__ 503
 }
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
@@ -127,6 +128,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		MaxBodyBytes:      int64(r.integer("CTMS_HTTP_MAX_BODY_BYTES", 1<<20)),
 		RequestDBTimeout:  r.duration("CTMS_DB_REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownGrace:     r.duration("CTMS_SHUTDOWN_GRACE", 20*time.Second),
+		ShutdownDrain:     r.duration("CTMS_SHUTDOWN_DRAIN", 0),
 	}
 	if c.DBURL == "" {
 		r.fail("CTMS_DB_URL", "is required")
@@ -159,6 +161,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		if d.d <= 0 {
 			r.fail(d.name, "must be positive")
 		}
+	}
+	if c.ShutdownDrain < 0 {
+		r.fail("CTMS_SHUTDOWN_DRAIN", "must not be negative")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")

@@ -99,6 +99,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 		f.Fatal(err)
 	}
 	e := &fuzzEnv{h: h, pool: pool, token: token}
+	f.Cleanup(func() { scrapeMetrics(h) }) // for TestMain's scan
 	e.reset(f)
 	return e
 }

@@ -96,8 +96,7 @@ func newAPIWith(t *testing.T, pool *pgxpool.Pool, configure func(*config.Config)
 		httpapi.WithClientCacheTTL(0)}, opts...)
 	h, err := httpapi.New(context.Background(), cfg, pool, pool, opts...)
 	require.NoError(t, err)
-	a.srv = httptest.NewServer(h)
-	t.Cleanup(a.srv.Close)
+	a.srv = startServer(t, h)
 	return a
 }
 

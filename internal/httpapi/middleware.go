@@ -111,10 +111,10 @@ func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
 		alt.URL.Path = toggleSlash(r.URL.Path)
 		alt.URL.RawPath = ""
 		if _, p := s.mux.Handler(alt); p != "" {
-			loc := url.URL{Scheme: "http", Host: r.Host, Path: alt.URL.Path, RawQuery: r.URL.RawQuery}
-			if r.TLS != nil {
-				loc.Scheme = "https"
-			}
+			// A relative reference, never built from the Host header the client
+			// chose (docs/migrating-from-python.md); one leading slash, so that it
+			// stays a path and never reads as a network-path reference (//host).
+			loc := url.URL{Path: "/" + strings.TrimLeft(alt.URL.Path, "/"), RawQuery: r.URL.RawQuery}
 			w.Header().Set("Location", loc.String())
 			w.WriteHeader(http.StatusTemporaryRedirect)
 			return
@@ -180,15 +180,9 @@ func (s *server) validating(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if requiresBearer(op) {
-			client, err := s.authenticate(r)
-			if err == nil {
-				err = s.authorize(client, op)
-			}
-			if err != nil {
-				writeError(w, r, err)
-				return
-			}
+		if err := s.admit(r, op); err != nil { // access.go
+			writeError(w, r, err)
+			return
 		}
 		if hasJSONBody(op) {
 			if err := checkJSONObject(r, body); err != nil {

@@ -20,6 +20,7 @@ import (
 type requestState struct {
 	route *route
 	auth  AuthInfo
+	log   *slog.Logger // the server's logger, for code that has only the request
 }
 
 type stateKey struct{}
@@ -31,6 +32,15 @@ func stateOf(ctx context.Context) *requestState {
 		return st
 	}
 	return &requestState{}
+}
+
+// loggerOf is the logger of the server handling the request; slog.Default()
+// only for a handler run outside New's handler chain (never in the service).
+func loggerOf(ctx context.Context) *slog.Logger {
+	if l := stateOf(ctx).log; l != nil {
+		return l
+	}
+	return slog.Default()
 }
 
 // statusWriter remembers the status written.
@@ -56,17 +66,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // observe is the outermost middleware: it assigns the request id (taken from
-// X-Request-Id or generated, and echoed), then after the response records the
+// X-Request-Id when valid, else generated; echoed), then after the response records the
 // metrics of matched routes and writes one request.summary log line.
 func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rid := r.Header.Get("X-Request-Id")
-		if rid == "" {
+		if !validRequestID(rid) {
 			rid = uuid.NewString()
 		}
 		w.Header().Set("X-Request-Id", rid)
-		st := &requestState{}
+		st := &requestState{log: s.log}
 		ctx := obs.WithRequestID(context.WithValue(r.Context(), stateKey{}, st), rid)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -80,6 +90,24 @@ func (s *server) observe(next http.Handler) http.Handler {
 		}
 		s.summary(ctx, r, st, status, d)
 	})
+}
+
+// maxRequestIDLength bounds a request id taken from the request.
+const maxRequestIDLength = 128
+
+// validRequestID tells whether a client's X-Request-Id may be used as is: 1 to
+// 128 visible ASCII characters. Anything else (spaces, control or non-ASCII
+// characters, a long text) is not echoed nor logged; a new id replaces it.
+func validRequestID(rid string) bool {
+	if rid == "" || len(rid) > maxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(rid); i++ {
+		if rid[i] < '!' || rid[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // summary writes the request.summary line (the fields of python-dockerflow's,

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/ctms-go/ctms/internal/httpapi"
 	"github.com/ctms-go/ctms/internal/obs"
+	"github.com/ctms-go/ctms/internal/testdb"
 )
 
 // syncBuffer collects log output written from server goroutines.
@@ -71,9 +71,7 @@ func newObservedAPI(t *testing.T, pinger httpapi.Pinger) *observedAPI {
 	h, err := httpapi.New(context.Background(), a.cfg, a.pool, pinger,
 		httpapi.WithMetrics(m), httpapi.WithLogger(obs.NewLogger(io.MultiWriter(logs, &packageLogs), true, slog.LevelDebug)))
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	a.srv = srv
+	a.srv = startServer(t, h)
 	return &observedAPI{apiTest: a, logs: logs, metrics: m}
 }
 
@@ -374,4 +372,138 @@ func basicAuth(id, secret string) string {
 	req, _ := http.NewRequest("GET", "/", nil)
 	req.SetBasicAuth(id, secret)
 	return req.Header.Get("Authorization")
+}
+
+// The series created at start-up are exactly the Python CTMS's (its dashboards
+// and alerts look for them): every route with the status codes below,
+// ctms_requests_duration_seconds for their families, and each API route ×
+// {2xx, 4xx} × each enabled client id.
+func TestMetricsPreinitExactly(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	fams := o.families(t) // its own request is recorded after the answer
+
+	wantRequests := []string{
+		// hidden from the OpenAPI document: 200 ({GET, HEAD} where both are served); / 307
+		"GET /openapi.json 200", "HEAD /openapi.json 200", "GET /docs 200", "HEAD /docs 200",
+		"GET /docs/oauth2-redirect 200", "HEAD /docs/oauth2-redirect 200", "GET /redoc 200", "HEAD /redoc 200",
+		"GET /__lbheartbeat__ 200", "HEAD /__lbheartbeat__ 200", "GET /__heartbeat__ 200", "HEAD /__heartbeat__ 200",
+		"GET /__version__ 200", "POST /token 200", "GET /__crash__ 200", "GET /metrics 200",
+		"GET / 307",
+		// the API: the codes the Python CTMS documents, plus 200, plus 422 (POST and PUT: 200, not 201)
+		"GET /ctms 200", "GET /ctms 400", "GET /ctms 401", "GET /ctms 422",
+		"GET /updates 200", "GET /updates 400", "GET /updates 401", "GET /updates 422",
+		"GET /identities 200", "GET /identities 400", "GET /identities 401", "GET /identities 422",
+		"GET /ctms/{email_id} 200", "GET /ctms/{email_id} 401", "GET /ctms/{email_id} 404", "GET /ctms/{email_id} 422",
+		"GET /identity/{email_id} 200", "GET /identity/{email_id} 401", "GET /identity/{email_id} 404", "GET /identity/{email_id} 422",
+		"POST /ctms 200", "POST /ctms 409", "POST /ctms 422",
+		"PUT /ctms/{email_id} 200", "PUT /ctms/{email_id} 409", "PUT /ctms/{email_id} 422",
+		"PATCH /ctms/{email_id} 200", "PATCH /ctms/{email_id} 404", "PATCH /ctms/{email_id} 409", "PATCH /ctms/{email_id} 422",
+		"DELETE /ctms/{primary_email} 200", "DELETE /ctms/{primary_email} 404", "DELETE /ctms/{primary_email} 422",
+	}
+	require.Len(t, wantRequests, 50)
+	apiRoutes := []string{"GET /ctms", "GET /updates", "GET /identities", "GET /ctms/{email_id}", "GET /identity/{email_id}",
+		"POST /ctms", "PUT /ctms/{email_id}", "PATCH /ctms/{email_id}", "DELETE /ctms/{primary_email}"}
+	var wantDurations, wantAPI []string
+	for _, s := range wantRequests[:17] { // one family per route: its status's
+		i := strings.LastIndex(s, " ")
+		wantDurations = append(wantDurations, s[:i+2]+"xx")
+	}
+	for _, r := range apiRoutes {
+		wantDurations = append(wantDurations, r+" 2xx", r+" 4xx")
+		wantAPI = append(wantAPI, r+" 2xx", r+" 4xx")
+	}
+	require.Len(t, wantDurations, 35)
+
+	series := func(name string, key func(l map[string]string) string) map[string]float64 {
+		out := map[string]float64{}
+		for _, m := range fams[name].Metric {
+			l := map[string]string{}
+			for _, p := range m.Label {
+				l[p.GetName()] = p.GetValue()
+			}
+			v := m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			out[key(l)] = v
+		}
+		return out
+	}
+	requireExactly := func(name string, want []string, got map[string]float64) {
+		t.Helper()
+		var keys []string
+		for k, v := range got {
+			keys = append(keys, k)
+			require.Zero(t, v, "%s %s", name, k)
+		}
+		require.ElementsMatch(t, want, keys, name)
+	}
+	requireExactly("ctms_requests_total", wantRequests, series("ctms_requests_total", func(l map[string]string) string {
+		require.Equal(t, l["status_code"][:1]+"xx", l["status_code_family"])
+		return l["method"] + " " + l["path_template"] + " " + l["status_code"]
+	}))
+	requireExactly("ctms_requests_duration_seconds", wantDurations, series("ctms_requests_duration_seconds", func(l map[string]string) string {
+		return l["method"] + " " + l["path_template"] + " " + l["status_code_family"]
+	}))
+	perClient := map[string]map[string]float64{}
+	series("ctms_api_requests_total", func(l map[string]string) string {
+		if perClient[l["client_id"]] == nil {
+			perClient[l["client_id"]] = map[string]float64{}
+		}
+		perClient[l["client_id"]][l["method"]+" "+l["path_template"]+" "+l["status_code_family"]] = 0
+		return ""
+	})
+	require.Contains(t, perClient, o.clientID, "every enabled client at start-up")
+	require.NotContains(t, perClient, "none", "the placeholder only when no client is enabled")
+	for id, got := range perClient {
+		requireExactly("ctms_api_requests_total "+id, wantAPI, got)
+	}
+}
+
+// X-Request-Id is taken from the request only when it is 1 to 128 visible ASCII
+// characters; otherwise the request gets a new id (echoed and logged instead).
+func TestRequestIDOnlyWhenSafe(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	long := strings.Repeat("r", 128)
+	for _, rid := range []string{"foo-bar", long, "!~{}\"'<>"} {
+		r := o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", rid))
+		require.Equal(t, rid, r.Header.Get("X-Request-Id"))
+	}
+	for _, rid := range []string{long + "r", "with space", "tab\there", "caf\u00e9", "\u00ff"} {
+		r := o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", rid))
+		got := r.Header.Get("X-Request-Id")
+		require.NotEqual(t, rid, got, "%q is not taken", rid)
+		_, err := uuid.Parse(got)
+		require.NoError(t, err, "a new id replaces %q: %q", rid, got)
+	}
+	for _, l := range o.logs.lines(t) {
+		rid, _ := l["Fields"].(map[string]any)["rid"].(string)
+		require.LessOrEqual(t, len(rid), 128)
+		require.NotContains(t, rid, " ")
+	}
+}
+
+// The error lines of a request (here: its database is gone) are written by the
+// server's logger, like its request.summary line, not by the process default.
+func TestErrorLinesGoThroughServerLogger(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), testdb.NewDatabase(t))
+	require.NoError(t, err)
+	a := newAPIOn(t, pool)
+	logs := &syncBuffer{}
+	h, err := httpapi.New(context.Background(), a.cfg, pool, pool, httpapi.WithClientCacheTTL(0),
+		httpapi.WithLogger(obs.NewLogger(io.MultiWriter(logs, &packageLogs), true, slog.LevelDebug)))
+	require.NoError(t, err)
+	a.srv = startServer(t, h)
+	pool.Close()
+
+	r := a.do("GET", "/ctms/"+uuid.NewString(), nil)
+	require.GreaterOrEqual(t, r.Status, 500, "%s", r.Body)
+	var msgs []string
+	for _, l := range logs.lines(t) {
+		if msg, ok := l["Fields"].(map[string]any)["msg"].(string); ok {
+			msgs = append(msgs, msg)
+		}
+	}
+	require.NotEmpty(t, msgs)
+	require.Contains(t, []string{"database unavailable", "request failed"}, msgs[0], "logged: %q", msgs)
 }

@@ -23,6 +23,10 @@ import (
 func (s *server) platformRoutes() {
 	s.mux.HandleFunc("POST /token", s.token)
 	s.mux.HandleFunc("GET /__lbheartbeat__", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining != nil && s.draining.Err() != nil {
+			writeError(w, r, errShuttingDown)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /__heartbeat__", s.heartbeat)
@@ -39,6 +43,8 @@ func (s *server) platformRoutes() {
 	s.mux.HandleFunc("GET /__crash__", s.crash)
 	docs.Register(s.mux, "/openapi.json")
 }
+
+var errShuttingDown = httpError(http.StatusServiceUnavailable, "Service Unavailable: shutting down")
 
 type heartbeatBody struct {
 	Status  string            `json:"status"`

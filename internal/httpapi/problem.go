@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -66,19 +65,19 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := errors.AsType[*Error](err)
 	if !ok && errors.Is(err, store.ErrUnavailable) {
 		// An outage, not a bug: fail fast with 503 so clients retry.
-		slog.WarnContext(r.Context(), "database unavailable", "error", err.Error(),
+		loggerOf(r.Context()).WarnContext(r.Context(), "database unavailable", "error", err.Error(),
 			"method", r.Method, "path_template", routePattern(r))
 		e, ok = errDatabaseUnavailable, true
 	}
 	if !ok && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away mid-request: nothing failed on our side and nobody
 		// reads the answer; 499 (nginx's "client closed request") keeps it out of 5xx.
-		slog.InfoContext(r.Context(), "client closed request", "method", r.Method, "path_template", routePattern(r))
+		loggerOf(r.Context()).InfoContext(r.Context(), "client closed request", "method", r.Method, "path_template", routePattern(r))
 		e, ok = httpError(statusClientClosedRequest, "Client Closed Request"), true
 	}
 	if !ok {
 		sentry.CurrentHub().Clone().CaptureException(err)
-		slog.ErrorContext(r.Context(), "request failed", "error", err.Error(),
+		loggerOf(r.Context()).ErrorContext(r.Context(), "request failed", "error", err.Error(),
 			"method", r.Method, "path_template", routePattern(r))
 		e = httpError(http.StatusInternalServerError, "Internal Server Error")
 	}

@@ -65,6 +65,8 @@ type server struct {
 
 	reads       *store.Store // the read endpoints' database (WithReadDB); store when none
 	replicaSkip atomic.Int64 // until then (Unix ns) reads skip the read database (reads.go)
+
+	draining context.Context // done once the server shuts down (WithDrain)
 }
 
 // Option configures New.
@@ -89,6 +91,11 @@ func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules
 // responses and authentication always use the primary.
 func WithReadDB(db store.DB) Option { return func(s *server) { s.reads = store.New(db) } }
 
+// WithDrain makes /__lbheartbeat__ answer 503 once ctx is done (the first
+// SIGTERM), while every other request is still served, so that load balancers
+// stop sending traffic before the listener closes (cmd/ctms/serve.go).
+func WithDrain(ctx context.Context) Option { return func(s *server) { s.draining = ctx } }
+
 // New returns the whole HTTP handler of the service.
 // Start-up reads the enabled API clients to pre-create their metric series, so
 // (as in the Python CTMS) it needs the database.
@@ -96,6 +103,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	spec, specJSON, err := loadSpec()
 	if err != nil {
 		return nil, err
+	}
+	if err := checkAccessRules(spec); err != nil { // access.go: fail closed
+		return nil, fmt.Errorf("api/openapi.yaml: %w", err)
 	}
 	st := store.New(db)
 	s := &server{
@@ -134,33 +144,52 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	return s.observe(s.recoverer(s.routing(s.validating(s.mux)))), nil
 }
 
-// hiddenRoutes are served but not in the spec: (method, path, status).
+// hiddenRoutes are served but not in the spec: (method, path, statuses whose
+// metric series exist from start-up). As in the Python CTMS, `/` has 307 and
+// every other route hidden from its OpenAPI document 200, whatever it answers.
 var hiddenRoutes = []obs.Route{
 	{Method: "GET", Path: "/", Statuses: []int{307}},
 	{Method: "GET", Path: "/openapi.json", Statuses: []int{200}},
 	{Method: "HEAD", Path: "/openapi.json", Statuses: []int{200}},
 	{Method: "GET", Path: "/docs", Statuses: []int{200}},
 	{Method: "HEAD", Path: "/docs", Statuses: []int{200}},
-	{Method: "GET", Path: "/docs/oauth2-redirect", Statuses: []int{307}},
+	{Method: "GET", Path: "/docs/oauth2-redirect", Statuses: []int{200}},
+	{Method: "HEAD", Path: "/docs/oauth2-redirect", Statuses: []int{200}},
 	{Method: "GET", Path: "/redoc", Statuses: []int{200}},
 	{Method: "HEAD", Path: "/redoc", Statuses: []int{200}},
-	{Method: "GET", Path: "/__crash__", Statuses: []int{500}},
+	{Method: "GET", Path: "/__crash__", Statuses: []int{200}},
 }
 
-// metricRoutes lists every route with the statuses the spec documents for it.
+// metricRoutes lists every route with the statuses whose series are created at
+// start-up: an operation's `x-ctms-metric-statuses` (the Python CTMS's set, which
+// its dashboards expect), else the statuses the spec documents for it. The
+// non-public operations are the API routes, counted per client.
 func (s *server) metricRoutes() []obs.Route {
 	routes := append([]obs.Route(nil), hiddenRoutes...)
 	for _, path := range s.spec.Paths.InMatchingOrder() {
 		item := s.spec.Paths.Value(path)
 		for method, op := range item.Operations() {
-			r := obs.Route{Method: method, Path: path, API: requiresBearer(op)}
-			for code := range op.Responses.Map() {
-				if n, err := strconv.Atoi(code); err == nil {
-					r.Statuses = append(r.Statuses, n)
-				}
-			}
+			r := obs.Route{Method: method, Path: path, API: !isPublic(op), Statuses: metricStatuses(op)}
 			routes = append(routes, r)
 		}
 	}
 	return routes
+}
+
+func metricStatuses(op *openapi3.Operation) []int {
+	var statuses []int
+	if listed, ok := op.Extensions["x-ctms-metric-statuses"].([]any); ok {
+		for _, v := range listed {
+			if n, ok := v.(float64); ok {
+				statuses = append(statuses, int(n))
+			}
+		}
+		return statuses
+	}
+	for code := range op.Responses.Map() {
+		if n, err := strconv.Atoi(code); err == nil {
+			statuses = append(statuses, n)
+		}
+	}
+	return statuses
 }

@@ -83,9 +83,9 @@ type Route struct {
 	API      bool // requires a bearer client: counted per client id
 }
 
-// Preinit creates every label combination at zero so dashboards see series
-// before traffic: each route × its documented statuses, and each API route ×
-// {2xx, 4xx} × each enabled client id ("none" when there is none).
+// Preinit creates label combinations at zero so dashboards see series before
+// traffic: each route × its given statuses (and their families), and each API
+// route × {2xx, 4xx} × each enabled client id ("none" when there is none).
 func (m *Metrics) Preinit(routes []Route, clientIDs []string) {
 	if len(clientIDs) == 0 {
 		clientIDs = []string{"none"}
