@@ -74,6 +74,9 @@ func WithRefresh(d time.Duration) Option { return func(f *Feed) { f.refresh = d 
 // the connection is up.
 func Start(cfg *pgconn.Config, logger *slog.Logger, opts ...Option) *Feed {
 	c := cfg.Copy()
+	if c.RuntimeParams == nil {
+		c.RuntimeParams = map[string]string{}
+	}
 	c.RuntimeParams["application_name"] = ApplicationName
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

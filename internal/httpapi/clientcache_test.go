@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,4 +302,65 @@ func TestClientCacheRefreshedPeriodically(t *testing.T) {
 
 	withoutTriggers(t, a.pool, `UPDATE api_client SET enabled = false WHERE client_id = $1`, a.clientID)
 	expectEverywhere(t, []*apiTest{a}, "GET", path, http.StatusBadRequest, "the periodic refresh")
+}
+
+// afterQuery runs a hook, once, after the first query whose SQL contains match has read
+// its rows (pgx calls TraceQueryEnd when the rows are closed).
+type afterQuery struct {
+	match string
+	hook  atomic.Pointer[func()]
+}
+
+type afterQueryKey struct{}
+
+func (h *afterQuery) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(data.SQL, h.match) {
+		return context.WithValue(ctx, afterQueryKey{}, true)
+	}
+	return ctx
+}
+
+func (h *afterQuery) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	if ctx.Value(afterQueryKey{}) != nil {
+		if f := h.hook.Swap(nil); f != nil {
+			(*f)()
+		}
+	}
+}
+
+// A change committed (and notified) while a request is reading the client: the request
+// goes on with what it read, but the cache must not keep it, so the next request sees the
+// change at once.
+func TestClientCacheReadRacingChange(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.NewDatabase(t)
+	tracer := &afterQuery{match: "AS is_admin"}
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	other, err := pgxpool.New(context.Background(), dbURL)
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	feed := startFeed(t, pool)
+	a := newAPIOn(t, pool, httpapi.WithAccessFeed(feed))
+	settle(t, feed)
+	path := "/ctms/" + uuid.NewString()
+
+	hook := func() {
+		before := feed.Version()
+		if _, err := other.Exec(context.Background(), `UPDATE api_client SET enabled = false WHERE client_id = $1`, a.clientID); err != nil {
+			t.Error(err) // on the request's goroutine: no FailNow
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for feed.Version() == before && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	tracer.hook.Store(&hook)
+	require.Equal(t, http.StatusNotFound, a.do("GET", path, nil).Status, "the request read the client before the change")
+	require.Nil(t, tracer.hook.Load(), "the hook ran")
+	require.Equal(t, http.StatusBadRequest, a.do("GET", path, nil).Status, "the next one sees the change")
 }
