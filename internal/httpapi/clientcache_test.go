@@ -364,3 +364,22 @@ func TestClientCacheReadRacingChange(t *testing.T) {
 	require.Nil(t, tracer.hook.Load(), "the hook ran")
 	require.Equal(t, http.StatusBadRequest, a.do("GET", path, nil).Status, "the next one sees the change")
 }
+
+// Stamping last_access (each instance does it about once a minute per client) does not
+// empty every cache; changing enabled does.
+func TestLastAccessDoesNotNotify(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), testdb.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	feed := startFeed(t, pool)
+	a := newAPIOn(t, pool, httpapi.WithAccessFeed(feed))
+	settle(t, feed)
+	before := feed.Version()
+	a.exec(`UPDATE api_client SET last_access = now(), update_timestamp = now(), email = 'x@example.com' WHERE client_id = $1`, a.clientID)
+	a.exec(`UPDATE api_client SET enabled = enabled WHERE client_id = $1`, a.clientID)
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, before, feed.Version())
+	a.exec(`UPDATE api_client SET enabled = false WHERE client_id = $1`, a.clientID)
+	require.Eventually(t, func() bool { return feed.Version() != before }, changeDeadline, 5*time.Millisecond)
+}
