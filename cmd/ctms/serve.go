@@ -14,6 +14,7 @@ import (
 	"github.com/getsentry/sentry-go"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/httpapi"
 	"github.com/ctms-go/ctms/internal/obs"
@@ -82,6 +83,13 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		defer reads.Close()
 		opts = append(opts, httpapi.WithReadDB(reads))
 	}
+
+	// The access feed listens on a connection of its own (not from the pool) for changes to
+	// API clients, roles and waitlist field rules, so that the caches it guards never serve
+	// a stale entry (internal/accessfeed).
+	feed := accessfeed.Start(&pool.Config().ConnConfig.Config, logger)
+	defer feed.Close()
+	opts = append(opts, httpapi.WithAccessFeed(feed))
 
 	handler, err := httpapi.New(ctx, cfg, pool, pool, append(opts, httpapi.WithDrain(ctx))...)
 	if err != nil {

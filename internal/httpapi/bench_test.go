@@ -31,6 +31,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/httpapi"
@@ -184,7 +185,10 @@ func benchSetup(b *testing.B) *benchServer {
 		cfg := &config.Config{SecretKey: key, TokenExpiration: time.Hour, ServerPrefix: "http://testserver",
 			AppDir: os.TempDir(), DBPoolSize: 5, DBMaxOverflow: 10, EnforcePermissions: true}
 		s := &benchServer{store: store.New(pool)}
-		s.handler, benchErr = httpapi.New(ctx, cfg, pool, pool, httpapi.WithLogger(slog.New(slog.DiscardHandler)))
+		// The client cache of `ctms serve`: the feed lives as long as the test binary.
+		feed := accessfeed.Start(&pool.Config().ConnConfig.Config, nil)
+		s.handler, benchErr = httpapi.New(ctx, cfg, pool, pool, httpapi.WithLogger(slog.New(slog.DiscardHandler)),
+			httpapi.WithAccessFeed(feed))
 		if benchErr != nil {
 			return
 		}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
-	"time"
 
 	whatwg "github.com/nlnwa/whatwg-url/url"
 
+	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/contact"
 )
 
@@ -45,31 +45,35 @@ func normaliseSource(src *string, loc []any) (*string, []ValidationItem) {
 	return new(u.Href(false)), nil
 }
 
-// fieldRules caches the waitlist field rules (waitlist_field_rules), re-read
-// when older than ttl so running servers pick up changes within seconds.
+// fieldRules caches the waitlist field rules (waitlist_field_rules) as
+// clientCache caches clients: while the access feed is live and at the version
+// they were read under; otherwise they are read for each request that needs them.
 type fieldRules struct {
-	mu     sync.Mutex
-	ttl    time.Duration
-	rules  contact.FieldRules
-	loaded time.Time
+	mu      sync.Mutex
+	rules   contact.FieldRules
+	version accessfeed.Version
 }
 
 // waitlistRules returns the current rules.
 func (s *server) waitlistRules(ctx context.Context) (contact.FieldRules, error) {
 	c := &s.rules
+	v := s.feed.Version() // taken before the read, as in apiClient
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rules != nil && time.Since(c.loaded) < c.ttl {
-		return c.rules, nil
+	cached, version := c.rules, c.version
+	c.mu.Unlock()
+	if cached != nil && v.Live() && version == v {
+		return cached, nil
 	}
 	rules, err := s.store.WaitlistFieldRules(ctx)
 	if err != nil {
-		if c.rules != nil {
-			return c.rules, nil // keep serving with the last rules read
+		if cached != nil {
+			return cached, nil // keep serving with the last rules read
 		}
 		return nil, err
 	}
-	c.rules, c.loaded = rules, time.Now()
+	c.mu.Lock()
+	c.rules, c.version = rules, v
+	c.mu.Unlock()
 	return rules, nil
 }
 

@@ -91,9 +91,9 @@ func newAPIWith(t *testing.T, pool *pgxpool.Pool, configure func(*config.Config)
 	a := &apiTest{t: t, pool: pool, cfg: cfg}
 	a.clientID, a.secret = a.createClient(true)
 	a.token = a.tokenFor(a.clientID)
-	// No client cache: tests disable and delete clients and expect the next request to see it.
-	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug)),
-		httpapi.WithClientCacheTTL(0)}, opts...)
+	// No access feed, so no client cache (unless a test passes httpapi.WithAccessFeed): tests
+	// disable and delete clients and expect the next request to see it.
+	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug))}, opts...)
 	h, err := httpapi.New(context.Background(), cfg, pool, pool, opts...)
 	require.NoError(t, err)
 	a.srv = startServer(t, h)

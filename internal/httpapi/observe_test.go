@@ -490,7 +490,7 @@ func TestErrorLinesGoThroughServerLogger(t *testing.T) {
 	require.NoError(t, err)
 	a := newAPIOn(t, pool)
 	logs := &syncBuffer{}
-	h, err := httpapi.New(context.Background(), a.cfg, pool, pool, httpapi.WithClientCacheTTL(0),
+	h, err := httpapi.New(context.Background(), a.cfg, pool, pool,
 		httpapi.WithLogger(obs.NewLogger(io.MultiWriter(logs, &packageLogs), true, slog.LevelDebug)))
 	require.NoError(t, err)
 	a.srv = startServer(t, h)

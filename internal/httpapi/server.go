@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
@@ -62,6 +63,7 @@ type server struct {
 	log         *slog.Logger
 	rules       fieldRules
 	clientCache clientCache
+	feed        *accessfeed.Feed // nil: nothing is cached (clientcache.go)
 
 	reads       *store.Store // the read endpoints' database (WithReadDB); store when none
 	replicaSkip atomic.Int64 // until then (Unix ns) reads skip the read database (reads.go)
@@ -78,12 +80,9 @@ func WithMetrics(m *obs.Metrics) Option { return func(s *server) { s.metrics = m
 // WithLogger writes request summaries and errors to l (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 
-// WithClientCacheTTL sets how long an API client (enabled flag, roles) may be
-// served from memory (default 5 s; 0 reads it on every request).
-func WithClientCacheTTL(d time.Duration) Option { return func(s *server) { s.clientCache.ttl = d } }
-
-// WithRulesRefresh sets how old the cached waitlist field rules may get (default 5 s).
-func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
+// WithAccessFeed caches API clients and waitlist field rules while f is live
+// (clientcache.go). Without it, they are read from the database for each request.
+func WithAccessFeed(f *accessfeed.Feed) Option { return func(s *server) { s.feed = f } }
 
 // WithReadDB serves GET /ctms, /ctms/{email_id}, /identities, /identity/{email_id} and
 // /updates from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
@@ -111,8 +110,8 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	s := &server{
 		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
-		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second}, throttle: newTokenThrottle(),
-		clientCache: clientCache{ttl: 5 * time.Second, entries: map[string]cachedClient{}},
+		log: slog.Default(), throttle: newTokenThrottle(),
+		clientCache: clientCache{entries: map[string]cachedClient{}},
 	}
 	for _, o := range opts {
 		o(s)
