@@ -35,7 +35,8 @@ func (serveCmd) Run(sio stdio) error {
 	}
 	logger := obs.NewLogger(sio.Out, cfg.UseMozlog, cfg.LoggingLevel)
 	slog.SetDefault(logger)
-	opts := []httpapi.Option{httpapi.WithLogger(logger), httpapi.WithMetrics(obs.NewMetrics())}
+	metrics := obs.NewMetrics()
+	opts := []httpapi.Option{httpapi.WithLogger(logger), httpapi.WithMetrics(metrics)}
 	if cfg.SentryDSN != "" {
 		if err := sentry.Init(sentry.ClientOptions{
 			Dsn: cfg.SentryDSN, Release: version.Current().Version, Debug: cfg.SentryDebug,
@@ -54,12 +55,18 @@ func (serveCmd) Run(sio stdio) error {
 		return err
 	}
 	defer pool.Close()
+	if err := metrics.RegisterPool("primary", pool); err != nil {
+		return err
+	}
 	if cfg.DBReadURL != "" {
 		reads, err := openReadPool(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer reads.Close()
+		if err := metrics.RegisterPool("read", reads); err != nil {
+			return err
+		}
 		opts = append(opts, httpapi.WithReadDB(reads))
 	}
 
