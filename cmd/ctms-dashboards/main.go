@@ -110,7 +110,9 @@ func thresholds(steps ...dashboard.Threshold) *dashboard.ThresholdsConfigBuilder
 	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps)
 }
 
-func step(v *float64, color string) dashboard.Threshold { return dashboard.Threshold{Value: v, Color: color} }
+func step(v *float64, color string) dashboard.Threshold {
+	return dashboard.Threshold{Value: v, Color: color}
+}
 
 func telemetry() *dashboard.DashboardBuilder {
 	return base("CTMS Telemetry", "ctms-telemetry",
@@ -184,7 +186,7 @@ func alerts() *dashboard.DashboardBuilder {
 			q(`1 - ctms:slo_errors:ratio_rate1h`, "availability")).Decimals(3)).
 		WithPanel(single("Fast requests (1h)", "Share of requests answered within 0.5 s over the last hour (SLO: 99% over 30 days).", "percentunit",
 			q(`1 - ctms:slo_latency:ratio_rate1h`, "within 0.5 s")).Decimals(3)).
-		WithPanel(table.NewPanelBuilder().Title("Alert rules pending or firing").Description("Each CTMS alert rule that is pending or firing, with its labels; the runbook of each is in docs/operations.md. "+FailureOnly).
+		WithPanel(table.NewPanelBuilder().Title("Alert rules pending or firing").Description("Each CTMS alert rule that is pending or firing, with its labels; the runbook of each is in docs/operations.md. " + FailureOnly).
 			Datasource(ds).Height(8).Span(24).
 			WithTarget(q(`max by (alertname, alertstate, severity, instance, pool) (ALERTS{alertname=~"CTMS.*"})`, "").Format(prometheus.PromQueryFormatTable).Instant().RefId("A"))).
 		WithRow(dashboard.NewRowBuilder("Error budgets")).
