@@ -197,7 +197,7 @@ func alerts() *dashboard.DashboardBuilder {
 			q(`sum by (status_code_family) (ctms:requests:rate5m)`, "{{status_code_family}}"))).
 		WithPanel(series("5xx by route", "Server errors per second by route. "+FailureOnly, "reqps",
 			q(`sum by (path_template, status_code) (rate(ctms_requests_total{`+job+`,status_code_family="5xx"}`+rate+`))`, "{{path_template}} {{status_code}}"))).
-		WithPanel(series("Heartbeat failures by instance", "/__heartbeat__ answers 503 per second: the instance cannot reach the database (alert CTMSDatabaseUnreachable). "+FailureOnly, "reqps",
+		WithPanel(series("Heartbeat failures by instance", "/__heartbeat__ 5xx answers per second: the instance cannot reach the database (alert CTMSDatabaseUnreachable). "+FailureOnly, "reqps",
 			q(`sum by (instance) (rate(ctms_requests_total{`+job+`,path_template="/__heartbeat__",status_code_family="5xx"}`+rate+`))`, "{{instance}}"))).
 		WithPanel(series("Latency p99", "99th percentile request duration across the deployment, all routes but the probes.", "s",
 			q(`histogram_quantile(0.99, sum by (le) (rate(ctms_requests_duration_seconds_bucket{`+job+`,path_template!~"/__(lb)?heartbeat__|/metrics"}`+rate+`)))`, "p99"))).
