@@ -35,6 +35,7 @@ chmod 755 "$tmp"
 mkdir -p "$tmp/logs"
 # PostgreSQL and PgBouncer refuse to run as root: as root they run as `postgres`.
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+exec_pg() { if [ "$(id -u)" -eq 0 ]; then exec runuser -u postgres -- "$@"; else exec "$@"; fi; }
 if [ "$(id -u)" -eq 0 ]; then
   id postgres >/dev/null 2>&1 || die "the postgres user is missing"
   chown postgres "$tmp" "$tmp/logs"
@@ -43,6 +44,8 @@ fi
 pids=()
 cleanup() {
   local rc=$?
+  # PgBouncer runs under runuser: stop it by its own pid.
+  if [ -s "$tmp/pgbouncer.pid" ]; then kill "$(cat "$tmp/pgbouncer.pid")" 2>/dev/null || true; fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
   for p in "${pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -102,10 +105,11 @@ pool_mode = transaction
 default_pool_size = 10
 max_client_conn = 200
 logfile = $tmp/logs/pgbouncer.log
+pidfile = $tmp/pgbouncer.pid
 INI
 printf '"ctms_app" ""\n"ctms_migrate" ""\n' >"$tmp/userlist.txt"
 chmod 644 "$tmp/pgbouncer.ini" "$tmp/userlist.txt"
-(cd / && as_pg "$pgbouncer" "$tmp/pgbouncer.ini" >/dev/null 2>&1) & pids+=($!)
+(cd / && exec_pg "$pgbouncer" "$tmp/pgbouncer.ini" >/dev/null 2>&1) & pids+=($!)
 wait_port "$bouncer_port" PgBouncer
 log "PgBouncer (pool_mode=transaction) on 127.0.0.1:$bouncer_port"
 app_url="postgresql://ctms_app@127.0.0.1:$bouncer_port/ctms?sslmode=disable&default_query_exec_mode=${CTMS_OPS_EXEC_MODE:-cache_describe}"
