@@ -166,10 +166,10 @@ sleep 3 # two more scrapes and rule evaluations after the load
 # --- 7. the database goes away --------------------------------------------------------------
 log "stopping PostgreSQL"
 (cd / && as_pg "$pgbin/pg_ctl" stop -D "$tmp/pg" -m fast -w >/dev/null)
-( for _ in $(seq 600); do
-    curl -s -o /dev/null "http://127.0.0.1:${ports[0]}/__heartbeat__" || true
-    curl -s -o /dev/null "http://127.0.0.1:${ports[1]}/__heartbeat__" || true
-    sleep 0.2
-  done ) & pids+=($!)
+heartbeat() { # GET /__heartbeat__ on 127.0.0.1:$1 (bash only: curl may be missing)
+  (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /__heartbeat__ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+    timeout 5 cat <&3 >/dev/null) 2>/dev/null || true
+}
+( for _ in $(seq 300); do heartbeat "${ports[0]}"; heartbeat "${ports[1]}"; sleep 0.2; done ) & pids+=($!)
 "$tmp/ctms-opstest" wait-alert -prom "$prom" -alert CTMSDatabaseUnreachable -timeout 60s || die "the database alert did not fire"
 log "PASS"

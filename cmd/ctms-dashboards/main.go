@@ -103,7 +103,8 @@ func series(title, desc, unit string, targets ...*prometheus.DataqueryBuilder) *
 }
 
 func single(title, desc, unit string, t *prometheus.DataqueryBuilder) *stat.PanelBuilder {
-	return stat.NewPanelBuilder().Title(title).Description(desc).Datasource(ds).Unit(unit).Height(4).Span(6).WithTarget(t.RefId("A"))
+	return stat.NewPanelBuilder().Title(title).Description(desc).Datasource(ds).Unit(unit).Height(4).Span(6).WithTarget(t.RefId("A")).
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
 }
 
 func thresholds(steps ...dashboard.Threshold) *dashboard.ThresholdsConfigBuilder {
