@@ -97,7 +97,7 @@ func series(title, desc, unit string, targets ...*prometheus.DataqueryBuilder) *
 		Legend(common.NewVizLegendOptionsBuilder().ShowLegend(true).DisplayMode(common.LegendDisplayModeList).Placement(common.LegendPlacementBottom)).
 		Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending))
 	for i, t := range targets {
-		p.WithTarget(t.RefId(string(rune('A' + i))))
+		p.WithTarget(t.RefId("ABCDEFGHIJ"[i : i+1]))
 	}
 	return p
 }
