@@ -90,7 +90,7 @@ func dashboardChecks(dir string) ([]check, int, error) {
 	var checks []check
 	panels := 0
 	for _, f := range files {
-		raw, err := os.ReadFile(f) // #nosec G304 -- the repository's own dashboards
+		raw, err := os.ReadFile(f) // #nosec G304 G703 -- the repository's own dashboards (a glob of -dashboards)
 		if err != nil {
 			return nil, 0, err
 		}
