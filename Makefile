@@ -16,7 +16,7 @@ NPM ?= npm
 TOOLS := tools/contract
 NODE_BIN := $(TOOLS)/node_modules/.bin
 
-.PHONY: build generate check security lint-spec contract e2e npm-tools db migrate run test fuzz bench ha-test
+.PHONY: build generate dashboards rules-test ops-test check security lint-spec contract e2e npm-tools db migrate run test fuzz bench ha-test
 
 ## build: compile bin/ctms
 build:
@@ -28,7 +28,26 @@ generate:
 	$(GO) tool oapi-codegen -config oapi-client.yaml api/openapi.yaml
 	$(GO) tool sqlc generate
 
-## check: gofmt, go vet, spec lint, generated code up to date, and make security
+## dashboards: write the Grafana dashboards deploy/grafana/*.json (cmd/ctms-dashboards, Grafana
+## Foundation SDK); commit them
+dashboards:
+	$(GO) run ./cmd/ctms-dashboards -out deploy/grafana
+
+## rules-test: promtool check rules and promtool test rules on deploy/prometheus (installs
+## Debian's prometheus package when missing, as root)
+rules-test:
+	scripts/ops-deps.sh
+	promtool check rules deploy/prometheus/ctms.rules.yml
+	cd deploy/prometheus && promtool test rules ctms.rules.test.yml ctms.rules.slow.test.yml
+
+## ops-test: rules-test, then a real Prometheus scraping two bin/ctms instances behind PgBouncer
+## (transaction pooling) under mixed traffic: every dashboard query and recording rule evaluates
+## with data, every alert rule is healthy, the database alert fires when the database stops, and
+## the change feed skips no late commit (scripts/ops-test.sh; docs/operations.md)
+ops-test: build rules-test
+	GO=$(GO) scripts/ops-test.sh
+
+## check: gofmt, go vet, spec lint, generated code and dashboards up to date, and make security
 check:
 	@unformatted=$$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '^gen/' | \
 	  while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done | xargs -r gofmt -l); \
@@ -38,6 +57,9 @@ check:
 	$(MAKE) --no-print-directory generate
 	@if [ -n "$$(git status --porcelain -- gen/)" ]; then \
 	  echo "gen/ is stale: run make generate and commit the result"; git status --porcelain -- gen/; exit 1; fi
+	$(MAKE) --no-print-directory dashboards
+	@if [ -n "$$(git status --porcelain -- deploy/)" ]; then \
+	  echo "deploy/ is stale: run make dashboards and commit the result"; git status --porcelain -- deploy/; exit 1; fi
 	$(MAKE) --no-print-directory security
 
 ## security: govulncheck (Go tool dependency) and gosec (pinned, installed into bin/); scripts/security.sh.

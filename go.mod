@@ -14,6 +14,7 @@ require (
 	github.com/getsentry/sentry-go v0.50.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nlnwa/whatwg-url v0.6.2
 	github.com/oapi-codegen/nullable v1.1.0

@@ -52,7 +52,8 @@ func (serveCmd) Run(sio stdio) error {
 // balancers take the instance out), then the listener closes and in-flight
 // requests get CTMS_SHUTDOWN_GRACE to finish. A second signal ends it at once.
 func serve(cfg *config.Config, logger *slog.Logger) error {
-	opts := []httpapi.Option{httpapi.WithLogger(logger), httpapi.WithMetrics(obs.NewMetrics())}
+	metrics := obs.NewMetrics()
+	opts := []httpapi.Option{httpapi.WithLogger(logger), httpapi.WithMetrics(metrics)}
 	if cfg.SentryDSN != "" {
 		if err := sentry.Init(sentry.ClientOptions{
 			Dsn: cfg.SentryDSN, Release: version.Current().Version, Debug: cfg.SentryDebug,
@@ -75,12 +76,18 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
+	if err := metrics.RegisterPool("primary", pool); err != nil {
+		return err
+	}
 	if cfg.DBReadURL != "" {
 		reads, err := openReadPool(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer reads.Close()
+		if err := metrics.RegisterPool("read", reads); err != nil {
+			return err
+		}
 		opts = append(opts, httpapi.WithReadDB(reads))
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/ctms-go/ctms/internal/auth"
+	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
 )
 
@@ -155,12 +156,14 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		info.TokenCredsFrom = "header"
 	default:
 		info.TokenFail = "No credentials"
+		s.metrics.TokenFailed(obs.TokenNoCredentials)
 		writeError(w, r, errBadLogin)
 		return
 	}
 	info.ClientID = id
 	if err := s.throttle.admit(id); err != nil { // too many failures for this id (throttle.go)
 		info.TokenFail = "Too many failures"
+		s.metrics.TokenFailed(obs.TokenThrottled)
 		writeError(w, r, err)
 		return
 	}
@@ -169,6 +172,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		info.TokenFail = "No client record"
+		s.metrics.TokenFailed(obs.TokenUnknownClient)
 		writeError(w, r, errBadLogin)
 		return
 	case err != nil:
@@ -176,6 +180,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	case !client.Enabled:
 		info.TokenFail = "Client disabled"
+		s.metrics.TokenFailed(obs.TokenClientDisabled)
 		writeError(w, r, errBadLogin)
 		return
 	}
@@ -186,6 +191,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok { // a stored value that is not an argon2 hash also ends here
 		info.TokenFail = "Bad credentials"
+		s.metrics.TokenFailed(obs.TokenBadSecret)
 		writeError(w, r, errBadLogin)
 		return
 	}

@@ -13,14 +13,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics holds the four CTMS metric families in a private registry (no Go or
-// process collectors, as in the Python service).
+// Metrics holds the four CTMS metric families of the Python service in a private
+// registry, and CTMS-Go's operational metrics (ops.go).
 type Metrics struct {
-	Registry    *prometheus.Registry
-	requests    *prometheus.CounterVec
-	durations   *prometheus.HistogramVec
-	apiRequests *prometheus.CounterVec
-	contacts    prometheus.Gauge
+	Registry      *prometheus.Registry
+	requests      *prometheus.CounterVec
+	durations     *prometheus.HistogramVec
+	apiRequests   *prometheus.CounterVec
+	contacts      prometheus.Gauge
+	tokenFailures *prometheus.CounterVec
 }
 
 // DurationBuckets are the Python CTMS's histogram buckets (seconds).
@@ -49,6 +50,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.requests, m.durations, m.apiRequests, m.contacts)
+	m.registerOps()
 	return m
 }
 
