@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -16,23 +17,26 @@ import (
 
 // Config is the whole service configuration.
 type Config struct {
-	DBURL           string        // CTMS_DB_URL (required)
-	DBReadURL       string        // CTMS_DB_READ_URL: a standby for the read endpoints (optional)
-	DBPoolSize      int           // CTMS_DB_POOL_SIZE
-	DBMaxOverflow   int           // CTMS_DB_MAX_OVERFLOW
-	DBPoolTimeout   time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
-	DBPoolRecycle   time.Duration // CTMS_DB_POOL_RECYCLE_IN_SECONDS
-	SecretKey       string        // CTMS_SECRET_KEY (required)
-	TokenExpiration time.Duration // CTMS_TOKEN_EXPIRATION
-	ServerPrefix    string        // CTMS_SERVER_PREFIX
-	UseMozlog       bool          // CTMS_USE_MOZLOG
-	LogSQL          bool          // CTMS_LOG_SQLALCHEMY
-	LoggingLevel    slog.Level    // CTMS_LOGGING_LEVEL
-	SentryDebug     bool          // CTMS_SENTRY_DEBUG
-	SentryDSN       string        // SENTRY_DSN
-	Host            string        // HOST
-	Port            int           // PORT
-	AppDir          string        // APP_DIR
+	DBURL         string        // CTMS_DB_URL (required)
+	DBReadURL     string        // CTMS_DB_READ_URL: a standby for the read endpoints (optional)
+	DBPoolSize    int           // CTMS_DB_POOL_SIZE
+	DBMaxOverflow int           // CTMS_DB_MAX_OVERFLOW
+	DBPoolTimeout time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
+	DBPoolRecycle time.Duration // CTMS_DB_POOL_RECYCLE_IN_SECONDS
+	SecretKey     string        // CTMS_SECRET_KEY (required)
+	// SecretKeyPrevious (CTMS_SECRET_KEY_PREVIOUS) verifies tokens, never signs
+	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/configuration.md).
+	SecretKeyPrevious string
+	TokenExpiration   time.Duration // CTMS_TOKEN_EXPIRATION
+	ServerPrefix      string        // CTMS_SERVER_PREFIX
+	UseMozlog         bool          // CTMS_USE_MOZLOG
+	LogSQL            bool          // CTMS_LOG_SQLALCHEMY
+	LoggingLevel      slog.Level    // CTMS_LOGGING_LEVEL
+	SentryDebug       bool          // CTMS_SENTRY_DEBUG
+	SentryDSN         string        // SENTRY_DSN
+	Host              string        // HOST
+	Port              int           // PORT
+	AppDir            string        // APP_DIR
 	// EnforcePermissions makes the API check each client's roles (CTMS_ENFORCE_PERMISSIONS,
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
@@ -46,6 +50,13 @@ type Config struct {
 	MaxBodyBytes      int64         // CTMS_HTTP_MAX_BODY_BYTES (larger bodies: 413)
 	RequestDBTimeout  time.Duration // CTMS_DB_REQUEST_TIMEOUT: database work of one request
 	ShutdownGrace     time.Duration // CTMS_SHUTDOWN_GRACE: time in-flight requests get on SIGTERM
+
+	// TrustedProxies (CTMS_TRUSTED_PROXIES): peers whose X-Forwarded-For names
+	// the source address of a POST /token (its throttle); empty: the peer is the source.
+	TrustedProxies []netip.Prefix
+	// TokenFailuresPerAddress (CTMS_TOKEN_FAILURES_PER_ADDRESS): failed POST
+	// /token attempts one source address may make per minute (0: the default).
+	TokenFailuresPerAddress int
 }
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
@@ -57,6 +68,9 @@ const MinSecretKeyLength = 32
 func (c *Config) ValidateForServing() error {
 	if len(c.SecretKey) < MinSecretKeyLength {
 		return fmt.Errorf("CTMS_SECRET_KEY must be at least %d bytes long (got %d)", MinSecretKeyLength, len(c.SecretKey))
+	}
+	if c.SecretKeyPrevious != "" && len(c.SecretKeyPrevious) < MinSecretKeyLength {
+		return fmt.Errorf("CTMS_SECRET_KEY_PREVIOUS must be at least %d bytes long (got %d)", MinSecretKeyLength, len(c.SecretKeyPrevious))
 	}
 	return nil
 }
@@ -103,6 +117,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		MaxBodyBytes:      int64(r.integer("CTMS_HTTP_MAX_BODY_BYTES", 1<<20)),
 		RequestDBTimeout:  r.duration("CTMS_DB_REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownGrace:     r.duration("CTMS_SHUTDOWN_GRACE", 20*time.Second),
+
+		SecretKeyPrevious:       r.str("CTMS_SECRET_KEY_PREVIOUS", ""),
+		TrustedProxies:          r.prefixes("CTMS_TRUSTED_PROXIES"),
+		TokenFailuresPerAddress: r.integer("CTMS_TOKEN_FAILURES_PER_ADDRESS", DefaultTokenFailuresPerAddress),
 	}
 	if c.DBURL == "" {
 		r.fail("CTMS_DB_URL", "is required")
@@ -142,6 +160,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	if c.MaxBodyBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_BODY_BYTES", "must be at least 1024")
 	}
+	if c.TokenFailuresPerAddress < 1 {
+		r.fail("CTMS_TOKEN_FAILURES_PER_ADDRESS", "must be at least 1")
+	}
 	if c.Port < 0 || c.Port > 65535 {
 		r.fail("PORT", "must be a port number")
 	}
@@ -152,6 +173,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.DBReadURL = normaliseDBURL(c.DBReadURL)
 	return c, nil
 }
+
+// DefaultTokenFailuresPerAddress is generous: a busy NAT (an office, a mobile
+// carrier) puts many honest clients behind one address.
+const DefaultTokenFailuresPerAddress = 100
 
 var dbURLPattern = regexp.MustCompile(`^postgres(ql)?(\+[a-z0-9_]+)?://`)
 
@@ -204,6 +229,32 @@ func (r *reader) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// prefixes reads a list of CIDRs (a bare address is a /32 or /128) separated by
+// commas or spaces.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	v, ok := r.lookup(name)
+	if !ok {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				r.fail(name, fmt.Sprintf("must be a list of CIDRs (10.0.0.0/8, fd00::/8) or addresses, got %q", f))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 func (r *reader) boolean(name string, def bool) bool {

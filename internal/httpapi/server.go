@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
@@ -57,7 +58,9 @@ type server struct {
 	operations  map[string]*routers.Route
 	mux         *http.ServeMux
 	access      lastAccess
-	throttle    *tokenThrottle // failed POST /token attempts per client id (throttle.go)
+	throttle    *tokenThrottle // failed POST /token attempts per address and client id (throttle.go)
+	verifier    *auth.Verifier // bounds the argon2 work of POST /token
+	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
 	metrics     *obs.Metrics
 	log         *slog.Logger
 	rules       fieldRules
@@ -79,6 +82,18 @@ func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 // WithClientCacheTTL sets how long an API client (enabled flag, roles) may be
 // served from memory (default 5 s; 0 reads it on every request).
 func WithClientCacheTTL(d time.Duration) Option { return func(s *server) { s.clientCache.ttl = d } }
+
+// WithArgon2Queue sets how many client secret verifications run at once and
+// how many more may wait (default auth.DefaultVerifyConcurrency and
+// auth.DefaultVerifyQueue); past that, POST /token answers 503 at once.
+func WithArgon2Queue(concurrency, queue int) Option {
+	return func(s *server) { s.verifier = auth.NewVerifier(concurrency, queue) }
+}
+
+// WithDummyHash sets the hash POST /token verifies secrets of unknown and
+// disabled client ids against (default auth.DummyHash(), the parameters of
+// `ctms clients`). Tests whose clients have cheap hashes pass a cheap one.
+func WithDummyHash(phc string) Option { return func(s *server) { s.dummyHash = phc } }
 
 // WithRulesRefresh sets how old the cached waitlist field rules may get (default 5 s).
 func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
@@ -102,6 +117,8 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
 		log: slog.Default(), rules: fieldRules{ttl: 5 * time.Second}, throttle: newTokenThrottle(),
+		verifier:    auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
+		dummyHash:   auth.DummyHash(),
 		clientCache: clientCache{ttl: 5 * time.Second, entries: map[string]cachedClient{}},
 	}
 	for _, o := range opts {
@@ -109,6 +126,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	}
 	if s.reads == nil {
 		s.reads = st
+	}
+	if cfg.TokenFailuresPerAddress > 0 {
+		s.throttle.addrLimit = cfg.TokenFailuresPerAddress
 	}
 	if s.metrics == nil {
 		s.metrics = obs.NewMetrics()
