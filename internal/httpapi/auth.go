@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -249,7 +250,11 @@ var (
 // parameters out of bounds) is refused at once and logged as a data problem.
 func (s *server) checkClient(ctx context.Context, id, secret string) (TokenFailure, error) {
 	info := authInfo(ctx)
-	client, err := s.store.APIClient(ctx, id)
+	var client store.APIClient
+	err := store.ErrNotFound
+	if couldBeClientID(id) {
+		client, err = s.store.APIClient(ctx, id)
+	}
 	hash := client.HashedSecret
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -278,6 +283,13 @@ func (s *server) checkClient(ctx context.Context, id, secret string) (TokenFailu
 		return TokenBadCredentials, nil
 	}
 	return "", nil
+}
+
+// couldBeClientID reports whether the database could hold id: api_client.client_id is
+// varchar(255), and PostgreSQL stores neither NUL nor invalid UTF-8 (asking for such an
+// id is an error, not "no row"). Other ids are unknown without a query.
+func couldBeClientID(id string) bool {
+	return utf8.ValidString(id) && !strings.ContainsRune(id, 0) && utf8.RuneCountInString(id) <= 255
 }
 
 // readForm parses a urlencoded or multipart body; other content types carry no
