@@ -266,13 +266,13 @@ func (s *server) checkClient(ctx context.Context, id, secret string) (TokenFailu
 	}
 	ok, err := s.verifier.Verify(ctx, secret, hash)
 	switch {
-	case errors.Is(err, auth.ErrBusy):
-		return TokenBusy, nil
+	case errors.Is(err, auth.ErrBusy), errors.Is(err, context.DeadlineExceeded):
+		return TokenBusy, nil // queue full, or the request's deadline passed waiting in it
 	case errors.Is(err, auth.ErrInvalidHash):
 		s.log.LogAttrs(ctx, slog.LevelError, "unusable hashed_secret", slog.String(obs.LoggerKey, "ctms.auth"),
 			slog.String("client_id", info.ClientID), slog.String("problem", err.Error()))
 	case err != nil:
-		return "", err // the request ended while waiting
+		return "", err // the client went away while waiting
 	}
 	switch {
 	case info.ClientUnknown:

@@ -193,6 +193,37 @@ func TestTokenArgon2QueueBounded(t *testing.T) {
 	requireToken(t, a.postToken(nil, basic(id, "secret_right"), from("192.0.2.1")))
 }
 
+// TestTokenArgon2WaitDeadline: a login whose request deadline
+// (CTMS_DB_REQUEST_TIMEOUT) passes while it waits for a verification slot
+// answers 503 with Retry-After, not 500.
+func TestTokenArgon2WaitDeadline(t *testing.T) {
+	t.Parallel()
+	const n = 6
+	a := newAPIWith(t, testdb.Pool(t), func(c *config.Config) { c.RequestDBTimeout = 200 * time.Millisecond },
+		httpapi.WithArgon2Queue(1, n))
+	id := a.insertClient(true, testHash("secret_right", 32*1024, 4)) // longer than the deadline
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := a.send("POST", "/token", "", noAuth(), form(), basic(id, "secret_right"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Status == http.StatusServiceUnavailable && r.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After: %s", r.Body)
+			}
+			statuses[i] = r.Status
+		})
+	}
+	wg.Wait()
+	require.Contains(t, statuses, 503, "%v", statuses)
+	for _, s := range statuses {
+		require.Contains(t, []int{200, 503}, s, "%v", statuses)
+	}
+}
+
 // TestTokenUnknownIDTiming: unknown and disabled client ids take as long to
 // fail as a wrong secret (they cost one verification of the same parameters),
 // so timing does not reveal which ids exist.
