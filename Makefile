@@ -67,7 +67,7 @@ test:
 ## (FUZZ=regexp picks targets), minimising new inputs for at most FUZZMINIMIZETIME; prints the
 ## executions of each target; failing inputs land in testdata/fuzz/ (commit them)
 FUZZTIME ?= 30s
-FUZZMINIMIZETIME ?= 5s
+FUZZMINIMIZETIME ?= 100x
 fuzz:
 	FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) FUZZ='$(FUZZ)' scripts/fuzz.sh
 
