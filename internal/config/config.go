@@ -17,26 +17,23 @@ import (
 
 // Config is the whole service configuration.
 type Config struct {
-	DBURL         string        // CTMS_DB_URL (required)
-	DBReadURL     string        // CTMS_DB_READ_URL: a standby for the read endpoints (optional)
-	DBPoolSize    int           // CTMS_DB_POOL_SIZE
-	DBMaxOverflow int           // CTMS_DB_MAX_OVERFLOW
-	DBPoolTimeout time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
-	DBPoolRecycle time.Duration // CTMS_DB_POOL_RECYCLE_IN_SECONDS
-	SecretKey     string        // CTMS_SECRET_KEY (required)
-	// SecretKeyPrevious (CTMS_SECRET_KEY_PREVIOUS) verifies tokens, never signs
-	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/configuration.md).
-	SecretKeyPrevious string
-	TokenExpiration   time.Duration // CTMS_TOKEN_EXPIRATION
-	ServerPrefix      string        // CTMS_SERVER_PREFIX
-	UseMozlog         bool          // CTMS_USE_MOZLOG
-	LogSQL            bool          // CTMS_LOG_SQLALCHEMY
-	LoggingLevel      slog.Level    // CTMS_LOGGING_LEVEL
-	SentryDebug       bool          // CTMS_SENTRY_DEBUG
-	SentryDSN         string        // SENTRY_DSN
-	Host              string        // HOST
-	Port              int           // PORT
-	AppDir            string        // APP_DIR
+	DBURL           string        // CTMS_DB_URL (required)
+	DBReadURL       string        // CTMS_DB_READ_URL: a standby for the read endpoints (optional)
+	DBPoolSize      int           // CTMS_DB_POOL_SIZE
+	DBMaxOverflow   int           // CTMS_DB_MAX_OVERFLOW
+	DBPoolTimeout   time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
+	DBPoolRecycle   time.Duration // CTMS_DB_POOL_RECYCLE_IN_SECONDS
+	SecretKey       string        // CTMS_SECRET_KEY (required)
+	TokenExpiration time.Duration // CTMS_TOKEN_EXPIRATION
+	ServerPrefix    string        // CTMS_SERVER_PREFIX
+	UseMozlog       bool          // CTMS_USE_MOZLOG
+	LogSQL          bool          // CTMS_LOG_SQLALCHEMY
+	LoggingLevel    slog.Level    // CTMS_LOGGING_LEVEL
+	SentryDebug     bool          // CTMS_SENTRY_DEBUG
+	SentryDSN       string        // SENTRY_DSN
+	Host            string        // HOST
+	Port            int           // PORT
+	AppDir          string        // APP_DIR
 	// EnforcePermissions makes the API check each client's roles (CTMS_ENFORCE_PERMISSIONS,
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
@@ -57,6 +54,9 @@ type Config struct {
 	// TokenFailuresPerAddress (CTMS_TOKEN_FAILURES_PER_ADDRESS): failed POST
 	// /token attempts one source address may make per minute (0: the default).
 	TokenFailuresPerAddress int
+	// SecretKeyPrevious (CTMS_SECRET_KEY_PREVIOUS) verifies tokens, never signs
+	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/deployment.md).
+	SecretKeyPrevious string
 }
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
