@@ -86,10 +86,12 @@ test:
 	scripts/test.sh
 
 ## fuzz: go test -fuzz on every fuzz target, one package and target at a time, FUZZTIME each
-## (FUZZ=regexp picks targets); failing inputs land in testdata/fuzz/ (commit them)
+## (FUZZ=regexp picks targets), minimising new inputs for at most FUZZMINIMIZETIME; prints the
+## executions of each target; failing inputs land in testdata/fuzz/ (commit them)
 FUZZTIME ?= 30s
+FUZZMINIMIZETIME ?= 100x
 fuzz:
-	FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' scripts/fuzz.sh
+	FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) FUZZ='$(FUZZ)' scripts/fuzz.sh
 
 ## npm-tools: install the pinned npm tools (again when package.json or the lock file changes)
 npm-tools: $(TOOLS)/node_modules/.installed

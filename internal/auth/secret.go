@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -26,12 +24,16 @@ const (
 
 // Bounds on parameters read from a stored hash. The lower bounds are the
 // reference implementation's (libargon2 rejects anything below them); the
-// memory ceiling keeps a corrupt or hostile row from exhausting the process.
+// upper ones keep a corrupt or hostile row from exhausting the process: a hash
+// outside them is refused without being computed. They leave room for every
+// hash the Python CTMS or `ctms clients` writes (64–100 MiB, t 2–3, p 4–8).
 const (
 	minSaltLen = 8
 	minKeyLen  = 4
 	maxKeyLen  = 1024
-	maxMemory  = 1024 * 1024 // KiB = 1 GiB
+	maxMemory  = 256 * 1024 // KiB = 256 MiB
+	maxTime    = 10
+	maxThreads = 16
 )
 
 // ErrInvalidHash reports a stored value that is not an Argon2 PHC string this
@@ -63,50 +65,16 @@ func HashSecret(secret string) (string, error) {
 }
 
 // VerifySecret reports whether secret matches the stored PHC string, using the
-// variant and parameters recorded in it. A stored value that cannot be parsed
-// returns an error wrapping ErrInvalidHash. It waits for a verification slot
-// (see SetVerifyConcurrency) without a deadline; prefer VerifySecretContext in
-// request handlers.
+// variant and parameters recorded in it. A stored value that cannot be parsed,
+// or whose parameters are out of bounds, returns an error wrapping
+// ErrInvalidHash without computing anything. It runs at once: request handlers
+// go through a Verifier, which bounds how many run together.
 func VerifySecret(secret, phc string) (bool, error) {
-	return VerifySecretContext(context.Background(), secret, phc)
-}
-
-// VerifySecretContext is VerifySecret that gives up waiting for a verification
-// slot when ctx ends (returning ctx.Err()).
-func VerifySecretContext(ctx context.Context, secret, phc string) (bool, error) {
 	h, err := parseHash(phc)
 	if err != nil {
 		return false, err
 	}
-	sem := *verifySem.Load()
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	defer func() { <-sem }()
 	return h.matches(secret), nil
-}
-
-// Each verification allocates the hash's memory parameter (64 MiB by default)
-// and takes ~200 ms of CPU, so only a few may run at once.
-var verifySem atomic.Pointer[chan struct{}]
-
-// DefaultVerifyConcurrency is the number of verifications allowed at once
-// unless SetVerifyConcurrency says otherwise.
-const DefaultVerifyConcurrency = 2
-
-func init() { SetVerifyConcurrency(DefaultVerifyConcurrency) }
-
-// SetVerifyConcurrency sets how many secret verifications may run at once
-// (values below 1 mean 1). Call it at start-up: verifications already waiting
-// keep the limit they started with.
-func SetVerifyConcurrency(n int) {
-	if n < 1 {
-		n = 1
-	}
-	ch := make(chan struct{}, n)
-	verifySem.Store(&ch)
 }
 
 // b64 is the PHC string encoding: standard alphabet, no padding, and (like
@@ -164,16 +132,20 @@ func parseHash(phc string) (*argonHash, error) {
 	}
 	m, t, p := vals[0], vals[1], vals[2]
 	switch {
-	case p < 1 || p > 255:
+	case p < 1:
 		return nil, bad("unsupported parallelism")
+	case p > maxThreads:
+		return nil, bad("parallelism too large")
 	case t < 1:
 		return nil, bad("time cost too small")
+	case t > maxTime:
+		return nil, bad("time cost too large")
 	case m < 8*p:
 		return nil, bad("memory cost too small")
 	case m > maxMemory:
 		return nil, bad("memory cost too large")
 	}
-	h.memory, h.time, h.threads = uint32(m), uint32(t), uint8(p) // #nosec G115 -- parsed as 32-bit values, p at most 255
+	h.memory, h.time, h.threads = uint32(m), uint32(t), uint8(p) // #nosec G115 -- parsed as 32-bit values, p at most maxThreads
 	var err error
 	if h.salt, err = b64.DecodeString(parts[4]); err != nil || len(h.salt) < minSaltLen {
 		return nil, bad("malformed salt")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -105,28 +106,69 @@ func TestVerifySecretInvalidHash(t *testing.T) {
 	}
 }
 
-// Not parallel: it swaps the package-wide limiter.
-func TestVerifyConcurrencyLimit(t *testing.T) {
-	SetVerifyConcurrency(1)
-	t.Cleanup(func() { SetVerifyConcurrency(DefaultVerifyConcurrency) })
+// TestVerifierBounded: at most concurrency verifications run, at most queue
+// wait; one more fails at once with ErrBusy; a waiter gives up with its context;
+// a bad hash is refused without a slot.
+func TestVerifierBounded(t *testing.T) {
+	t.Parallel()
+	v := NewVerifier(1, 1)
+	v.running <- struct{}{}  // the only slot is taken
+	v.admitted <- struct{}{} // by this verification
+	waited := make(chan error, 1)
+	go func() { // waits in the queue
+		ok, err := v.Verify(t.Context(), pySecret, pyHashArgon2i)
+		if err == nil && !ok {
+			err = errors.New("no match")
+		}
+		waited <- err
+	}()
+	require.Eventually(t, func() bool { return len(v.admitted) == 2 }, 5*time.Second, time.Millisecond)
+	_, err := v.Verify(t.Context(), pySecret, pyHashArgon2i)
+	require.ErrorIs(t, err, ErrBusy, "queue full: fail fast")
+	_, err = v.Verify(t.Context(), pySecret, "garbage")
+	require.ErrorIs(t, err, ErrInvalidHash, "a bad hash needs no slot")
+	<-v.running
+	<-v.admitted
+	require.NoError(t, <-waited)
+	require.Empty(t, v.running)
+	require.Empty(t, v.admitted)
 
-	sem := *verifySem.Load()
-	sem <- struct{}{} // occupy the only slot
+	v.running <- struct{}{}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	ok, err := VerifySecretContext(ctx, pySecret, pyHashArgon2i)
+	_, err = v.Verify(ctx, pySecret, pyHashArgon2i)
 	require.ErrorIs(t, err, context.Canceled)
-	require.False(t, ok)
+	require.Len(t, v.admitted, 0, "a waiter that gave up leaves the queue")
+}
 
-	// A bad hash is rejected without waiting for a slot.
-	_, err = VerifySecretContext(ctx, pySecret, "garbage")
-	require.ErrorIs(t, err, ErrInvalidHash)
+// TestHashParameterBounds: hashes whose cost parameters are out of bounds are
+// refused as invalid at once (never computed: a t=4294967295 hash would run
+// for hours).
+func TestHashParameterBounds(t *testing.T) {
+	t.Parallel()
+	const tail = "$E7l9oVU7CjHW5ahCdK2m5A$GRjPfRN4s+KCPCYu/cA6TcM4ETttdTepEEXYCqFVDJY"
+	for _, params := range []string{"m=65536,t=11,p=4", "m=65536,t=4294967295,p=4", "m=262145,t=3,p=4", "m=4194304,t=1,p=1", "m=65536,t=3,p=17"} {
+		start := time.Now()
+		ok, err := VerifySecret(pySecret, "$argon2id$v=19$"+params+tail)
+		require.ErrorIs(t, err, ErrInvalidHash, params)
+		require.False(t, ok)
+		require.Less(t, time.Since(start), 100*time.Millisecond, params)
+	}
+	for _, params := range []string{"m=65536,t=10,p=4", "m=262144,t=1,p=1", "m=128,t=1,p=16"} {
+		_, err := parseHash("$argon2id$v=19$" + params + tail)
+		require.NoError(t, err, params)
+	}
+}
 
-	<-sem
-	ok, err = VerifySecretContext(t.Context(), pySecret, pyHashArgon2i)
+// TestDummyHash: well-formed, default parameters, matches nothing, random.
+func TestDummyHash(t *testing.T) {
+	t.Parallel()
+	d := DummyHash()
+	require.Regexp(t, `^\$argon2id\$v=19\$m=65536,t=3,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`, d)
+	require.NotEqual(t, d, DummyHash())
+	ok, err := VerifySecret("", d)
 	require.NoError(t, err)
-	require.True(t, ok)
-	require.Empty(t, sem, "slot released")
+	require.False(t, ok)
 }
 
 func FuzzParseHash(f *testing.F) {
@@ -140,6 +182,8 @@ func FuzzParseHash(f *testing.F) {
 			return
 		}
 		require.LessOrEqual(t, h.memory, uint32(maxMemory))
+		require.LessOrEqual(t, h.time, uint32(maxTime))
+		require.LessOrEqual(t, h.threads, uint8(maxThreads))
 		require.GreaterOrEqual(t, len(h.salt), minSaltLen)
 		require.GreaterOrEqual(t, len(h.expected), minKeyLen)
 	})

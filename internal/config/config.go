@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -47,6 +48,16 @@ type Config struct {
 	RequestDBTimeout  time.Duration // CTMS_DB_REQUEST_TIMEOUT: database work of one request
 	ShutdownGrace     time.Duration // CTMS_SHUTDOWN_GRACE: time in-flight requests get on SIGTERM
 	ShutdownDrain     time.Duration // CTMS_SHUTDOWN_DRAIN: serving on after SIGTERM, /__lbheartbeat__ 503
+
+	// TrustedProxies (CTMS_TRUSTED_PROXIES): peers whose X-Forwarded-For names
+	// the source address of a POST /token (its throttle); empty: the peer is the source.
+	TrustedProxies []netip.Prefix
+	// TokenFailuresPerAddress (CTMS_TOKEN_FAILURES_PER_ADDRESS): failed POST
+	// /token attempts one source address may make per minute (0: the default).
+	TokenFailuresPerAddress int
+	// SecretKeyPrevious (CTMS_SECRET_KEY_PREVIOUS) verifies tokens, never signs
+	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/deployment.md).
+	SecretKeyPrevious string
 }
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
@@ -58,6 +69,9 @@ const MinSecretKeyLength = 32
 func (c *Config) ValidateForServing() error {
 	if len(c.SecretKey) < MinSecretKeyLength {
 		return fmt.Errorf("CTMS_SECRET_KEY must be at least %d bytes long (got %d)", MinSecretKeyLength, len(c.SecretKey))
+	}
+	if c.SecretKeyPrevious != "" && len(c.SecretKeyPrevious) < MinSecretKeyLength {
+		return fmt.Errorf("CTMS_SECRET_KEY_PREVIOUS must be at least %d bytes long (got %d)", MinSecretKeyLength, len(c.SecretKeyPrevious))
 	}
 	return nil
 }
@@ -129,6 +143,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		RequestDBTimeout:  r.duration("CTMS_DB_REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownGrace:     r.duration("CTMS_SHUTDOWN_GRACE", 20*time.Second),
 		ShutdownDrain:     r.duration("CTMS_SHUTDOWN_DRAIN", 0),
+
+		SecretKeyPrevious:       r.str("CTMS_SECRET_KEY_PREVIOUS", ""),
+		TrustedProxies:          r.prefixes("CTMS_TRUSTED_PROXIES"),
+		TokenFailuresPerAddress: r.integer("CTMS_TOKEN_FAILURES_PER_ADDRESS", DefaultTokenFailuresPerAddress),
 	}
 	if c.DBURL == "" {
 		r.fail("CTMS_DB_URL", "is required")
@@ -171,6 +189,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	if c.MaxBodyBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_BODY_BYTES", "must be at least 1024")
 	}
+	if c.TokenFailuresPerAddress < 1 {
+		r.fail("CTMS_TOKEN_FAILURES_PER_ADDRESS", "must be at least 1")
+	}
 	if c.Port < 0 || c.Port > 65535 {
 		r.fail("PORT", "must be a port number")
 	}
@@ -181,6 +202,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.DBReadURL = normaliseDBURL(c.DBReadURL)
 	return c, nil
 }
+
+// DefaultTokenFailuresPerAddress is generous: a busy NAT (an office, a mobile
+// carrier) puts many honest clients behind one address.
+const DefaultTokenFailuresPerAddress = 100
 
 var dbURLPattern = regexp.MustCompile(`^postgres(ql)?(\+[a-z0-9_]+)?://`)
 
@@ -242,6 +267,32 @@ func (r *reader) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// prefixes reads a list of CIDRs (a bare address is a /32 or /128) separated by
+// commas or spaces.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	v, ok := r.lookup(name)
+	if !ok {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				r.fail(name, fmt.Sprintf("must be a list of CIDRs (10.0.0.0/8, fd00::/8) or addresses, got %q", f))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -3,12 +3,14 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"mime"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -20,12 +22,51 @@ import (
 // AuthInfo is what authentication learned about the request's client; it lives
 // in the request context only (never shared between requests) and feeds the
 // request log line and the per-client metrics.
+//
+// ClientID is only ever an id that a token we signed names, or that an API
+// client has (decisions.md "Identities nobody has proven"): an id submitted to
+// POST /token that no client has leaves it empty and sets ClientUnknown, so
+// the metrics count it as "unknown" and the log does not hold it.
 type AuthInfo struct {
 	ClientID       string
+	ClientUnknown  bool   // POST /token named a client id not known to exist
 	ClientAllowed  *bool  // set by bearer authentication
 	AuthFail       string // "No or bad token", "Bad namespace", "No client record", "Client disabled"
 	TokenCredsFrom string // POST /token: "form" or "header"
-	TokenFail      string // POST /token: "No credentials", "No client record", "Client disabled", "Bad credentials", "Too many failures"
+	TokenFail      TokenFailure
+}
+
+// TokenFailure is why POST /token refused a request: the token_fail log field.
+// The set is fixed (TokenFailures), so it can also label a metric.
+type TokenFailure string
+
+// The reasons POST /token fails for; the first four are the Python CTMS's.
+const (
+	TokenNoCredentials  TokenFailure = "No credentials"    // 400: no id and secret
+	TokenNoClient       TokenFailure = "No client record"  // 400: no client has the id
+	TokenClientDisabled TokenFailure = "Client disabled"   // 400
+	TokenBadCredentials TokenFailure = "Bad credentials"   // 400: wrong secret, or an unusable stored hash
+	TokenThrottled      TokenFailure = "Too many failures" // 429 (throttle.go)
+	TokenBusy           TokenFailure = "Busy"              // 503: the argon2 queue is full
+)
+
+// TokenFailures lists every TokenFailure.
+var TokenFailures = []TokenFailure{TokenNoCredentials, TokenNoClient, TokenClientDisabled, TokenBadCredentials, TokenThrottled, TokenBusy}
+
+// counts reports whether the failure is charged to the throttle: the secret
+// was checked (or would have been) and refused.
+func (f TokenFailure) counts() bool {
+	return f == TokenNoClient || f == TokenClientDisabled || f == TokenBadCredentials
+}
+
+// metricReason is the ctms_token_failures_total reason of a refused login;
+// "" (not counted) for a success and for TokenBusy, which refused no credentials.
+func (f TokenFailure) metricReason() obs.TokenFailure { return tokenFailureMetric[f] }
+
+var tokenFailureMetric = map[TokenFailure]obs.TokenFailure{
+	TokenNoCredentials: obs.TokenNoCredentials, TokenNoClient: obs.TokenUnknownClient,
+	TokenClientDisabled: obs.TokenClientDisabled, TokenBadCredentials: obs.TokenBadSecret,
+	TokenThrottled: obs.TokenThrottled,
 }
 
 // authInfo is the request's AuthInfo (see requestState).
@@ -47,7 +88,7 @@ func (s *server) authenticate(r *http.Request) (*store.APIClient, error) {
 	if !strings.EqualFold(scheme, "bearer") {
 		return nil, errNotAuthenticated
 	}
-	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, time.Now())
+	clientID, err := s.parseToken(token, time.Now())
 	switch {
 	case errors.Is(err, auth.ErrBadNamespace):
 		info.ClientID, info.ClientAllowed, info.AuthFail = clientID, new(false), "Bad namespace"
@@ -72,6 +113,19 @@ func (s *server) authenticate(r *http.Request) (*store.APIClient, error) {
 	}
 	info.ClientAllowed = new(true)
 	return &client, nil
+}
+
+// parseToken verifies a bearer token with CTMS_SECRET_KEY, else with
+// CTMS_SECRET_KEY_PREVIOUS when set: tokens issued before a key rotation keep
+// working until they expire. Tokens are only ever signed with the current key.
+func (s *server) parseToken(token string, now time.Time) (string, error) {
+	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, now)
+	if errors.Is(err, auth.ErrBadToken) && s.cfg.SecretKeyPrevious != "" {
+		if id, prevErr := auth.ParseToken(s.cfg.SecretKeyPrevious, token, now); !errors.Is(prevErr, auth.ErrBadToken) {
+			return id, prevErr
+		}
+	}
+	return clientID, err
 }
 
 // authorize enforces the permissions an operation declares in the spec
@@ -99,7 +153,7 @@ func requiredPermissions(op *openapi3.Operation) []string {
 }
 
 // lastAccess throttles last_access writes to one a minute per client
-// (docs/migrating-from-python.md), so reads do not turn into writes.
+// (decisions.md), so reads do not turn into writes.
 type lastAccess struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
@@ -129,6 +183,7 @@ var grantTypePattern = regexp.MustCompile(`^(client_credentials|refresh_token)$`
 func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	info := authInfo(ctx)
+	defer func() { s.metrics.TokenFailed(info.TokenFail.metricReason()) }()
 
 	form, err := readForm(w, r, s.maxBodyBytes())
 	if err != nil {
@@ -155,44 +210,28 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		id, secret = basicID, basicSecret
 		info.TokenCredsFrom = "header"
 	default:
-		info.TokenFail = "No credentials"
-		s.metrics.TokenFailed(obs.TokenNoCredentials)
+		info.TokenFail = TokenNoCredentials
 		writeError(w, r, errBadLogin)
 		return
 	}
-	info.ClientID = id
-	if err := s.throttle.admit(id); err != nil { // too many failures for this id (throttle.go)
-		info.TokenFail = "Too many failures"
-		s.metrics.TokenFailed(obs.TokenThrottled)
+	info.ClientUnknown = true // until a client with this id is found
+	charged, err := s.throttle.admit(sourceAddress(r, s.cfg.TrustedProxies), id)
+	if err != nil {
+		info.TokenFail = TokenThrottled
 		writeError(w, r, err)
 		return
 	}
-	defer s.throttle.done(id, info)
-	client, err := s.store.APIClient(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		info.TokenFail = "No client record"
-		s.metrics.TokenFailed(obs.TokenUnknownClient)
-		writeError(w, r, errBadLogin)
-		return
-	case err != nil:
-		writeError(w, r, err)
-		return
-	case !client.Enabled:
-		info.TokenFail = "Client disabled"
-		s.metrics.TokenFailed(obs.TokenClientDisabled)
-		writeError(w, r, errBadLogin)
-		return
-	}
-	ok, err := auth.VerifySecretContext(ctx, secret, client.HashedSecret)
-	if err != nil && ctx.Err() != nil {
-		writeError(w, r, err)
-		return
-	}
-	if !ok { // a stored value that is not an argon2 hash also ends here
-		info.TokenFail = "Bad credentials"
-		s.metrics.TokenFailed(obs.TokenBadSecret)
-		writeError(w, r, errBadLogin)
+	defer func() { s.throttle.done(charged, info.TokenFail.counts()) }()
+	if fail, err := s.checkClient(ctx, id, secret); fail != "" || err != nil {
+		info.TokenFail = fail
+		switch {
+		case err != nil:
+			writeError(w, r, err)
+		case fail == TokenBusy:
+			writeError(w, r, errVerifyBusy)
+		default:
+			writeError(w, r, errBadLogin)
+		}
 		return
 	}
 	token, err := auth.MintToken(s.cfg.SecretKey, id, s.cfg.TokenExpiration, time.Now())
@@ -207,7 +246,62 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 	}{token, "bearer", int64(s.cfg.TokenExpiration / time.Second)})
 }
 
-var errBadLogin = httpError(http.StatusBadRequest, "Incorrect username or password")
+var (
+	errBadLogin   = httpError(http.StatusBadRequest, "Incorrect username or password")
+	errVerifyBusy = &Error{Status: http.StatusServiceUnavailable, Detail: "Too many logins in progress, try again later",
+		Header: http.Header{"Retry-After": {"1"}}}
+)
+
+// checkClient checks a client id and secret submitted to POST /token: a
+// TokenFailure, or an error for a server-side problem. Every refusal costs one
+// argon2 verification through s.verifier (bounded memory, bounded queue): an
+// unknown id is verified against a dummy hash and a disabled client against
+// its own, so neither fails faster than a wrong secret and timing does not
+// tell which ids exist. A stored hash that is unusable (malformed, or cost
+// parameters out of bounds) is refused at once and logged as a data problem.
+func (s *server) checkClient(ctx context.Context, id, secret string) (TokenFailure, error) {
+	info := authInfo(ctx)
+	var client store.APIClient
+	err := store.ErrNotFound
+	if couldBeClientID(id) {
+		client, err = s.store.APIClient(ctx, id)
+	}
+	hash := client.HashedSecret
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		hash = s.dummyHash
+	case err != nil:
+		return "", err
+	default:
+		info.ClientID, info.ClientUnknown = id, false // a client has this id: it may be labelled and logged
+	}
+	ok, err := s.verifier.Verify(ctx, secret, hash)
+	switch {
+	case errors.Is(err, auth.ErrBusy), errors.Is(err, context.DeadlineExceeded):
+		return TokenBusy, nil // queue full, or the request's deadline passed waiting in it
+	case errors.Is(err, auth.ErrInvalidHash):
+		s.log.LogAttrs(ctx, slog.LevelError, "unusable hashed_secret", slog.String(obs.LoggerKey, "ctms.auth"),
+			slog.String("client_id", info.ClientID), slog.String("problem", err.Error()))
+	case err != nil:
+		return "", err // the client went away while waiting
+	}
+	switch {
+	case info.ClientUnknown:
+		return TokenNoClient, nil
+	case !client.Enabled:
+		return TokenClientDisabled, nil
+	case !ok:
+		return TokenBadCredentials, nil
+	}
+	return "", nil
+}
+
+// couldBeClientID reports whether the database could hold id: api_client.client_id is
+// varchar(255), and PostgreSQL stores neither NUL nor invalid UTF-8 (asking for such an
+// id is an error, not "no row"). Other ids are unknown without a query.
+func couldBeClientID(id string) bool {
+	return utf8.ValidString(id) && !strings.ContainsRune(id, 0) && utf8.RuneCountInString(id) <= 255
+}
 
 // readForm parses a urlencoded or multipart body; other content types carry no
 // form fields. Empty values count as absent.

@@ -92,8 +92,10 @@ func newAPIWith(t *testing.T, pool *pgxpool.Pool, configure func(*config.Config)
 	a.clientID, a.secret = a.createClient(true)
 	a.token = a.tokenFor(a.clientID)
 	// No access feed, so no client cache (unless a test passes httpapi.WithAccessFeed): tests
-	// disable and delete clients and expect the next request to see it.
-	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug))}, opts...)
+	// disable and delete clients and expect the next request to see it. Unknown client ids are
+	// verified against a hash as cheap as createClient's.
+	opts = append([]httpapi.Option{httpapi.WithLogger(obs.NewLogger(&packageLogs, true, slog.LevelDebug)),
+		httpapi.WithDummyHash(testHash("", 64, 1))}, opts...)
 	h, err := httpapi.New(context.Background(), cfg, pool, pool, opts...)
 	require.NoError(t, err)
 	a.srv = startServer(t, h)
@@ -115,15 +117,20 @@ func (a *apiTest) createClient(enabled bool) (id, secret string) {
 	a.t.Helper()
 	secret, err := auth.NewSecret()
 	require.NoError(a.t, err)
-	salt := make([]byte, 16)
-	_, err = rand.Read(salt)
-	require.NoError(a.t, err)
-	b64 := base64.RawStdEncoding
-	hash := fmt.Sprintf("$argon2id$v=%d$m=64,t=1,p=1$%s$%s", argon2.Version,
-		b64.EncodeToString(salt), b64.EncodeToString(argon2.IDKey([]byte(secret), salt, 1, 64, 1, 32)))
-	id = a.insertClient(enabled, hash)
+	id = a.insertClient(enabled, testHash(secret, 64, 1))
 	a.grant(id, "admin")
 	return id, secret
+}
+
+// testHash is an argon2id hash of secret with memory m KiB and t passes (p=1).
+func testHash(secret string, m, t uint32) string {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		panic(err)
+	}
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=1$%s$%s", argon2.Version, m, t,
+		b64.EncodeToString(salt), b64.EncodeToString(argon2.IDKey([]byte(secret), salt, t, m, 1, 32)))
 }
 
 // insertClient stores a client with the given hash; it returns its id.

@@ -86,7 +86,11 @@ func (s *server) observe(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		if st.route != nil && s.metrics != nil {
-			s.metrics.ObserveRequest(r.Method, st.route.pattern, status, d, st.auth.ClientID)
+			client := st.auth.ClientID
+			if st.auth.ClientUnknown {
+				client = "unknown" // never the text submitted to /token (AuthInfo)
+			}
+			s.metrics.ObserveRequest(r.Method, st.route.pattern, status, d, client)
 		}
 		s.summary(ctx, r, st, status, d)
 	})
@@ -149,7 +153,7 @@ func (s *server) summary(ctx context.Context, r *http.Request, st *requestState,
 		attrs = append(attrs, slog.String("token_creds_from", a.TokenCredsFrom))
 	}
 	if a.TokenFail != "" {
-		attrs = append(attrs, slog.String("token_fail", a.TokenFail))
+		attrs = append(attrs, slog.String("token_fail", string(a.TokenFail)))
 	}
 	attrs = append(attrs, slog.Any("uid", uid))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "", attrs...)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/accessfeed"
+	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
@@ -58,7 +59,9 @@ type server struct {
 	operations  map[string]*routers.Route
 	mux         *http.ServeMux
 	access      lastAccess
-	throttle    *tokenThrottle // failed POST /token attempts per client id (throttle.go)
+	throttle    *tokenThrottle // failed POST /token attempts per address and client id (throttle.go)
+	verifier    *auth.Verifier // bounds the argon2 work of POST /token
+	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
 	metrics     *obs.Metrics
 	log         *slog.Logger
 	rules       fieldRules
@@ -83,6 +86,18 @@ func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 // WithAccessFeed caches API clients and waitlist field rules while f is live
 // (clientcache.go). Without it, they are read from the database for each request.
 func WithAccessFeed(f *accessfeed.Feed) Option { return func(s *server) { s.feed = f } }
+
+// WithArgon2Queue sets how many client secret verifications run at once and
+// how many more may wait (default auth.DefaultVerifyConcurrency and
+// auth.DefaultVerifyQueue); past that, POST /token answers 503 at once.
+func WithArgon2Queue(concurrency, queue int) Option {
+	return func(s *server) { s.verifier = auth.NewVerifier(concurrency, queue) }
+}
+
+// WithDummyHash sets the hash POST /token verifies secrets of unknown and
+// disabled client ids against (default auth.DummyHash(), the parameters of
+// `ctms clients`). Tests whose clients have cheap hashes pass a cheap one.
+func WithDummyHash(phc string) Option { return func(s *server) { s.dummyHash = phc } }
 
 // WithReadDB serves GET /ctms, /ctms/{email_id}, /identities, /identity/{email_id} and
 // /updates from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
@@ -111,6 +126,8 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
 		log: slog.Default(), throttle: newTokenThrottle(),
+		verifier:    auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
+		dummyHash:   auth.DummyHash(),
 		clientCache: clientCache{entries: map[string]cachedClient{}},
 	}
 	for _, o := range opts {
@@ -118,6 +135,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	}
 	if s.reads == nil {
 		s.reads = st
+	}
+	if cfg.TokenFailuresPerAddress > 0 {
+		s.throttle.addrLimit = cfg.TokenFailuresPerAddress
 	}
 	if s.metrics == nil {
 		s.metrics = obs.NewMetrics()

@@ -5,148 +5,231 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/ctms-go/ctms/internal/config"
 )
 
-// Defaults of the POST /token throttle: a client id that failed to log in
-// tokenFailureLimit times within tokenFailureWindow is refused (429) until the
-// oldest of those failures leaves the window.
+// Defaults of the POST /token throttle: a source address may fail
+// tokenFailureLimit times for one client id, and
+// config.DefaultTokenFailuresPerAddress times whatever the ids, per
+// tokenFailureWindow.
 const (
-	tokenFailureLimit   = 10
-	tokenFailureWindow  = time.Minute
-	tokenThrottleMaxIDs = 10_000
+	tokenFailureLimit    = 10
+	tokenFailureWindow   = time.Minute
+	tokenThrottleMaxKeys = 50_000
 )
 
-// WithTokenThrottle sets how many failed POST /token attempts a client id may
-// make within window before further attempts are answered 429 (default 10 per
-// minute). A limit below 1 turns the throttle off.
+// WithTokenThrottle sets how many failed POST /token attempts one source
+// address may make for one client id within window (default 10 per minute);
+// the per-address limit (CTMS_TOKEN_FAILURES_PER_ADDRESS) uses the same window.
+// A limit below 1 turns the throttle off.
 func WithTokenThrottle(limit int, window time.Duration) Option {
-	return func(s *server) { s.throttle.limit, s.throttle.window = limit, window }
+	return func(s *server) { s.throttle.pairLimit, s.throttle.window = limit, window }
 }
 
-// tokenThrottle counts failed logins per client id in a sliding window.
+// tokenThrottle limits failed logins per (source address, client id) and per
+// source address (decisions.md "Identities nobody has proven"): never per
+// client id alone, which anyone could use to lock a client out, since client
+// ids are no secret. A client presenting its secret from another address logs in.
 //
-// It is keyed by the client id the request names, so failures against one id
-// never block another; successful logins do not count. Unknown ids are counted
-// like known ones (a 429 must not reveal whether a client exists). Memory is
-// bounded: ids are stored as SHA-256 digests (a megabyte-long id costs 32
-// bytes), at most tokenThrottleMaxIDs of them, the least recently failing
-// evicted first, and entries whose failures all left the window are dropped.
+// Each key is a bucket of `limit` failures refilled at limit per window (a
+// generic cell-rate algorithm: one timestamp per key). An attempt is charged
+// when it is admitted, before its secret is checked, so attempts in flight
+// count: of 30 simultaneous bad attempts only `limit` get through. A success
+// (or a server-side failure) gives its charge back. A key whose bucket is
+// empty is blocked: 429 with Retry-After until one failure has drained.
+//
+// Memory is bounded: keys are SHA-256 digests (a megabyte-long id costs 32
+// bytes), at most maxKeys of them; drained keys go first, then the least
+// recently charged of those not blocked. A blocked key is never evicted; when
+// every key is blocked a new key is not recorded (its attempt is still bounded
+// by the argon2 queue, auth.Verifier) — with production hashes the queue lets
+// far fewer failures through per window than maxKeys.
 type tokenThrottle struct {
-	limit  int
-	window time.Duration
-	maxIDs int
-	now    func() time.Time
+	pairLimit int // per (address, client id); below 1: throttle off
+	addrLimit int // per address
+	window    time.Duration
+	maxKeys   int
+	now       func() time.Time
 
-	mu  sync.Mutex
-	ids map[[sha256.Size]byte]*list.Element // of *throttled
-	lru list.List                           // front: most recent failure
+	mu   sync.Mutex
+	keys map[[sha256.Size]byte]*list.Element // of *bucket
+	lru  list.List                           // front: most recently charged
 }
 
-type throttled struct {
-	key   [sha256.Size]byte
-	fails []time.Time // ascending, at most limit, all within the window
+type bucket struct {
+	key      [sha256.Size]byte
+	interval time.Duration // window / limit: the time one failure takes to drain
+	tat      time.Time     // when the bucket is empty again ("theoretical arrival time")
 }
 
 func newTokenThrottle() *tokenThrottle {
-	return &tokenThrottle{limit: tokenFailureLimit, window: tokenFailureWindow, maxIDs: tokenThrottleMaxIDs, now: time.Now}
+	return &tokenThrottle{pairLimit: tokenFailureLimit, addrLimit: config.DefaultTokenFailuresPerAddress,
+		window: tokenFailureWindow, maxKeys: tokenThrottleMaxKeys, now: time.Now}
 }
 
-// admit returns a 429 *Error when clientID has used up its failures, else nil.
-func (t *tokenThrottle) admit(clientID string) error {
-	if t.limit < 1 {
-		return nil
+// charge is what admit took; done gives it back unless the attempt failed.
+type charge []*list.Element
+
+// admit charges one failure to the address and to the (address, client id)
+// pair, or returns a 429 *Error (charging nothing) when either is used up.
+func (t *tokenThrottle) admit(addr, clientID string) (charge, error) {
+	if t.pairLimit < 1 {
+		return nil, nil
 	}
-	key := keyOf(clientID)
 	now := t.now()
+	keys := [...]struct {
+		key   [sha256.Size]byte
+		limit int
+	}{
+		{sha256.Sum256([]byte("address\x00" + addr)), t.addrLimit},
+		{sha256.Sum256([]byte("pair\x00" + addr + "\x00" + clientID)), t.pairLimit},
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	el, ok := t.ids[key]
-	if !ok {
-		return nil
+	var wait time.Duration
+	for _, k := range keys {
+		if el, ok := t.keys[k.key]; ok {
+			b := el.Value.(*bucket)
+			wait = max(wait, later(b.tat, now).Add(b.interval).Sub(now)-t.window)
+		}
 	}
-	e := el.Value.(*throttled)
-	t.prune(e, now)
-	if len(e.fails) == 0 {
-		t.remove(el)
-		return nil
+	if wait > 0 {
+		secs := max(1, int64((wait+time.Second-1)/time.Second)) // rounded up
+		return nil, &Error{Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("Too many failed login attempts, try again in %d seconds", secs),
+			Header: http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}}
 	}
-	if len(e.fails) < t.limit {
-		return nil
+	var c charge
+	for _, k := range keys {
+		el, ok := t.keys[k.key]
+		if !ok {
+			if el = t.insert(k.key, max(t.window/time.Duration(max(k.limit, 1)), 1), now); el == nil {
+				continue // full of blocked keys: not recorded (see tokenThrottle)
+			}
+		}
+		b := el.Value.(*bucket)
+		b.tat = later(b.tat, now).Add(b.interval)
+		t.lru.MoveToFront(el)
+		c = append(c, el)
 	}
-	wait := e.fails[0].Add(t.window).Sub(now)
-	secs := max(1, int64((wait+time.Second-1)/time.Second)) // rounded up
-	return &Error{Status: http.StatusTooManyRequests,
-		Detail: fmt.Sprintf("Too many failed login attempts for this client, try again in %d seconds", secs),
-		Header: http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}}
+	return c, nil
 }
 
-// failed records a failed login of clientID.
-func (t *tokenThrottle) failed(clientID string) {
-	if t.limit < 1 {
+// done ends an admitted attempt: a refused login keeps its charge; a success,
+// or a failure that was not the client's (database down, busy), gives it back.
+func (t *tokenThrottle) done(c charge, failed bool) {
+	if failed || len(c) == 0 {
 		return
 	}
-	key := keyOf(clientID)
-	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ids == nil {
-		t.ids = map[[sha256.Size]byte]*list.Element{}
-	}
-	el, ok := t.ids[key]
-	if !ok {
-		t.evict(now)
-		el = t.lru.PushFront(&throttled{key: key})
-		t.ids[key] = el
-	}
-	e := el.Value.(*throttled)
-	t.prune(e, now)
-	e.fails = append(e.fails, now)
-	if n := len(e.fails); n > t.limit { // only the newest limit failures matter
-		e.fails = append(e.fails[:0], e.fails[n-t.limit:]...)
-	}
-	t.lru.MoveToFront(el)
-}
-
-// done records the outcome of a POST /token attempt that admit let through:
-// a refused login (info.TokenFail set) counts, success and server errors do not.
-func (t *tokenThrottle) done(clientID string, info *AuthInfo) {
-	if info.TokenFail != "" {
-		t.failed(clientID)
-	}
-}
-
-// prune drops the failures that left the window.
-func (t *tokenThrottle) prune(e *throttled, now time.Time) {
-	cutoff := now.Add(-t.window)
-	i := 0
-	for i < len(e.fails) && !e.fails[i].After(cutoff) {
-		i++
-	}
-	if i > 0 {
-		e.fails = append(e.fails[:0], e.fails[i:]...)
-	}
-}
-
-// evict makes room for one more id: expired entries go first (the least
-// recently failing end of the list holds the oldest), then the least recent.
-func (t *tokenThrottle) evict(now time.Time) {
-	for el := t.lru.Back(); el != nil; el = t.lru.Back() {
-		e := el.Value.(*throttled)
-		t.prune(e, now)
-		if len(e.fails) > 0 && len(t.ids) < t.maxIDs {
-			return
+	for _, el := range c {
+		b := el.Value.(*bucket)
+		if cur, ok := t.keys[b.key]; ok && cur == el { // not evicted meanwhile
+			b.tat = b.tat.Add(-b.interval)
 		}
-		t.remove(el)
 	}
 }
 
-// keyOf is the map key of a client id: its digest, so long ids cost no more memory.
-func keyOf(clientID string) [sha256.Size]byte { return sha256.Sum256([]byte(clientID)) }
+// insert adds an empty bucket for key, making room first; nil when every key
+// is blocked.
+func (t *tokenThrottle) insert(key [sha256.Size]byte, interval time.Duration, now time.Time) *list.Element {
+	if t.keys == nil {
+		t.keys = map[[sha256.Size]byte]*list.Element{}
+	}
+	if len(t.keys) >= t.maxKeys {
+		var victim *list.Element // least recently charged key that is not blocked
+		for el := t.lru.Back(); el != nil; {
+			prev := el.Prev()
+			b := el.Value.(*bucket)
+			switch {
+			case !b.tat.After(now): // drained: forget it
+				t.remove(el)
+			case victim == nil && !t.blocked(b, now):
+				victim = el
+			}
+			el = prev
+		}
+		if len(t.keys) >= t.maxKeys {
+			if victim == nil {
+				return nil
+			}
+			t.remove(victim)
+		}
+	}
+	el := t.lru.PushFront(&bucket{key: key, interval: interval, tat: now})
+	t.keys[key] = el
+	return el
+}
+
+// blocked reports whether one more charge would overflow the bucket.
+func (t *tokenThrottle) blocked(b *bucket, now time.Time) bool {
+	return later(b.tat, now).Add(b.interval).Sub(now) > t.window
+}
 
 func (t *tokenThrottle) remove(el *list.Element) {
-	delete(t.ids, el.Value.(*throttled).key)
+	delete(t.keys, el.Value.(*bucket).key)
 	t.lru.Remove(el)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sourceAddress is the address a POST /token is throttled by: the connection's
+// peer, unless the peer is a trusted proxy (CTMS_TRUSTED_PROXIES). Then
+// X-Forwarded-For is read from the right, each trusted hop skipped: the first
+// untrusted address is the source (the entries left of it are the client's
+// own words). An IPv6 source counts as its /64, which one host usually owns
+// whole. Returned as text: a map key, never logged.
+func sourceAddress(r *http.Request, trusted []netip.Prefix) string {
+	addr, ok := parseHop(r.RemoteAddr)
+	if !ok {
+		return "peer:" + r.RemoteAddr // not an IP connection (tests, unix sockets)
+	}
+	if isTrusted(addr, trusted) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, ok := parseHop(hops[i])
+			if !ok {
+				break // garbage from a trusted hop: the last good address stands
+			}
+			addr = hop
+			if !isTrusted(hop, trusted) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		return netip.PrefixFrom(addr, 64).Masked().String()
+	}
+	return addr.String()
+}
+
+// parseHop reads "1.2.3.4", "1.2.3.4:5", "2001:db8::1" or "[2001:db8::1]:5".
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return a.Unmap().WithZone(""), err == nil
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

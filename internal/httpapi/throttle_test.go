@@ -19,7 +19,7 @@ import (
 func requireThrottled(t *testing.T, r *response, limit int) {
 	t.Helper()
 	require.Equal(t, http.StatusTooManyRequests, r.Status, "%s", r.Body)
-	require.Contains(t, r.Object(t)["detail"], "Too many failed login attempts for this client")
+	require.Contains(t, r.Object(t)["detail"], "Too many failed login attempts, try again in")
 	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	require.NoError(t, err, "Retry-After: %q", r.Header.Get("Retry-After"))
 	require.GreaterOrEqual(t, secs, 1)
@@ -57,7 +57,7 @@ func TestTokenThrottle(t *testing.T) {
 	}
 	requireThrottled(t, a.postToken(nil, basic(unknown, "secret_wrong")), 2)
 
-	// The block lasts until the oldest failure leaves the window.
+	// The block lasts until one failure has drained (window/limit).
 	time.Sleep(time.Until(start.Add(window + 100*time.Millisecond)))
 	requireToken(t, a.postToken(nil, basic(victimID, victimSecret)))
 }
