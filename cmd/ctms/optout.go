@@ -129,9 +129,9 @@ func (c *optoutImportCmd) Run(sio stdio) error {
 // applyOptoutBatch applies one batch in its own transaction.
 func applyOptoutBatch(ctx context.Context, env *cliEnv, batch []optout.Line) (optout.Counts, error) {
 	p := db.OptoutApplyBatchParams{
-		LineNos:    make([]int64, len(batch)),
-		Emails:     make([]string, len(batch)),
-		Reasons:    make([]string, len(batch)),
+		LineNos: make([]int64, len(batch)),
+		Emails:  make([]string, len(batch)),
+		Reasons: make([]string, len(batch)),
 	}
 	for i, l := range batch {
 		p.LineNos[i], p.Emails[i], p.Reasons[i] = int64(l.No), l.Email, l.Reason
