@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/testdb"
 )
 
@@ -121,8 +122,11 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 
 	_, first := newContact()
 	firstID := a.create(first)["email"].(map[string]any)["email_id"].(string)
+	optID, opt := newContact()
+	a.create(opt)
 
-	// A slow write by another role, as psql would make it.
+	// A slow write by another role, as psql would make it, and in the same
+	// transaction the opt-out statement of `ctms optout import`.
 	writer, err := pgx.ConnectConfig(ctx, connAs(writerRole, "psql"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = writer.Close(ctx) })
@@ -132,6 +136,10 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 	slowID := uuid.NewString()
 	_, err = tx.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, slowID, newEmail())
 	require.NoError(t, err)
+	optout, err := db.New().OptoutApplyBatch(ctx, tx, db.OptoutApplyBatchParams{
+		LineNos: []int64{1}, Emails: []string{opt["email"].(obj)["primary_email"].(string)}, Reasons: []string{"Bounce"}})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), optout.ContactsUpdated)
 	var hidden bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1`,
 		writer.PgConn().PID()).Scan(&hidden))
@@ -159,10 +167,11 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 		return end
 	}
 	end := follow("/updates?" + url.Values{"start": {start}, "limit": {"1"}}.Encode())
-	require.Equal(t, 1, seen[firstID])
+	require.Equal(t, map[string]int{firstID: 1, optID: 1}, seen)
 	require.Zero(t, seen[fastID], "the window must end before the oldest in-flight write")
 
 	require.NoError(t, tx.Commit(ctx))
 	follow("/updates?" + url.Values{"start": {end}, "limit": {"1"}}.Encode())
-	require.Equal(t, map[string]int{firstID: 1, slowID: 1, fastID: 1}, seen, "every write seen exactly once")
+	require.Equal(t, map[string]int{firstID: 1, optID: 2, slowID: 1, fastID: 1}, seen,
+		"every write seen exactly once (the opted-out contact once created, once opted out)")
 }
