@@ -41,7 +41,8 @@ func TestSchemaMatchesAlembicHead(t *testing.T) {
 
 // TestLaterMigrationsKeepPythonSchema checks the fully migrated schema: later migrations may
 // add objects of their own (tables, their indexes, even foreign keys to Python tables) but must
-// not change, drop or add to the Python CTMS's tables, which it may still use.
+// not change, drop or add to the Python CTMS's tables, which it may still use. The one
+// exception is allowedOnPythonTables.
 func TestLaterMigrationsKeepPythonSchema(t *testing.T) {
 	want := referenceStatements(t)
 	got := dumpStatements(dumpSchema(t, testdb.NewDatabase(t)))
@@ -54,7 +55,7 @@ func TestLaterMigrationsKeepPythonSchema(t *testing.T) {
 	}
 	var changed []string
 	for _, stmt := range difference(got, want) {
-		if m := subjectTable.FindStringSubmatch(stmt); m != nil && pythonTables[m[1]] {
+		if m := subjectTable.FindStringSubmatch(stmt); m != nil && pythonTables[m[1]] && !allowedOnPythonTables[stmt] {
 			changed = append(changed, stmt)
 		}
 	}
@@ -64,6 +65,14 @@ func TestLaterMigrationsKeepPythonSchema(t *testing.T) {
 			"added to Python tables:\n%s",
 			referenceSchema, strings.Join(missing, "\n\n"), strings.Join(changed, "\n\n"))
 	}
+}
+
+// allowedOnPythonTables are the statements later migrations may add to Python tables: the
+// statement trigger of sql/migrations/00006_write_start_marker.sql, which changes no row and
+// no column (it takes an advisory lock that the /updates guard reads), so the Python CTMS runs
+// unchanged, and its writes are guarded too.
+var allowedOnPythonTables = map[string]bool{
+	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();": true,
 }
 
 // subjectTable finds the table a dumped statement defines or alters.

@@ -18,22 +18,20 @@
 
 -- +goose Up
 -- +goose StatementBegin
-CREATE FUNCTION ctms_write_start_key(ts timestamptz) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (17236::bigint << 48) -- 17236 = 0x4354
-         | floor(extract(epoch FROM ts - timestamptz '2000-01-01 00:00:00+00') * 1000)::bigint
-$$;
--- +goose StatementEnd
-
--- +goose StatementBegin
 CREATE FUNCTION ctms_mark_write_start() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(ctms_write_start_key(now()));
+    -- Only pg_catalog functions: whatever the writer's search_path.
+    PERFORM pg_advisory_xact_lock_shared(
+        (17236::bigint << 48) -- the tag 0x4354
+        | floor(extract(epoch FROM now() - timestamptz '2000-01-01 00:00:00+00') * 1000)::bigint);
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
+
+-- Every writer runs it (the default, made explicit for databases that revoke it).
+GRANT EXECUTE ON FUNCTION ctms_mark_write_start() TO PUBLIC;
 
 CREATE TRIGGER emails_mark_write_start
     BEFORE INSERT OR UPDATE ON emails
@@ -42,4 +40,3 @@ CREATE TRIGGER emails_mark_write_start
 -- +goose Down
 DROP TRIGGER emails_mark_write_start ON emails;
 DROP FUNCTION ctms_mark_write_start();
-DROP FUNCTION ctms_write_start_key(timestamptz);
