@@ -19,14 +19,16 @@ import (
 // docs/reliability.md) every interleaving the scheduler offers gets tried.
 const raceRounds = 15
 
-// newRaceAPI is newAPI on a database and pool of its own, with connections for
-// every racer (the package's shared pool has few, and would both serialise the
-// racers and starve the other tests).
+// newRaceAPI is newAPI on a database and pool of its own, so that the racers do
+// not starve the other tests of the package's shared pool. The pool is as
+// small as that one (4): racers queue for connections and start their
+// transactions as others commit, which is when they collide (with 16
+// connections the PUT race below rarely shows).
 func newRaceAPI(t *testing.T) *apiTest {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(testdb.NewDatabase(t))
 	require.NoError(t, err)
-	cfg.MaxConns = 16
+	cfg.MaxConns = 4
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
