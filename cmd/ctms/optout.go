@@ -37,7 +37,8 @@ func (c *optoutImportCmd) Help() string {
 		"dates like " + optout.DateExample + ", 12-hour clock, taken as UTC). Each address is matched " +
 		"case-insensitively against contacts' primary e-mails and FxA primary e-mails. Every matched " +
 		"contact that has not opted out gets has_opted_out_of_email = true, unsubscribe_reason = Reason " +
-		"(NULL if empty) and update_timestamp = Date, so /updates reports it; contacts that have opted " +
+		"(NULL if empty) and update_timestamp = the time of the import, so that /updates reports it " +
+		"also to a consumer already past the CSV's dates (the summary reports their range); contacts that have opted " +
 		"out, even while the import runs, keep their reason and timestamp. When several lines match one " +
 		"contact, the first one counts.\n\n" +
 		"Lines are applied in batches, one transaction each, with progress on stderr. Interrupting " +
@@ -128,13 +129,12 @@ func (c *optoutImportCmd) Run(sio stdio) error {
 // applyOptoutBatch applies one batch in its own transaction.
 func applyOptoutBatch(ctx context.Context, env *cliEnv, batch []optout.Line) (optout.Counts, error) {
 	p := db.OptoutApplyBatchParams{
-		LineNos:    make([]int64, len(batch)),
-		Emails:     make([]string, len(batch)),
-		Reasons:    make([]string, len(batch)),
-		Timestamps: make([]time.Time, len(batch)),
+		LineNos: make([]int64, len(batch)),
+		Emails:  make([]string, len(batch)),
+		Reasons: make([]string, len(batch)),
 	}
 	for i, l := range batch {
-		p.LineNos[i], p.Emails[i], p.Reasons[i], p.Timestamps[i] = int64(l.No), l.Email, l.Reason, l.Date
+		p.LineNos[i], p.Emails[i], p.Reasons[i] = int64(l.No), l.Email, l.Reason
 	}
 	var row db.OptoutApplyBatchRow
 	err := pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
@@ -145,7 +145,7 @@ func applyOptoutBatch(ctx context.Context, env *cliEnv, batch []optout.Line) (op
 	if err != nil {
 		return optout.Counts{}, err
 	}
-	return optout.Counts{
+	return optout.Counts{ // the dates are tallied by optout.Import
 		Updated:         row.Updated,
 		AlreadyOptedOut: row.AlreadyOptedOut,
 		Unknown:         row.Unknown,
@@ -166,6 +166,11 @@ func printOptoutSummary(w io.Writer, c optout.Counts, headerLine int) {
 	fmt.Fprintf(w, "Already opted out:   %d\n", c.AlreadyOptedOut)
 	fmt.Fprintf(w, "Unknown (not found): %d\n", c.Unknown)
 	fmt.Fprintf(w, "Malformed (skipped): %d\n", c.Malformed)
+	if !c.FirstDate.IsZero() {
+		const layout = "2006-01-02 15:04"
+		fmt.Fprintf(w, "CSV dates:           %s to %s UTC (not stored: update_timestamp is the time of the import)\n",
+			c.FirstDate.Format(layout), c.LastDate.Format(layout))
+	}
 }
 
 // optoutProgress shows progress through the file on stderr: a bar redrawn

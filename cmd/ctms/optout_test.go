@@ -109,6 +109,30 @@ func optoutSummary(lines, updated, contacts, already, unknown, malformed int, he
 		"Malformed (skipped): %d\n", lines, header, updated, contacts, already, unknown, malformed)
 }
 
+// optoutDates is the summary line reporting the range of the CSV's dates.
+func optoutDates(first, last string) string {
+	return fmt.Sprintf("CSV dates:           %s to %s UTC (not stored: update_timestamp is the time of the import)\n", first, last)
+}
+
+// importedAt stands, in expected states, for "the time of the import".
+var importedAt = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// runImport runs the command and returns, with its result, a function that
+// checks that a contact's update_timestamp is the time of that run and
+// replaces it by importedAt (for comparison with expected states).
+func runImport(t *testing.T, args ...string) (cliResult, func(optoutState) optoutState) {
+	t.Helper()
+	before := time.Now().Add(-time.Millisecond)
+	res := runCLI(t, "", append([]string{"optout", "import"}, args...)...)
+	after := time.Now().Add(time.Millisecond)
+	return res, func(s optoutState) optoutState {
+		if !s.Updated.Before(before) && !s.Updated.After(after) {
+			s.Updated = importedAt
+		}
+		return s
+	}
+}
+
 func optedOut(reason *string, at time.Time) optoutState {
 	return optoutState{OptedOut: new(true), Reason: reason, Updated: at}
 }
@@ -141,38 +165,42 @@ func TestOptoutImport(t *testing.T) {
 		"bad-date@example.com,2024-03-18 25:00,Bounce\r\n" // 15 malformed: date
 	path := writeCSV(t, csv)
 
-	res := runCLI(t, "", "optout", "import", "--batch-size", "3", path)
+	res, stamped := runImport(t, "--batch-size", "3", path)
 	require.Equal(t, 0, res.code, res.errOut)
-	require.Equal(t, optoutSummary(13, 6, 7, 2, 2, 3, " (header row on line 1 not counted)"), res.out)
+	require.Equal(t, optoutSummary(13, 6, 7, 2, 2, 3, " (header row on line 1 not counted)")+
+		optoutDates("2024-03-12 17:17", "2024-03-18 08:00"), res.out)
 	require.Contains(t, res.errOut, "Skipped line 8: expected 3 fields (Email, Date, Reason), found 2\n")
 	require.Contains(t, res.errOut, "Skipped line 12: empty email address\n")
 	require.Contains(t, res.errOut, `Skipped line 15: unparsable date "2024-03-18 25:00" (expected a date like 2024-03-12 05:17 PM)`+"\n")
 	require.Contains(t, res.errOut, "] 100% 13 lines, 6 updated, 2 already opted out, 2 unknown, 3 malformed\n")
 	require.NotContains(t, res.out+res.errOut, "@", "no e-mail address is printed")
 
-	at := func(s string) time.Time {
-		ts, err := time.Parse("2006-01-02 15:04", s)
-		require.NoError(t, err)
-		return ts
-	}
+	// update_timestamp is the time of the import, not the CSV's date: a
+	// /updates consumer whose window is already past 2024 still gets them.
 	want := map[uuid.UUID]optoutState{
-		alice:     optedOut(new("Hard bounce, mailbox full"), at("2024-03-12 17:17")),
-		bob:       optedOut(new("Spam complaint"), at("2024-03-13 09:05")),
+		alice:     optedOut(new("Hard bounce, mailbox full"), importedAt),
+		bob:       optedOut(new("Spam complaint"), importedAt),
 		carol:     optedOut(new("asked by phone"), optoutOldTimestamp),
-		dave:      optedOut(new("Multi-line\nreason"), at("2024-03-14 00:30")),
-		erin:      optedOut(new("First"), at("2024-03-15 13:00")),
-		frank:     optedOut(nil, at("2024-03-17 23:59")),
-		shared:    optedOut(new("Shared"), at("2024-03-18 08:00")),
-		sharedFxa: optedOut(new("Shared"), at("2024-03-18 08:00")),
+		dave:      optedOut(new("Multi-line\nreason"), importedAt),
+		erin:      optedOut(new("First"), importedAt),
+		frank:     optedOut(nil, importedAt),
+		shared:    optedOut(new("Shared"), importedAt),
+		sharedFxa: optedOut(new("Shared"), importedAt),
 		untouched: {OptedOut: new(false), Updated: optoutOldTimestamp},
 	}
-	require.Equal(t, want, allOptoutStates(t, pool))
+	stored := allOptoutStates(t, pool)
+	states := map[uuid.UUID]optoutState{}
+	for id, s := range stored {
+		states[id] = stamped(s)
+	}
+	require.Equal(t, want, states)
 
 	t.Run("Rerun", func(t *testing.T) {
 		res := runCLI(t, "", "optout", "import", path)
 		require.Equal(t, 0, res.code, res.errOut)
-		require.Equal(t, optoutSummary(13, 0, 0, 8, 2, 3, " (header row on line 1 not counted)"), res.out)
-		require.Equal(t, want, allOptoutStates(t, pool), "a re-run changes nothing")
+		require.Equal(t, optoutSummary(13, 0, 0, 8, 2, 3, " (header row on line 1 not counted)")+
+			optoutDates("2024-03-12 17:17", "2024-03-18 08:00"), res.out)
+		require.Equal(t, stored, allOptoutStates(t, pool), "a re-run changes nothing")
 	})
 }
 
@@ -181,10 +209,10 @@ func TestOptoutImportNoHeader(t *testing.T) {
 	id := insertOptoutContact(t, pool, optoutContact{email: "jane@example.com", optedOut: new(false)})
 	path := writeCSV(t, "JANE@example.com,2024-03-12 05:17 pm,Bounce\nnobody@example.com,2024-03-12 05:17 PM,Bounce\n")
 
-	res := runCLI(t, "", "optout", "import", path)
+	res, stamped := runImport(t, path)
 	require.Equal(t, 0, res.code, res.errOut)
-	require.Equal(t, optoutSummary(2, 1, 1, 0, 1, 0, ""), res.out)
-	require.Equal(t, optedOut(new("Bounce"), time.Date(2024, 3, 12, 17, 17, 0, 0, time.UTC)), optoutStateOf(t, pool, id))
+	require.Equal(t, optoutSummary(2, 1, 1, 0, 1, 0, "")+optoutDates("2024-03-12 17:17", "2024-03-12 17:17"), res.out)
+	require.Equal(t, optedOut(new("Bounce"), importedAt), stamped(optoutStateOf(t, pool, id)))
 }
 
 func TestOptoutImportDuplicatesInOneBatch(t *testing.T) {
@@ -194,11 +222,10 @@ func TestOptoutImportDuplicatesInOneBatch(t *testing.T) {
 		"jane@example.com,2024-03-10 05:17 PM,Second\n"+
 		"Jane@Example.com,2024-03-11 05:17 PM,Third\n")
 
-	res := runCLI(t, "", "optout", "import", path)
+	res, stamped := runImport(t, path)
 	require.Equal(t, 0, res.code, res.errOut)
-	require.Equal(t, optoutSummary(3, 1, 1, 2, 0, 0, ""), res.out)
-	require.Equal(t, optedOut(new("First"), time.Date(2024, 3, 12, 17, 17, 0, 0, time.UTC)), optoutStateOf(t, pool, id),
-		"the first line wins")
+	require.Equal(t, optoutSummary(3, 1, 1, 2, 0, 0, "")+optoutDates("2024-03-10 17:17", "2024-03-12 17:17"), res.out)
+	require.Equal(t, optedOut(new("First"), importedAt), stamped(optoutStateOf(t, pool, id)), "the first line wins")
 }
 
 // TestOptoutImportConcurrentOptout opts a contact out while the import waits
@@ -230,7 +257,7 @@ func TestOptoutImportConcurrentOptout(t *testing.T) {
 
 	res := <-done
 	require.Equal(t, 0, res.code, res.errOut)
-	require.Equal(t, optoutSummary(1, 0, 0, 1, 0, 0, ""), res.out)
+	require.Equal(t, optoutSummary(1, 0, 0, 1, 0, 0, "")+optoutDates("2024-03-12 17:17", "2024-03-12 17:17"), res.out)
 	require.Equal(t, optedOut(new("API"), concurrent), optoutStateOf(t, pool, id))
 }
 
@@ -268,13 +295,13 @@ func TestOptoutImportInterrupted(t *testing.T) {
 		t.Fatal("the import did not stop at the interruption")
 	}
 	require.Equal(t, 130, res.code, res.errOut)
-	require.Equal(t, optoutSummary(2, 2, 2, 0, 0, 0, ""), res.out)
+	require.Equal(t, optoutSummary(2, 2, 2, 0, 0, 0, "")+optoutDates("2024-03-12 17:17", "2024-03-12 17:17"), res.out)
 	require.Contains(t, res.errOut, "Interrupted: the batches applied so far are committed.")
 	require.Equal(t, 2, countOptedOut())
 
 	res = runCLI(t, "", "optout", "import", path)
 	require.Equal(t, 0, res.code, res.errOut)
-	require.Equal(t, optoutSummary(6, 4, 4, 2, 0, 0, ""), res.out)
+	require.Equal(t, optoutSummary(6, 4, 4, 2, 0, 0, "")+optoutDates("2024-03-12 17:17", "2024-03-12 17:17"), res.out)
 	require.Equal(t, 6, countOptedOut())
 }
 

@@ -401,6 +401,34 @@ func (q *Queries) EmailUpsert(ctx context.Context, db DBTX, arg EmailUpsertParam
 	return err
 }
 
+const emailsLockByPrimaryEmail = `-- name: EmailsLockByPrimaryEmail :many
+SELECT email_id FROM emails WHERE lower(primary_email) = lower($1::text)
+ORDER BY email_id FOR UPDATE
+`
+
+// DELETE: locks the contacts of a primary email (case-insensitive) before any
+// of their child rows is touched, so that a concurrent write of the same
+// contact either finishes first or waits and then finds it gone.
+func (q *Queries) EmailsLockByPrimaryEmail(ctx context.Context, db DBTX, primaryEmail string) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, emailsLockByPrimaryEmail, primaryEmail)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var email_id uuid.UUID
+		if err := rows.Scan(&email_id); err != nil {
+			return nil, err
+		}
+		items = append(items, email_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const fxaDelete = `-- name: FxaDelete :exec
 DELETE FROM fxa WHERE email_id = $1
 `

@@ -4,13 +4,16 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/testdb"
 )
 
@@ -70,4 +73,105 @@ func TestUpdatesDoNotLoseSlowWrites(t *testing.T) {
 	require.NoError(t, tx.Commit(context.Background()))
 	page() // the consumer goes on from its cursor
 	require.Equal(t, map[string]int{firstID: 1, slowID: 1, fastID: 1}, seen, "every write seen exactly once")
+}
+
+// The same, with the service running as a role that has table privileges only
+// (neither superuser nor member of pg_read_all_stats: pg_stat_activity hides
+// other roles' xact_start from it) and the slow write made by another role
+// (psql, a Python CTMS): the guard reads pg_locks, which no role is denied.
+func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := testdb.NewDatabase(t)
+	admin, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	serviceRole, writerRole := "ctms_service_"+suffix, "ctms_writer_"+suffix
+	for _, role := range []string{serviceRole, writerRole} {
+		ident := pgx.Identifier{role}.Sanitize()
+		for _, stmt := range []string{
+			"CREATE ROLE " + ident + " LOGIN",
+			"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + ident,
+			"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO " + ident,
+		} {
+			_, err := admin.Exec(ctx, stmt)
+			require.NoError(t, err, stmt)
+		}
+		t.Cleanup(func() { // roles outlive databases: drop them (before the pools close: LIFO)
+			_, _ = admin.Exec(ctx, "DROP OWNED BY "+ident)
+			_, _ = admin.Exec(ctx, "DROP ROLE "+ident)
+		})
+	}
+	connAs := func(role, app string) *pgx.ConnConfig {
+		cfg, err := pgx.ParseConfig(dbURL)
+		require.NoError(t, err)
+		cfg.User = role
+		cfg.RuntimeParams["timezone"] = "UTC"
+		cfg.RuntimeParams["application_name"] = app
+		return cfg
+	}
+	pc, err := pgxpool.ParseConfig(dbURL)
+	require.NoError(t, err)
+	pc.ConnConfig = connAs(serviceRole, "ctms") // as cmd/ctms/pool.go
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	a := newAPIOn(t, pool)
+	start := time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano)
+
+	_, first := newContact()
+	firstID := a.create(first)["email"].(map[string]any)["email_id"].(string)
+	optID, opt := newContact()
+	a.create(opt)
+
+	// A slow write by another role, as psql would make it, and in the same
+	// transaction the opt-out statement of `ctms optout import`.
+	writer, err := pgx.ConnectConfig(ctx, connAs(writerRole, "psql"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = writer.Close(ctx) })
+	tx, err := writer.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	slowID := uuid.NewString()
+	_, err = tx.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, slowID, newEmail())
+	require.NoError(t, err)
+	optout, err := db.New().OptoutApplyBatch(ctx, tx, db.OptoutApplyBatchParams{
+		LineNos: []int64{1}, Emails: []string{opt["email"].(obj)["primary_email"].(string)}, Reasons: []string{"Bounce"}})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), optout.ContactsUpdated)
+	var hidden bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1`,
+		writer.PgConn().PID()).Scan(&hidden))
+	require.True(t, hidden, "the service role must not see the writer's xact_start (else this test proves nothing)")
+
+	time.Sleep(20 * time.Millisecond)
+	_, fast := newContact()
+	fastID := a.create(fast)["email"].(map[string]any)["email_id"].(string)
+
+	// A consumer follows `next` from its first page to the end of its window,
+	// then starts its next window where that one ended.
+	seen := map[string]int{}
+	follow := func(path string) (end string) {
+		for path != "" {
+			r := a.do("GET", path, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			body := r.Object(t)
+			for _, it := range body["items"].([]any) {
+				seen[it.(map[string]any)["email"].(map[string]any)["email_id"].(string)]++
+			}
+			end = body["end"].(string)
+			next, _ := body["next"].(string)
+			path = strings.TrimPrefix(next, a.cfg.ServerPrefix)
+		}
+		return end
+	}
+	end := follow("/updates?" + url.Values{"start": {start}, "limit": {"1"}}.Encode())
+	require.Equal(t, map[string]int{firstID: 1, optID: 1}, seen)
+	require.Zero(t, seen[fastID], "the window must end before the oldest in-flight write")
+
+	require.NoError(t, tx.Commit(ctx))
+	follow("/updates?" + url.Values{"start": {end}, "limit": {"1"}}.Encode())
+	require.Equal(t, map[string]int{firstID: 1, optID: 2, slowID: 1, fastID: 1}, seen,
+		"every write seen exactly once (the opted-out contact once created, once opted out)")
 }

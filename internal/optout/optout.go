@@ -181,6 +181,10 @@ type Counts struct {
 	AlreadyOptedOut int64 // lines whose contacts had all opted out already
 	Unknown         int64 // lines whose address matched no contact
 	ContactsUpdated int64 // contacts opted out (an address can match several)
+	// FirstDate and LastDate are the range of the Date column over the applied
+	// lines (zero when none was applied): reported, never stored, since an
+	// opt-out takes the time of the import as its update_timestamp.
+	FirstDate, LastDate time.Time
 }
 
 // Add adds the counts of one batch.
@@ -191,6 +195,17 @@ func (c *Counts) Add(o Counts) {
 	c.AlreadyOptedOut += o.AlreadyOptedOut
 	c.Unknown += o.Unknown
 	c.ContactsUpdated += o.ContactsUpdated
+	c.addDates(o.FirstDate, o.LastDate)
+}
+
+// addDates widens the date range to [first, last] (zero values ignored).
+func (c *Counts) addDates(first, last time.Time) {
+	if !first.IsZero() && (c.FirstDate.IsZero() || first.Before(c.FirstDate)) {
+		c.FirstDate = first
+	}
+	if !last.IsZero() && (c.LastDate.IsZero() || last.After(c.LastDate)) {
+		c.LastDate = last
+	}
 }
 
 // ApplyFunc applies one batch, atomically, and returns its Updated,
@@ -260,6 +275,9 @@ func Import(ctx context.Context, r *Reader, apply ApplyFunc, opt Options) (Count
 		total.AlreadyOptedOut += got.AlreadyOptedOut
 		total.Unknown += got.Unknown
 		total.ContactsUpdated += got.ContactsUpdated
+		for _, l := range batch {
+			total.addDates(l.Date, l.Date)
+		}
 		batch = batch[:0]
 		if opt.OnBatch != nil {
 			opt.OnBatch(total)

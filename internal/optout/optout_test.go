@@ -238,7 +238,9 @@ func TestImportBatches(t *testing.T) {
 	require.Equal(t, []int{2, 6, 11}, f.first, "first line number of each batch")
 	require.Equal(t, []string{"line 7: expected 3 fields (Email, Date, Reason), found 1"}, malformed)
 	require.Equal(t, []time.Duration{time.Second, time.Second}, slept, "pause between batches only")
-	require.Equal(t, Counts{Lines: 12, Malformed: 1, Updated: 8, Unknown: 3, ContactsUpdated: 16}, total)
+	date := time.Date(2024, 3, 12, 17, 17, 0, 0, time.UTC)
+	require.Equal(t, Counts{Lines: 12, Malformed: 1, Updated: 8, Unknown: 3, ContactsUpdated: 16,
+		FirstDate: date, LastDate: date}, total)
 	require.Len(t, progress, 3)
 	require.Equal(t, int64(3), progress[0].Updated)
 	require.Equal(t, int64(8), progress[2].Updated)

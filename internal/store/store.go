@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -47,13 +49,65 @@ type Store struct {
 func New(d DB) *Store { return &Store{db: d, q: db.New()} }
 
 // inTx runs fn in one transaction, committed when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	err := pgx.BeginFunc(ctx, s.db, fn)
+//
+// Writes racing on one contact can lose in ways that say nothing about the
+// request: a deadlock or serialization failure, or (retryUnique, for PUT and
+// POST of a new contact) a unique violation against a concurrent creator of
+// the same contact, whose row the next attempt finds and updates. Those are
+// run again, a bounded number of times, so the loser answers as if it had
+// come just after the winner.
+func (s *Store) inTx(ctx context.Context, retryUnique bool, fn func(pgx.Tx) error) error {
+	var err error
+	uniqueRetries := 0
+	for attempt := 1; ; attempt++ {
+		err = pgx.BeginFunc(ctx, s.db, fn)
+		again, unique := retryable(err)
+		if unique {
+			again = retryUnique && uniqueRetries < maxUniqueRetries
+			uniqueRetries++
+		}
+		if !again || attempt == maxAttempts || ctx.Err() != nil {
+			break
+		}
+		// A short random pause, so that racers do not collide again in step.
+		time.Sleep(time.Duration(attempt) * time.Duration(rand.Int64N(int64(5*time.Millisecond)))) // #nosec G404 -- jitter, not a secret
+	}
 	if err != nil && !errors.Is(err, ErrUnavailable) && unavailable(err) {
 		return fmt.Errorf("transaction: %w: %w", ErrUnavailable, err)
 	}
 	return err
 }
+
+const (
+	maxAttempts      = 5 // per write transaction
+	maxUniqueRetries = 2 // a genuine conflict costs this many more attempts
+)
+
+// errRetry makes inTx run the transaction again: what it read vanished under a
+// concurrent write (e.g. a POST found a contact that a DELETE then removed).
+var errRetry = errors.New("concurrent write: retry")
+
+// retryable tells whether err lost a race that another attempt can win, and
+// whether it is a unique violation (retried for creations only).
+func retryable(err error) (again, unique bool) {
+	if errors.Is(err, errRetry) {
+		return true, false
+	}
+	if c, ok := errors.AsType[conflictError](err); ok {
+		return false, c.code == "23505"
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01", false
+	}
+	return false, false
+}
+
+// conflictError is an integrity violation: it is ErrConflict and keeps the
+// SQLSTATE (never the PgError, whose Detail holds the row's values).
+type conflictError struct{ code string }
+
+func (e conflictError) Error() string        { return ErrConflict.Error() }
+func (e conflictError) Is(target error) bool { return target == ErrConflict }
 
 // unavailable tells database outages and timeouts (connection refused or lost,
 // server shutting down, request deadline) from errors in the request itself.
@@ -88,7 +142,7 @@ func mapError(op string, err error) error {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && len(pgErr.Code) == 5 && pgErr.Code[:2] == "23" {
-		return fmt.Errorf("%s: constraint %s (%s): %w", op, pgErr.ConstraintName, pgErr.Code, ErrConflict)
+		return fmt.Errorf("%s: constraint %s (%s): %w", op, pgErr.ConstraintName, pgErr.Code, conflictError{pgErr.Code})
 	}
 	if unavailable(err) {
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
@@ -215,13 +269,17 @@ func emailIDs(ids []contact.Identity) []uuid.UUID {
 // Create inserts a new contact. When a contact with the same email_id exists, it
 // returns that contact and created=false, leaving the idempotency decision to the caller.
 func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact.Contact, created bool, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, true, func(tx pgx.Tx) error {
+		created = false
 		inserted, err := s.q.EmailInsert(ctx, tx, emailParams(&c.Email))
 		if err != nil {
 			return mapError("email insert", err)
 		}
 		if inserted == 0 { // the email_id exists: hand the stored contact back
 			stored, err = s.reload(ctx, tx, c.Email.EmailID)
+			if errors.Is(err, ErrNotFound) {
+				return errRetry // deleted since the insert saw it: create it now
+			}
 			return err
 		}
 		if err := s.writeChildren(ctx, tx, nil, c, true); err != nil {
@@ -239,7 +297,7 @@ func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact
 
 // Replace creates the contact or replaces it entirely (PUT).
 func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contact.Contact, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, true, func(tx pgx.Tx) error {
 		// The upsert locks the row first, so the children read next are current.
 		if err := s.q.EmailUpsert(ctx, tx, db.EmailUpsertParams(emailParams(&c.Email))); err != nil {
 			return mapError("email upsert", err)
@@ -260,7 +318,7 @@ func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contac
 // Update applies change to the stored contact under a row lock and writes what
 // changed (PATCH). The email row's update_timestamp is always bumped.
 func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.Contact) error) (stored *contact.Contact, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
 		if _, err := s.q.EmailLock(ctx, tx, id); err != nil {
 			return mapError("email lock", err)
 		}
@@ -285,20 +343,35 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 }
 
 // DeleteByPrimaryEmail deletes every contact whose primary email matches
-// case-insensitively and returns their identities.
+// case-insensitively and returns their identities. The contacts are locked
+// before their child rows are touched: a PATCH or PUT of one of them either
+// commits first (and its rows are deleted too) or waits and finds it gone.
 func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email string) (deleted []contact.Identity, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		deleted, err = s.findIdentities(ctx, tx, Filter{PrimaryEmail: &email})
+	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
+		deleted = nil
+		locked, err := s.q.EmailsLockByPrimaryEmail(ctx, tx, email)
+		if err != nil || len(locked) == 0 {
+			return mapError("emails lock", err)
+		}
+		found, err := s.findIdentities(ctx, tx, Filter{PrimaryEmail: &email})
 		if err != nil {
 			return err
 		}
-		for _, ident := range deleted {
+		isLocked := make(map[uuid.UUID]bool, len(locked))
+		for _, id := range locked {
+			isLocked[id] = true
+		}
+		for _, ident := range found {
+			if !isLocked[ident.EmailID] {
+				continue // created since the lock was taken: not this request's
+			}
 			if err := s.q.ContactDeleteChildren(ctx, tx, ident.EmailID); err != nil {
 				return mapError("contact delete children", err)
 			}
 			if err := s.q.EmailDelete(ctx, tx, ident.EmailID); err != nil {
 				return mapError("email delete", err)
 			}
+			deleted = append(deleted, ident)
 		}
 		return nil
 	})

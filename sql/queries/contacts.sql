@@ -95,6 +95,13 @@ LIMIT @max_rows;
 -- Locks a contact for a read-modify-write (PATCH).
 SELECT email_id FROM emails WHERE email_id = @email_id FOR UPDATE;
 
+-- name: EmailsLockByPrimaryEmail :many
+-- DELETE: locks the contacts of a primary email (case-insensitive) before any
+-- of their child rows is touched, so that a concurrent write of the same
+-- contact either finishes first or waits and then finds it gone.
+SELECT email_id FROM emails WHERE lower(primary_email) = lower(@primary_email::text)
+ORDER BY email_id FOR UPDATE;
+
 -- name: EmailInsert :execrows
 -- POST: 0 rows when a contact with this email_id exists (the caller then
 -- compares it with the body: idempotent re-POST or conflict).
