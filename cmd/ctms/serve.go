@@ -17,6 +17,7 @@ import (
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/httpapi"
 	"github.com/ctms-go/ctms/internal/obs"
+	"github.com/ctms-go/ctms/internal/store"
 	"github.com/ctms-go/ctms/internal/version"
 )
 
@@ -67,6 +68,15 @@ func (serveCmd) Run(sio stdio) error {
 	if err != nil {
 		return err
 	}
+	// Deletion tombstones older than the retention go away every hour; the purge
+	// stops before the pool closes (deferred calls run in reverse order).
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		purgeDeletions(purgeCtx, store.New(pool), cfg.DeletionsRetention, deletionsPurgeInterval, logger)
+	}()
+	defer func() { stopPurge(); <-purged }()
 	srv := &http.Server{
 		Addr:              cfg.Addr(),
 		Handler:           handler,

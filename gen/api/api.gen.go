@@ -382,6 +382,44 @@ type ContactPutSchema struct {
 // DeleteGroup Remove the group.
 type DeleteGroup string
 
+// DeletionTombstone One deleted contact. The hashes are pseudonyms, not anonymous: whoever knows an address can hash it and match it.
+type DeletionTombstone struct {
+	EmailId openapi_types.UUID `json:"email_id"`
+
+	// DeletedAt The start of the deleting transaction (UTC).
+	//
+	// Example: 2026-11-26T10:00:00.123456Z
+	DeletedAt string `json:"deleted_at"`
+
+	// PrimaryEmailSha256 Hex SHA-256 of the lower-cased primary email.
+	PrimaryEmailSha256 string `json:"primary_email_sha256"`
+
+	// FxaPrimaryEmailSha256 Hex SHA-256 of the lower-cased FxA primary email; null when the contact had none.
+	FxaPrimaryEmailSha256 *string `json:"fxa_primary_email_sha256"`
+
+	// DeletedBy The API client that deleted the contact, or `database` for any other writer (SQL, a Python CTMS).
+	//
+	// Example: id_basket
+	DeletedBy string `json:"deleted_by"`
+}
+
+// DeletionsResponse defines model for DeletionsResponse.
+type DeletionsResponse struct {
+	// Start The request's start; Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2020-01-22T03:24:00Z
+	Start string `json:"start"`
+
+	// End The request's end (or now); Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2021-01-29T09:26:57.511000Z
+	End   string              `json:"end"`
+	Limit int                 `json:"limit"`
+	After *string             `json:"after"`
+	Next  *string             `json:"next"`
+	Items []DeletionTombstone `json:"items"`
+}
+
 // EmailInSchema The primary email and related data of a contact.
 type EmailInSchema struct {
 	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
@@ -791,6 +829,21 @@ type ReadCtmsByAnyIdParams struct {
 
 	// FxaPrimaryEmail Matched case-insensitively.
 	FxaPrimaryEmail *QueryFxaPrimaryEmail `form:"fxa_primary_email,omitempty" json:"fxa_primary_email,omitempty"`
+}
+
+// ReadDeletionsParams defines parameters for ReadDeletions.
+type ReadDeletionsParams struct {
+	// Start Inclusive lower bound (ISO-8601 date-time or date, or Unix seconds).
+	Start string `form:"start" json:"start"`
+
+	// End Exclusive upper bound; now when absent or empty.
+	End *string `form:"end,omitempty" json:"end,omitempty"`
+
+	// Limit Page size, 1 to 1000; 100 when absent or empty.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Cursor from a previous page (base64).
+	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
 
 // ReadIdentitiesParams defines parameters for ReadIdentities.
@@ -1317,6 +1370,9 @@ type ServerInterface interface {
 	// DeleteContactByPrimaryEmail Delete contacts by primary email
 	// (DELETE /ctms/{primary_email})
 	DeleteContactByPrimaryEmail(w http.ResponseWriter, r *http.Request, primaryEmail string)
+	// ReadDeletions Read recently deleted contacts
+	// (GET /deletions)
+	ReadDeletions(w http.ResponseWriter, r *http.Request, params ReadDeletionsParams)
 	// ReadIdentities Read identities by any ID
 	// (GET /identities)
 	ReadIdentities(w http.ResponseWriter, r *http.Request, params ReadIdentitiesParams)
@@ -1583,6 +1639,78 @@ func (siw *ServerInterfaceWrapper) DeleteContactByPrimaryEmail(w http.ResponseWr
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.DeleteContactByPrimaryEmail(w, r, primaryEmail)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReadDeletions operation middleware
+func (siw *ServerInterfaceWrapper) ReadDeletions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReadDeletionsParams
+
+	// ------------- Required query parameter "start" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "start", r.URL.Query(), &params.Start, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "start"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "start", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "end" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "end", r.URL.Query(), &params.End, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "end"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "end", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReadDeletions(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1967,6 +2095,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPut+" "+options.BaseURL+"/ctms/{email_id}", wrapper.CreateOrUpdateCtmsContact)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/ctms/{primary_email}", wrapper.DeleteContactByPrimaryEmail)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/updates", wrapper.ReadCtmsInBulkByUpdatedDate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/deletions", wrapper.ReadDeletions)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/identities", wrapper.ReadIdentities)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/identity/{email_id}", wrapper.ReadIdentity)
 
@@ -2753,6 +2882,104 @@ func (response DeleteContactByPrimaryEmail503JSONResponse) VisitDeleteContactByP
 	return err
 }
 
+type ReadDeletionsRequestObject struct {
+	Params ReadDeletionsParams
+}
+
+type ReadDeletionsResponseObject interface {
+	VisitReadDeletionsResponse(w http.ResponseWriter) error
+}
+
+type ReadDeletions200JSONResponse DeletionsResponse
+
+func (response ReadDeletions200JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ReadDeletions400JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ReadDeletions401JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ReadDeletions403JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ReadDeletions422JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadDeletions503JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReadIdentitiesRequestObject struct {
 	Params ReadIdentitiesParams
 }
@@ -3081,6 +3308,9 @@ type StrictServerInterface interface {
 	// DeleteContactByPrimaryEmail Delete contacts by primary email
 	// (DELETE /ctms/{primary_email})
 	DeleteContactByPrimaryEmail(ctx context.Context, request DeleteContactByPrimaryEmailRequestObject) (DeleteContactByPrimaryEmailResponseObject, error)
+	// ReadDeletions Read recently deleted contacts
+	// (GET /deletions)
+	ReadDeletions(ctx context.Context, request ReadDeletionsRequestObject) (ReadDeletionsResponseObject, error)
 	// ReadIdentities Read identities by any ID
 	// (GET /identities)
 	ReadIdentities(ctx context.Context, request ReadIdentitiesRequestObject) (ReadIdentitiesResponseObject, error)
@@ -3306,6 +3536,32 @@ func (sh *strictHandler) DeleteContactByPrimaryEmail(w http.ResponseWriter, r *h
 	}
 }
 
+// ReadDeletions operation middleware
+func (sh *strictHandler) ReadDeletions(w http.ResponseWriter, r *http.Request, params ReadDeletionsParams) {
+	var request ReadDeletionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReadDeletions(ctx, request.(ReadDeletionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReadDeletions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReadDeletionsResponseObject); ok {
+		if err := validResponse.VisitReadDeletionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ReadIdentities operation middleware
 func (sh *strictHandler) ReadIdentities(w http.ResponseWriter, r *http.Request, params ReadIdentitiesParams) {
 	var request ReadIdentitiesRequestObject
@@ -3389,105 +3645,113 @@ func (sh *strictHandler) ReadCtmsInBulkByUpdatedDate(w http.ResponseWriter, r *h
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H15c9u4kvhXQfH3q4q9S9mSbOeQ/1nbSd64KtfG9szWS1wKRLYkPJMABwAla1L+7lsAeICHJFJWMspb",
-	"/5PIEo7uRl9oNBrfHY+FEaNApXAG350pYB+4/viOeVgSRtVnH4THSWT+dD5hOUVsjOQUkMeoxJ500aEn",
-	"Q3H4HUJMgiHxHw4c1xHeFEKsBoB7HEYBOAPHtDs66vvQP3rR8fDoRef4+HmvM/K8o87xS3j+cnzcH/kn",
-	"nuM6chGpPkJyQifOw8OD60SY4xBkAqQC5Y2a8tJXfxIFXoTl1HEdikPVNwXIcR0Of8aEg+8MJI/BBm/M",
-	"eIilM3DiWLcsz+s6/x0DX5yF7EYAt+b6U32dT4ZDNowFcDNfPv6S8c6xuAN5ze6ALhtxpJsMpW6zAchl",
-	"4pSGt6jTeui393j5wON73JAIb+/xJ05CnMBaZbf3WHpT8JGHBXQIFUAFkWQGwULx2LLJIzPmUGPYBI73",
-	"bMwuDDcvRytkYzZMeL4hfmrcNaugR61diiVjbptgrYl1Nfa95fiIse+tw+RByaOIGBWgJfkc+5/hzxiE",
-	"VH8pEgPVH3EUBcSoosN/CaOPEnWiO46w/45NiP5exKHCwxk4N/SOsjlFXkCASsQ4mnNGJ0iAx0GivU8f",
-	"r67RoRarfcd1ZjiIwVBSapo6l9RjnIMnkRJohZgaJMJCzBn3NSXM2K+JwKMA/OL811NAZ58u0/mJQH7a",
-	"rm421fTCNJ1igUYANO+g5qLs0gcqyZgAL870gSGS/YQmZAYU7f3jzbXRyC7SH00LSUDUY1sYRKCIsxnx",
-	"wXcRligALCRiFBQWFMAHf4BSbnVRgXdcZCssFyWc4KKS4CRf5KNYmtNFRnmY/4usqfkmZ6r/z2HsDJz/",
-	"d5hbsUPzqzj87fr60xvOGTediiJyjn3EDbuhPVqloJtR31pFhZyPPA66MQ7E/oHz4DoXjI4D4rXg2wLp",
-	"E52DcMAB+wsE90RI4WwHz+vcRKv/NZwCzYmcIoyEZBx8tbIaj7eMj4jvG1u0ASKfgIdECMLonthHqbEd",
-	"oBmBebr028TLEq8Ae3cC4WxSFGWwaNQ+MPmWxdTfELNUmWQqejtIfGASjRVYGsYr4DPiwQ3FM0wCxXsb",
-	"QpsMhKyRBtpX87HEIyyMHDOJOGBvqn52keQLhCeYUBRgCXyLq5RN6rE48PW8IzBTK97jyCfmW0zFHLjm",
-	"TUI1vKmA+oD9gFA4RRwUoBpEZcosb/Wz+qVzNpZGPRbhuAKPUV8gydAcEwXAmHEwoxE6OagzVIRKmIBG",
-	"68F1rhl7h/lk0yVJLBsaMX+BJGMo0INtj8rcnoAIMz5HcooNKQMSEqnZ7IbiWE4ZJ3+B397SZr5qbn8u",
-	"6QwHRC8l3Eda+hLlzziKC2a41vRcZHyhx8ESbBWbGL+aeT8wNALMFZaJc1xn1iRS6KrBPCy1Ld0O0d8r",
-	"7UInCkeSEMCCusScf/zxR+fMAqPKoWoN9bygmNQG2SjrvXON6ik6x4J4aMw4CnGgHHXwk++s6RGjqW+z",
-	"bBtmxqvbYj24zu9mIQijBv92bBIQ48PlS3WG1HdqywhqPFG3Vl++O568N2NF4Km1GjjPfnvmomfX6p8P",
-	"zxStnz1TPExoFKv9yf84rhMwzxl8cRTjO66TOrBGUycbmVvXCcVEs2oUSySmmuNGgOqGzygSEAkcB0Mw",
-	"LHCrCBOCENhoARu79Os6FkxtBiIUqZ0pCmMhUahcdGT/lhhIze9xpMRAFKfRflzyi5FnBbEXc6EkTwNZ",
-	"M/93JyG5TWCzqM5XRw/z1bFIEoAQRm2oUf+McaAYstftdi3Cn3S73Yzyeoycxr8rCAw8Lmo5Q0Z7jcYw",
-	"RSrmipBTKSMxODw0+BxECx8rETnwYXbYP+j1DmeHdje1YO1kvcz1NVKf6jpNhwP0zVD5m9K4uMTjaO8t",
-	"FlL5KEIuAth3EU75RGtGJcLZciariKmfrGwyhiLS6F9qE2JcNoq+mV++6dkOnBxDzS1nvv+Rikt6lSFd",
-	"VTPY9xkVByH7iwQBPmB8grDnsZhq4HHKiEpxRJxFwNWuQcu97w8ZHRJf/xXi+3dAJ3Kq2cF1aBwkTosJ",
-	"rpT0iuv4REQBXgzNHrEwQP/kpMEARlpYJIckCUqNcRxIZzDGgcg7jBgLAFPVI8B0EifyasPbYLIACzkM",
-	"0n1lFhFRy+U06W4Fz1ojGnE2JgEMNd8X+h83IbTaRjWjTxqq2nCSmpXsNWCFh+wbw9tqOMO4n5RWzHl3",
-	"e+znOvedCeskX6ZtDz4kH76YZrd2uw4JI8a1IdMBxYEzIXIajw48Fh4yHJGOx3yYAD3Mpn6wu4s7EnWY",
-	"FjwcdCKm/EluoHu0MOwcOmXR3J4o7hyqj1EM65BhEVAckaFqIA5eYwk/E7GNVdbOrdFjFOjOIZOq8+2p",
-	"751EcTNjsmOoLDdtzazaemQZ99VsvQfX8ThgCUNJQhASh1Fxg9fv9rud7lGn//K6dzI47g263f/sdgfa",
-	"yy5orY4aoKXqqgGoV2PVGqPTX29DrNZHJXvSeJrjrerv6vgnJTXaGLDnVaXVuO+LbMO4ghV6nW5PsUK/",
-	"N+g/H5y8ODjpqR3XD+WI/nLlZTV7WVRkjdF+VdIbzUWna86e0rPgL7YMlni4xJUW2xUYyVr14jomBMgx",
-	"tGCuEeCahbyt0SgX1++vzuPg7nNyflajVdI4aCvRABMgXxpdfCYQUB/tMY4om++fon/qXezN9YWLKENs",
-	"PBYg0XwKxfDtBM8AUX3K4NZx5avr7qsCV/7TWaMqiIRQ45l9WLW3V+TKSJVraMw5XpSF0AQzqlHgkvah",
-	"cC9bkVdpBiGxMTurCKwbPZ6yXU3Z/nX3aNA/Hqwhaa8sEAZSwxApTdyEqRLk00VYxp82bxbxPVsRYQjZ",
-	"usUsWNOSQYT0OHzVAPrMvNpfsdX4fm2c6C3hMGb3ZyZgUgOH4o6Qjdfi8d6EX/SplNYc1aGONaPNRQAy",
-	"TXdpxO8fsj7XqRoBPxl+BfufaCZQqm+OiUyDuKsm+qxa/5E0rsKvNPssoo2H+z2iywdTVi4dqDkp0vFa",
-	"EeJ5xT6EzAotKy5J1ri4PjaAJcwrlF0mNleETgJoIDyuiQgKiWUs0FeH3X11ngTq31+gzIJr/47GoeJO",
-	"dmdxU72f9CSF9VKYkbNWHJNcsKXB9EwWkWTI+HJLJRAHwcexPoNZL4vZjA+3ZR+8lUzm42SS2AyMkkyu",
-	"hieVzWZDV6R09eAlac0i2l9u3baia1OjwHNllm4/Scrfy6cosbJZwxVMVwqEVx3GCHMpCuc1mgmnmE7g",
-	"FN3BQh+xSYQ5IDwSQM3HAMYS4UB5jOi+E1PCaEfiiUA6v025ljiQan8iyQz0+IC9KdINEaHpCb36Kz3l",
-	"wgKlR3HIZyD2l8oAo9CAQ15DABL+wVkcOQ9uE3mxiaW4yEbMHFDqg9wvz16/effm+s2zWycNypxjAc5t",
-	"K6EqTJbJ1fZRK8ngJjiWhsiQTSV2+0BXpHsTsCuDZICXtEEz+HMNoIF5p/T+OjxuqIhHSuRGcBYESyAX",
-	"8ks+toLxVu+VEoRuPlzdnF9dfL48V1jdlpVMM9hTxbJ9yMcx9RRtO3pT98Wbgnc3HBMIfLG376J0Yo3W",
-	"SrweViixWLYwnYhxxCEKsLdbVjTH4smM/jJm1FZaFeb7DCGbGWs3US108CRxpo0eqjrUD65T9KnqrbLJ",
-	"VTZ5PTqbQzmcEnydBbkmvaJw06MQv/WO8Qv/xcmrzmh00u8cn7wYdV6+ej7qvOqOe/4RjF8eHx3ZMdzk",
-	"2sb6jAwWjwJolVFRyKuyezi/WVRUn68d1/nguE4tLbNE2hrNMAMulGY6Rjc3l69P0QQocE1EHf9KvBnG",
-	"kcKvGPhqeKuoNaEMuAGmkyLOOuuwCD9QG8xTDaTapS9EBu8vffw9JlzIzXN4plgofgN/yGI5ZOMh5FdY",
-	"1mfzPGZmNQ+hk6FWxnyxYWKOfRehwrtpJn8i/r7PQQi0Z6e2+gjrrK7kx/0i/ya64b+Sb9SKFflFgxkS",
-	"mp2Q1gCZXr4pqJBut3fW7Xa7/SN8du69fvP2HzUDr0/6yb2LIQcsmpxylZV2kYZ1yrviZ1eON8qqsp1A",
-	"t8vCUEroZyYGlXXyeh28Ba17OU6vvejs1CQrU+8z5fSZyBJVD1prz50mdlGv/5/VyzuHzHIrsVWrsHN4",
-	"P9pG7WAm1rYt5ikK8SK9RlR1AR9vQhVyatwOFkKZHA1oAQ8bgg+MQsnq/uJLtomR/wXSsEqb+QorviN3",
-	"gAp7vOSILbukkXoxT1u3Zls3N7/dscSVePTO7Wmn9rRTe9qp/aCdmlWQouGm7cft16ykgi2nvbZMajxq",
-	"sEcrZS9stl8rnfvbane1FiynYBZVYqv8yqIKaZXs1tiFL2ZmlnRHqwTaGr3RKom2ojPWifvK7GxLuFsl",
-	"YW7qftl52D8mHbilpByvjvy45dJGRalyrSIyFhva/FFd8ZKsFXh/KUvWkty1td+mebrLDoBqzw6Sxuis",
-	"2V1M02ro64MOv5lZNnj4Qz+5gl64Q9fAqJh1EKa8xEYDmKJQG/SsidFs6Ai0HOFh/bquvrVYXagtL8yO",
-	"Op6bssnuobMZ0+7gxcVNRGj3I0q/ND4N1MvmmqXkH5W1TGOf4qhOqFt5g7kMtbrh1tppPa5jkBa7i5LH",
-	"khUxLLsuBVImcJZp5FZWqM5HyIvMVBbYKuGR+W6VSlTrNnHJIMumrqn0sgyIPGWpUTZHaeRLCWFNzkil",
-	"LqBbBiAtX7LNacsbXTNFlUa3LahpyvPJxfLcfeXl2UX21nh4VinRtjuZre23jzbeeW4m9C+TbpvL8Ksk",
-	"l8ou0tlWWxXLcba/x1mCfWU0Y7NtYtNITWWTlW+qqpVMy1VIi8VsM11YXZ86cVieoVYrF0lzlLdvkjJV",
-	"s9Dto43lxd5sBA4BzDCVTXZiD03otXJX8WjEd+/o83HLsJv42EyxERO0WP9WMdTNNVyvAW4FA1JSVWUl",
-	"s0QNZaPX6ZaabNQKhZqdc92uCDVs9/DIOgro/3LMnIZjcz80qR7WmUPgsSQWV5TX6mkHi7lXd6VRU5EF",
-	"sQR08/ndaVqWlqoVDIiA0lFhWgduPp/bRcwOgXZurg7zVOfDwnkhJ02OVbM4YDGiVmhtF2ChIh5tfL6i",
-	"qbqav/PE//Z3FUs3VcrJ2vUNV8hRc8l54vxlnN+KH3eOGEXpeKw47F4kpqVwVq+zVqSn7qxyC2crao/X",
-	"WDBrCue0jqmkYrD6xCtj83ZlMVZxVclvac9h1sas7lRsC4vxspZ1Cnhlq5WFihJalTDa/Kip7uZ4NcUJ",
-	"Jthb6Hrs6fMtOZAou72jL4OaqyuL/6huuibA2ts61akO7tJ9tQrI1u9ozFmIcJLwl/C8dR2t1iTVhYOq",
-	"UmrK4laAS6rdfq9eqNKlby2LnMfGquGscj3x2xpjrEvnVjsnX9jmx/w2lIwNA6ZZqZr7wYP6lzvsBdG/",
-	"GkTM9HWrU60FsCFPJSw1i+iG/FRSNVGApRKpx4V31czWWHUUqNxJqzpI+tJkUsqNGNPyyWphgMpcye+V",
-	"msJvOQAyo5yiCTB9bywFSt/aNqiYgKFEIRMS9bpd5E0xx54ELk413XMB1qKL9tRgjAaLfT3kLKL6Kzcb",
-	"fB9hz4NI6hJDcgrcgFFwt5P1ccbcJtXAIUy4Ifacyja2qC7/JRg9+Izn75MK2bUu1SyiGyRPPW0nGnos",
-	"1VvEbQt3rNlK1DXbUE7+bl56ctB/eQd9ebWZn+WeP9fnpdtm93IJuh/kkvdbuOTHj3HJT36cS/5imUue",
-	"et3J6pSc9K344op84MWcyIVmO8Npv11ff9LPdOg3HfT35nE/Yj1zqEyR4uCPZ7Gc9s1zYBfWUyiKOAGb",
-	"G9at+1V4LNLzKSXN7oDe6JcTzOGPHXHGagLzwAGhpvBAKUH6+v2VfmBpb874nX67grOJToRW8BKple0F",
-	"o9fYk+g9pngCIVCJrhZCQoj21AD6qTFzJUBp5u5B90C/IpHc+XMGztFB9+BIORZYTjUGh8PhFDCXI8By",
-	"ODSYHA6Hwaju22Ts7BtPholHWVNm8S2hfnqSJNBokVW6KRzKHqCzwoNn+bNg+mLkFM8AYUQZ7UAYyQXS",
-	"L06cql1J8vKafcCrfDePhSNClStM5BSdfXitvA+lBsyhmK/rEWD/QobifHFGF5f6EM9643JJJYi8yWHh",
-	"ncdlBULK7QsvCDbtZL9X2bRP8lJg0+bFVxjb9GpLgfwxz6Y9zIOXLVoXiXxbevGw3+02eFknf7/k8cVO",
-	"lzwepR+jIXSSi8dexIQgo2Chq4uaZ+6ODbh1k2doHVqvOOouvfVdCg9S6U5H6zvlb9WpHv3++h6V111c",
-	"56TJTDXPstk6XgvoUoX95Vatev6GjxL1ohKiC3T5WqnUpDrPp3gUEM/RdXuUPuvkL9np34uP6d2qvTAT",
-	"NeruwhTVyQ/P0WfoqKZqnfOiYUZdefktrfxNQLQncAhZptF+8kCbQP1u91QD7pPxGDhQD7LfjruvqgrO",
-	"wKJUXCLZyVu8IOQ58xethGAl75cq9j0U3YDESX6UDK4TvVL9zhqBO6MW0b3atx9Lr4fZDzHXzZ80Pcza",
-	"6Vn7RvZ+ImZmmf2tQL/Dyqb7an2P7ElQ1aHXYIrsfcFfSp2VlUwLPRZql9HWZKkHZ70hbjlzy1ym1Or/",
-	"7XJtvbS66+aye7y+R/Zi6q9nXzdhxxqz2soHt9+hVyBFyqWqWuU/OJGgY7La2Oo6nREHXdEqefR0xPzF",
-	"ATozpcmQAF0i72tSmOyrg4hAXBcw80+RVddNv3CdBYCzbtb5yFfHVAMNAmRdePKr5voT5oq8N3qv+9Os",
-	"diHGuIuGWwm42f/7/7aC/mTbMlWSSEGwSBZ9S1bOdZIzxVp3XVrPdef1MBGRSMHJIVgMEAuJVDxoYlhI",
-	"4jvdj3CUHDAIN2ujlYgJRCRKw0UxVToC/IL2wNQ+AFbtk0sLB+gsmOOFsLz/3jIP/yP/2Tojr83ZRGP8",
-	"TQ6xtZL+zmuMJwVQcm4tMdy2n1vIon8wSkEJXVU9mHqmCGbAF5mCmE+ZKNcc1aEcEGjPwwI6hAqggkgy",
-	"g2CxXxVbM2wiTOfFmGDFAyK6DhKWUyc9fKhcNigKoP327soDuJ8TGatc0GkYHTO7dUlMPXT9jr5RjVkg",
-	"58nf/7tkNJELO6JWkIcWgmoWtSyo+eKv3Ite5s2eovdP0fsd0FFPMf2fGnOwFqA2qs/JDEtoHn+wdM+i",
-	"aUAsZZ4fGQurMuhKhlw8mca/lS2ltRSFu5SP4c3HxcYUZ4cgOfGSRIXD9Jqy+mz22stP8S9SbWac33I+",
-	"BiICEYq+6AcMXQTU33eRTgoBXwnmXrmDm59vHaA/9I0uFOEJqIHGcRC46Jt+IeOb3iF/o3Avv+mTfk1a",
-	"9aduforGLAjYPG0RU0kCtW0n+X2w+gj2JT2Pg7vzhdk5+69NQYESgUvFmqkXxELBELA5cDRSzIn2Lq8+",
-	"dl4+7/ZQljej9i7qD0UCdEPJPRLgMeqbYnban/9T2brcoU8fflzuyK98ZTKrH1XJVNQPW7D5mzCSi99x",
-	"EEOeGGuj9uY+RS2OohS1U0TZvFz8X6dfLEPDvFuZA70pOJ8UJwjyF7iohyRDvW63e6pzb9tAk76fKawU",
-	"6iQTVL9wXU4QbwzeRcwF40lePIo4zAiLheHfvREW8Px46Uqnj3k+nkgfabDIvQyd5rKn2u3rkDSRUxZL",
-	"tKevQu8jjNKbnShkY5Y/wFEHY/EmaA2s+WXa2x8cHi48t1t3qmuozsa/zKbw1zJkHDygUjGafuIs33s/",
-	"4oxHJ8SZvsvMTM6LyeBKKkrauOB6e9WOiXmt9jQUQCaTD3kWDbLOqkVNz/eJ/cwnSRPzq21/AxzIqbkB",
-	"kOTiZd1eM+8O+Dhgc2WY/zcAAP//",
+	"7D1rUxs7ln9F1TtVgd022OaRxHxZIMmEqoQwAe7dmoR15O5jW0O31FdSY3xT/PctSf1QP2x3GyeXzPIl",
+	"MbYe5xydt6Sj747HwohRoFI4g+/OFLAPXH/8wDwsCaPqsw/C4yQyfzoXWE4RGyM5BeQxKrEnXbTryVDs",
+	"focQk2BI/Icdx3WEN4UQqwHgHodRAM7AMe329vo+9Pdedjw8etnZ3z/sdUaet9fZfwWHr8b7/ZF/4Dmu",
+	"I+eR6iMkJ3TiPDw8uE6EOQ5BJkAqUN6qKc989SdR4EVYTh3XoThUfVOAHNfh8EdMOPjOQPIYbPDGjIdY",
+	"OgMnjnXL8ryu848Y+Pw4ZNcCuDXXH+rrfDIcsmEsgJv58vEXjHeCxS3IK3YLdNGII91kKHWbNUAuE6c0",
+	"vEWd1kO/u8eLBx7f44ZEeHePLzgJcQJrld0+YulNwUceFtAhVAAVRJI7COaKxxZNHpkxhxrDJnB8ZGN2",
+	"arh5MVohG7NhwvMN8VPjrlgFPWrtUiwYc9MEa02sy7HvLcZHjH1vFSYPSh5FxKgALckn2P8Mf8QgpPpL",
+	"kRio/oijKCBGFe3+Sxh9lKgT3XGE/Q9sQvT3Ig4VHs7Auaa3lM0o8gICVCLG0YwzOkECPA4SbV18urxC",
+	"u1qsth3XucNBDIaSUtPUOaMe4xw8iZRAK8TUIBEWYsa4rylhxn5DBB4F4Bfnv5oCOr44S+cnAvlpu7rZ",
+	"VNNT03SKBRoB0LyDmouyMx+oJGMCvDjTOUMk+wlNyB1QtPX3t1dGI7tIfzQtJAFRj21hEIEizu6ID76L",
+	"sEQBYCERo6CwoAA++AOUcquLCrzjIlthuSjhBBeVBCf5Ih/F0pwuMsrD/F9kTc03OVP9jcPYGTj/sZtb",
+	"sV3zq9h9f3V18ZZzxk2nooicYB9xw25oi1Yp6GbUt1ZRIecjj4NujAOxveM8uM4po+OAeC34tkD6ROcg",
+	"HHDA/hzBPRFSOJvB8yo30ep/DadAMyKnCCMhGQdfrazG4x3jI+L7xhatgcgF8JAIQRjdEtsoNbYDdEdg",
+	"li79JvGyxCvA3q1AOJsURRksGrVzJt+xmPprYpYqk0xFbwaJcybRWIGlYbwEfkc8uKb4DpNA8d6a0CYD",
+	"IWukgfbVfCzxCAsjx0wiDtibqp9dJPkc4QkmFAVYAt/gKmWTeiwOfD3vCMzUivc48on5FlMxA655k1AN",
+	"byqgPmA/IBSOEAcFqAZRmTLLW/2sfukcj6VRj0U4LsFj1BdIMjTDRAEwZhzMaIROduoMFaESJqDRenCd",
+	"K8Y+YD5Zd0kSy4ZGzJ8jyRgK9GCbozK3JyDCjM+RnGJDyoCERGo2u6Y4llPGyZ/gt7e0ma+a258zeocD",
+	"opcS7iMtfYnyZxzFBTNca3pOM77Q42AJtopNjF/NvOcMjQBzhWXiHNeZNYkUumowD0ttSzdD9I9Ku9CJ",
+	"wpEkBLCgLjHn77//3jm2wKhyqFpDPS8oJrVBNsp660SjeoROsCAeGjOOQhwoRx385DtresRo6tssCsPM",
+	"eHUh1oPr/GYWgjBq8G/HJgExPly+VMdIfadCRlDjibq1+vLd8eS9GSsCT63VwHnx/oWLXlypf85fKFq/",
+	"eKF4mNAoVvHJ/ziuEzDPGXxxFOM7rpM6sEZTJ4HMjeuEYqJZNYolElPNcSNAdcNnFAmIBI6DIRgWuFGE",
+	"CUEIbLSAjV36dR0LpjYDEYpUZIrCWEgUKhcd2b8lBlLzexwpMRDFabQfl/xi5FlB7MVcKMnTQNbM/91J",
+	"SG4T2Cyq89XRw3x1LJIEIIRRG2rUP2IcKIbsdbtdi/AH3W43o7weI6fxbwoCA4+LWs6Q0V6jMUyRirki",
+	"5FTKSAx2dw0+O9Hcx0pEdny42+3v9Hq7d7t2N7Vg7WS9zPU1Up/qOk2HHfTNUPmb0ri4xONo6x0WUvko",
+	"Qs4D2HYRTvlEa0YlwtlyJquIqZ+sbDKGItLoXyoIMS4bRd/ML9/0bDtOjqHmlmPf/0TFGb3MkK6qGez7",
+	"jIqdkP1JggDvMD5B2PNYTDXwOGVEpTgiziLgKmrQcu/7Q0aHxNd/hfj+A9CJnGp2cB0aB4nTYpIrJb3i",
+	"Oj4RUYDnQxMjFgboHxw0GMBIC4vkkCRJqTGOA+kMxjgQeYcRYwFgqnoEmE7iRF5teBtMFmAhh0EaV2YZ",
+	"EbVcTpPuVvKsNaIRZ2MSwFDzfaH/fhNCqzCqGX3SVNWak9SsZK8BKzxk3xjeVsMZxr1QWjHn3c2xn+vc",
+	"dyask3yZtt05Tz58Mc1u7HYdEkaMa0OmE4oDZ0LkNB7teCzcZTgiHY/5MAG6m039YHcXtyTqMC14OOhE",
+	"TPmT3ED3aGF4cuiURXNzovjkUH2MYliFDIuA4ogMVQOx8wZL+JmIra2yntwaPUaBPjlkUnW+OfX9JFFc",
+	"z5g8MVQWm7ZmVm01soz7arbeg+t4HLCEoSQhCInDqBjg9bv9bqe71+m/uuodDPZ7g273v7rdgfayC1qr",
+	"owZoqbpqAOrVWLXG6PRX2xCr9V7JnjSeZn+j+rs6/kFJjTYG7LCqtBr3fZkFjEtYodfp9hQr9HuD/uHg",
+	"4OXOQU9FXD+UI/qLlZfV7FVRkTVG+3VJbzQXna7Ze0r3gr/YMlji4RJXWmxXYCRr1YvrmBAgx9CCuUaA",
+	"axbypkajnF59vDyJg9vPyf5ZjVZJ86CtRANMgnxhdvGFQEB9tMU4omy2fYT+qaPY66tTF1GG2HgsQKLZ",
+	"FIrp2wm+A0T1LoNbx5Wvr7qvC1z5T2eFqiASQo1n9mFZbK/IlZEq19CYczwvC6FJZlSzwCXtQ+FetiKv",
+	"0gxCYmN2lhFYN3o8Zbuasv2r7t6gvz9YQdJeWSAMpIYhUpq4CVMlyKeLsIg/bd4s4nu8JMMQslWLWbCm",
+	"JYMI6Xb4sgH0nnm1v2Kr8f3KPNE7wmHM7o9NwqQGDsUdIRuvxOOjSb/oXSmtOapD7WtGm4kAZHrcpRG/",
+	"n2d9rlI1An4y/BL2P9BMoFTfDBOZJnGXTfRZtf49aVyFX2n2u4g2Hu63iC4eTFm5dKDmpEjHa0WIw4p9",
+	"CJmVWlZckqxxcX1sAEuYVyi7SGwuCZ0E0EB4XJMRFBLLWKCvDrv96jwL1L+/QJkF1/4djUPFnezW4qZ6",
+	"P+lZCuulMCNnrTgmZ8EWJtMzWUSSIePLLZRAHASfxnoPZrUsZjM+3JR98FYymY+TSWIzMEoyuRyeVDab",
+	"DV2R0uWDl6Q1y2h/uXHbiq5NjQLPlVm6/SQpfy+eosTKZg2XMF0pEV51GCPMpSjs12gmnGI6gSN0C3O9",
+	"xSYR5oDwSAA1HwMYS4QD5TGi+05MCaMdiScC6fNtyrXEgVTxiSR3oMcH7E2RbogITXfo1V/pLhcWKN2K",
+	"Qz4Dsb1QBhiFBhzyBgKQ8HfO4sh5cJvIi00sxUU2YmaDUm/kfnnx5u2Ht1dvX9w4aVLmBAtwbloJVWGy",
+	"TK42j1pJBtfBsTREhmwqsZsHuiLd64BdGSQDvKQNmsGfawANzAel91fhcU1FPFIiN4LjIFgAuZBf8rEV",
+	"jDc6VkoQuj6/vD65PP18dqKwuikrmWawp4pl85CPY+op2nZ0UPfFm4J3OxwTCHyxte2idGKN1lK8HpYo",
+	"sVi2MJ2IccQhCrD3tKxojsWzGf1lzKittCrM9xlCdmes3US10MmTxJk2eqjqUKdjEkavWDgSktGa6OwT",
+	"BeTrqf0syYGUuZ5iMQWhTXAkIPYZnYfCTY49qj9YLAZoNmVwBxzdUjbTZz+w73MQAnmY6iEQkfqMiDk9",
+	"RGoyKMnsQ7wg0aQzO+ndHd2Y0AmSHFOBtUJAW9dXp9uVfNJhp9fr9A+vet2BThnv9Pp7+weH/1yUOm6X",
+	"Ku7rgzYG8tG8HnLrtK/2bFI6Fy4hMY6+pQdOv+kUGqZzxOQUOJpxpcPQ1uU/PrgIo4u5nDKKVNBdQpf4",
+	"Q3OI3VmR0MuOA6+8M1OKqyvn2odiivsHh1XM38M9unx/3OkfHKarFrAZ8I6HBfjo3f1xev7eHCY7Qkr4",
+	"80xhqman2M8SheWkZYSVYKvZ/vdLt/Mad8Y33w/3H/7mrEgXbwSDAvSan9eAZq9WM5h8uyURC0Besh4F",
+	"tlyoaAij4jkX30jHV5Xoc0L+xyfki+mA+oDSlkNtZDgEWClYpU9XnAwsXFIsbD16+/il//LgdWc0Ouh3",
+	"9g9ejjqvXh+OOq+7456/B+NX+3t7tg1JtOfqw4QsHgXQ6jBg4Uiw3cN5bzkA6vOV4zrnjuvUugG20i87",
+	"tXfAhXKq99H19dmbIzQBClwTUXNKEogrkY2DoMgiDS/EtiaUATfAdFLEWR+YL8IP1AYzsSRC4rnI4P2l",
+	"T26NCRdy/eOnUywUv4E/ZLEcsvEQ8tuXqw+iPmZmNQ+hk6GOI/h8zTOl9jW6Cu+ml9AS8U/8zi37VoaP",
+	"sO2UlpymRDf8d/KNWrEiv2gwQ0Kzwz01QKb3RgsqpNvtHXe73W5/Dx+feG/evvt7zcCrz6vmgfGQAxZN",
+	"DmiUtXCRhgsV7dJTrGVV2U6g2x0gVEroZ55pLevk1Tp4A1r3bJze2NQXK5ILBTpFKqfKS0p67rTWnk+a",
+	"2EW9/v9WLz85ZBZbiY1ahSeH96Nt1BM8RLxpi3mEQjxPb8BWXcDHm1CFnBq3g4VQJkcDWsDDhuA8Cb8s",
+	"q/uLL9k6Rv4XOEFcykNXWPEDuQVUiPGS0yHZ/cLUi3kO3ZqFbm5+MXGBK/HoyO05UnuO1J4jtR8UqVn5",
+	"34ZB24+L16xc6YZvbLQ8j7/XIEYrpVXXi9dKR9bW2ybpV1Riq6sBRRXSKi3c2IUvXioo6Y5Wdz9q9Ear",
+	"+x8VnbFK3JduT1nC3WrPYl33y75C9GNusrSUlP3lmR+3XJWvKFWuVf/MYkObP6orXpK1Au8vZMlakru2",
+	"9lv3ismiswu1ewdJY3TcrIyAaTVMdtaamWWDhz/0k+ophevfDYyKWQdhKiOtNYCpZ7hGz5oczZqOQMsR",
+	"Hlav6/IL99WF2vDCPFHHc102eXrorMe0T/DO/Toi9PQzSr80Pg3Uy/qapeQflbVMY59ir06oW3mDuQy1",
+	"upzd2mndr2OQFtFFyWPJ6u+WXZcCKRM4yzRyKytU5yPk9dEqC2xVn8p8t0oRxVVBXDLIoqlripQtAiI/",
+	"bdvokEpp5DMJYc1xx0pJW7cMQFp5a5PTlgNdM0WVRjctqGkqy8r54mtnysuz68Ou8PCsKthtI5mNxdt7",
+	"jz2g1xL4V3Xn+lqHreX60m21VbGSdPsSBCXYl2Yz1gsTm2ZqKkFWHlRVi3CXC2gX67BnurC6PnXisPhw",
+	"da1cJM1R3r7JkamahW6fbSwv9nojcAjgDlPZJBJ7aEKvpVHFoxF/elufj1uGp4mPzRRrMUGL9W+VQ11f",
+	"w/Ua4LbsUHFZySxQQ9nodbql5iJFhULN9rlulqQaNrt5ZG0F9H85Zk7TsbkfmhS+7Mwg8FiSiyvKa3W3",
+	"g8Xcq7uNr6nIglgCuv784SitqE7VCgZEQGmrMC1hOpvN7Pqbu0A715e7+S2d3cJ+ISdNtlWzPGAxo1Zo",
+	"bdcOoyIerb2/oqm6nL/zO2vtr9mXLlmW7xnVN1wiR80l55nzF3F+K358csQoSsdjxeHpZWJaCme1EkNF",
+	"eur2Kjewt6JivMaCWVPzrXVOJRWD5TteGZu3u0CyjKtKfkt7DrMCs7pdsQ0sxqta1ingla1WlipKaFXC",
+	"aP2tprqiJ9UjTjDB3lw/JZLeIsuBRNnFU13HwFxdmf9nNeiaAGtv61SnOrhLV60rIFu/ozFnIcLJgb+E",
+	"562b1LUmqS4dVJVSU9G9AlxSqP179S6wrtpuWeQ8N1ZNZ5WfwripMca66nu1c/KFbX7Mb0PJ2DBgmpWq",
+	"Zz94UP/olL0g+leDiJm+bnWqZWzW5KmEpe4iuiY/lVRNFGCpROpx6V01szVWHQUq16mrDpK+759UISXG",
+	"tFxYLQxQmSv5vVIO/x0HQGaUIzQBpu+NpUDp284GFZMwlChkQqJet4u8KebYk8DFkaZ7LsBadNGWGozR",
+	"YL6th7yLqP7KzQbfRtjzIJL6Mp6+3qvBKLjbyfo4Y26TauAQJtwQe04ljC2qy38JRnc+49nH5HGHWpfq",
+	"LqJrHJ56DicaeizVAhhta06tCCXqmq0pJ381Lz076L+8g764UNrPcs8P9X7pptm9fFn7B7nk/RYu+f5j",
+	"XPKDH+eSv1zkkqded7I6JSd9I764Ih94MSdyrtnOcNr7q6sL/cKUfo5If2/epSXWC73KFCkO/nQcy2nf",
+	"vGR5ar3ipYgTsJlh3bpfhcciPZ9S0uwW6LV+9Mds/tgZZ6wmMG/zEGpq5pQOSF99vNTVQrZmjN/qZ5c4",
+	"m+iD0ApeIrWyPWX0CnsSfcQUTyAEKtHlXEgI0ZYuCeK4TnIlQGnm7k53Rz+AlNz5cwbO3k53Z8/Uq5hq",
+	"DHaHwylgLkeA5XBoMNkdDoNR3bfJ2Nk3ngwTj7KmIME7QrN6MgKN5lmRtsKm7A46LrzVmb9oqS9GTvEd",
+	"IIwoox0IIzlH+rGkIxWVJI+G2hu8ynfzWDgiVLnCRE7R8fkb5X0oNWA2xXxdSgf7pzIUJ/NjOj/Tm3jW",
+	"88wLihjlTXYLTxQvqm1Vbl94/LZpJ/up5aZ9kkdumzYvPiDcpldbCuTvUDftYd5qbtG6SOSb0mO9/W63",
+	"waNw+dNbj6/TveDdQ10JidBJLh5bEROCjIK5rsNhXmjdN+DWTZ6htWs9QKy79FZ3KbylqDvtre6UP7Oq",
+	"evT7q3tUHiZznYMmM9W8KGrreC2gCxX2lxu16vnzc0rUi0qIztHZG6VSk8JyF/EoIJ6jS84pfdbJH2HV",
+	"vxffgb1RsTATNeru1NSDyzfP0WfoqKZqnfN6l0Zdefktrfw5W7QlcAjZSaPt5G1Rgfrd7pEG3CfjMXCg",
+	"HmS/7XdfVxWcgUWpuESyk2fkQcgT5s9bCcFS3i8Vm30ougGJk/woGVwleqXS0zUCd0wtonu1zxaXHr78",
+	"YD2GUTd/0nQ3a6dn7RvZ+4mYmWX2NwL9E1Y23dere2SvWasOvQZTZE/j/lLqrKxkWuixULuMtiZLPbjd",
+	"76nKebCcuUUuU2r1/3K5th4Jf+rmsru/ukf22PevZ1/XYccas9rKB7/Acpo5oDc6oPGmVav8OycSdE5W",
+	"G1tdYjrioCtaJe91j5g/30HHpqomEqCru35Namp+dRARiOvam/4RskqSIsatBHDWzdof+eqYQtZBgKwL",
+	"T37VXF9grsh7rWPdn2a1CznGp2i4lYCb+N//txX0Z9uWqZJECoJ5sugbsnKuk+wp1rrrdrXRvJQzIhIp",
+	"ODkE8wFiIZGKB00OC0l8q/sRjpINBuFmbbQSMYmIRGm4KKZKR4Bf0B6Y2hvAqn1yaWEHHQczPBeW999b",
+	"5OF/4j9bZ+RlpZtojL/IIbZW0n/yGuNZAZScW0sMN+3nFk7RP+SVp6vqwZTiRnAHfJ4piNmUiXLNUZ3K",
+	"AYG2PCygQ6gAKogkdxDMt6tia4ZNhOmkmBOseEBE10HCcuqkmw+VywZFAbSfjV+6AfdzMmOVCzoNs2Mm",
+	"WpfEPOWRlfzOvQDx7O//VTKayIWdUSvIQwtBNYtaFlQ/LU29cF8hK8KcsUcGTconhKIvuviwi4D6225W",
+	"o94qvx6iLWkKtLvom4Iv+bEzioPbby66/MeHbRfp/S3wFZ5beU1uN0/S7aCLTGrd9HkZfaAET3Tmjytn",
+	"QekNNka7xrPRRfOBIqwagQowxnEQuOibLo38TXf/RuFeftN7HBpH9adufoTGLAjYLG0RU0kC5bCQ5CQ8",
+	"OkYyJRGaMuWyUJZW1XFNLJSWNk8q/NdUOE/ag3A1OESgW4ikLietbPFQh0dnn84vh5/fXr09Vx/rN1qy",
+	"WuNVBVcqiUm9IBYKXw0HGinpQFtnl586rw67PZTtTioLof7QhfOvKblHAjxGfVMySGvNP2LQ1SkStZkW",
+	"ol6sLpdWvc6qdFTOg+iXL9jsbRjJ+W84iCE/fmSj9vY+RS2OohS1I0TZrFxiWW9yLULD1NHOgV4XnAvF",
+	"dYL8CS7qqai11+12j/QJpzbQpPW8hXVQLTlvo5/ALh/DawzeacwF48npQxWt3xEWCyMrWyMs4HB/4Uqn",
+	"xcUXE+nmB8a11br6dflogwkbo1TX5fIqnjd+NpmY4uABlcG84kA8IlGljFTuoSxNmJ7lzZ63mJ+3mJ+A",
+	"I/288fxT9Y+1ALVbz5zcYQlr6Z55012blHl+5IZNlUGXMuT8OX77S9lSWktRuPD/GN583AaO4uwQJCde",
+	"cppuN62loT4nYdPCkPA01WYmQ1M+NKiil0pIaEd25Q6F+O73HxeqLTyZdkZP4uD2ZG7Su/4bU/XmOXx6",
+	"Dp/+6vCpKRSfaDDPvQx9FnNLtdvW+6ZETlks0Zau17GNMErLD6CQjVn+wGEdjMVyBTWw5hUfbn7wHqYS",
+	"0mah3q+SufxF4zvzhPRm4ruHrO8iM5PzYjK4koqSNi643l61Y2Jeqz0NBdJHIz2LBlln1aKm58fEfuaT",
+	"pLfHqm3fAw7k1FxTSw6MZ93eMO8W+DhgM2WY/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -36,6 +36,9 @@ type Config struct {
 	// EnforcePermissions makes the API check each client's roles (CTMS_ENFORCE_PERMISSIONS,
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
+	// DeletionsRetention is how long deletion tombstones are kept (CTMS_DELETIONS_RETENTION,
+	// default 90 days; 0 keeps them forever). Ours, not in the Python CTMS.
+	DeletionsRetention time.Duration
 
 	// HTTP server limits (durations accept seconds, ISO-8601 or HH:MM:SS).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
@@ -47,6 +50,9 @@ type Config struct {
 	RequestDBTimeout  time.Duration // CTMS_DB_REQUEST_TIMEOUT: database work of one request
 	ShutdownGrace     time.Duration // CTMS_SHUTDOWN_GRACE: time in-flight requests get on SIGTERM
 }
+
+// DefaultDeletionsRetention is the default of CTMS_DELETIONS_RETENTION.
+const DefaultDeletionsRetention = 90 * 24 * time.Hour
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
 // HS256 key should carry at least as many bytes as the hash.
@@ -94,6 +100,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		AppDir:          r.str("APP_DIR", "/app"),
 
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
+		DeletionsRetention: r.duration("CTMS_DELETIONS_RETENTION", DefaultDeletionsRetention),
 
 		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
@@ -135,6 +142,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		if d.d <= 0 {
 			r.fail(d.name, "must be positive")
 		}
+	}
+	if c.DeletionsRetention < 0 {
+		r.fail("CTMS_DELETIONS_RETENTION", "must not be negative")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")

@@ -21,6 +21,7 @@ type Metrics struct {
 	durations   *prometheus.HistogramVec
 	apiRequests *prometheus.CounterVec
 	contacts    prometheus.Gauge
+	deletions   *prometheus.CounterVec // ours, not in the Python CTMS
 }
 
 // DurationBuckets are the Python CTMS's histogram buckets (seconds).
@@ -47,8 +48,12 @@ func NewMetrics() *Metrics {
 			Name: "ctms_contacts_total",
 			Help: "Total count of contacts in the database",
 		}),
+		deletions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctms_contact_deletions_total",
+			Help: "Total count of contacts deleted through the API, by client ID",
+		}, []string{"client_id"}),
 	}
-	m.Registry.MustRegister(m.requests, m.durations, m.apiRequests, m.contacts)
+	m.Registry.MustRegister(m.requests, m.durations, m.apiRequests, m.contacts, m.deletions)
 	return m
 }
 
@@ -72,6 +77,15 @@ func (m *Metrics) ObserveRequest(method, pathTemplate string, status int, d time
 	}
 }
 
+// CountDeletions records n contacts deleted by an API client. clientID is an
+// authenticated client (an existing row of api_client), so the label set stays
+// bounded as for ctms_api_requests_total.
+func (m *Metrics) CountDeletions(clientID string, n int) {
+	if n > 0 {
+		m.deletions.WithLabelValues(clientID).Add(float64(n))
+	}
+}
+
 // SetContacts sets the contacts gauge (from the heartbeat's estimate).
 func (m *Metrics) SetContacts(n float64) { m.contacts.Set(n) }
 
@@ -84,11 +98,15 @@ type Route struct {
 }
 
 // Preinit creates every label combination at zero so dashboards see series
-// before traffic: each route × its documented statuses, and each API route ×
-// {2xx, 4xx} × each enabled client id ("none" when there is none).
+// before traffic: each route × its documented statuses, each API route ×
+// {2xx, 4xx} × each enabled client id ("none" when there is none), and the
+// deletions of each client id.
 func (m *Metrics) Preinit(routes []Route, clientIDs []string) {
 	if len(clientIDs) == 0 {
 		clientIDs = []string{"none"}
+	}
+	for _, id := range clientIDs {
+		m.deletions.WithLabelValues(id)
 	}
 	for _, r := range routes {
 		families := map[string]bool{}

@@ -285,12 +285,16 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 }
 
 // DeleteByPrimaryEmail deletes every contact whose primary email matches
-// case-insensitively and returns their identities.
-func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email string) (deleted []contact.Identity, err error) {
+// case-insensitively and returns their identities. Each deleted contact leaves a
+// tombstone naming deletedBy (the API client id), written by the database trigger.
+func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy string) (deleted []contact.Identity, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		deleted, err = s.findIdentities(ctx, tx, Filter{PrimaryEmail: &email})
-		if err != nil {
+		if err != nil || len(deleted) == 0 {
 			return err
+		}
+		if err := s.q.DeletionsSetDeletedBy(ctx, tx, deletedBy); err != nil {
+			return mapError("deletions set deleted_by", err)
 		}
 		for _, ident := range deleted {
 			if err := s.q.ContactDeleteChildren(ctx, tx, ident.EmailID); err != nil {
