@@ -84,7 +84,7 @@ func WithClientCacheTTL(d time.Duration) Option { return func(s *server) { s.cli
 func WithRulesRefresh(d time.Duration) Option { return func(s *server) { s.rules.ttl = d } }
 
 // WithReadDB serves GET /ctms, /ctms/{email_id}, /identities, /identity/{email_id} and
-// /updates from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
+// /updates and /deletions from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
 // committed when the request came in, else from the primary (reads.go). Writes, their
 // responses and authentication always use the primary.
 func WithReadDB(db store.DB) Option { return func(s *server) { s.reads = store.New(db) } }
