@@ -39,7 +39,9 @@ func (c *deleteBulkCmd) Help() string {
 		"matching case-insensitively. Configured by CTMS_API_URL (default " + defaultAPIURL + "), " +
 		"CTMS_CLIENT_ID and CTMS_CLIENT_SECRET (required). The addresses of --email-file come first, " +
 		"then --email; blank lines of the file are skipped. Prints \"DELETING <address> (ctms id: <id>).\" " +
-		"per deleted contact (with \" fxa: YES.\" and \" mofo: YES.\" when it had those groups) and " +
+		"per deleted contact (with \" fxa: YES.\" and \" mofo: YES.\" when it had those groups), then " +
+		"\"TOMBSTONES <address>: <id>, ....\" listing the email_ids whose deletion tombstones were written " +
+		"(GET /deletions), and " +
 		"\"<address> not found in CTMS\" on stdout; failed requests as \"<status>: <reason>\" on stderr, " +
 		"where a progress bar is also drawn while working through --email-file. " +
 		"Exit status 1 if any deletion failed."
@@ -212,6 +214,7 @@ func deleteOne(ctx context.Context, api *client.Client, auth client.RequestEdito
 		identities = *res.JSON200
 	}
 	printIdentities(out, "DELETING", target, identities)
+	printTombstones(out, target, identities)
 	return true
 }
 
@@ -251,6 +254,20 @@ func printIdentities(out io.Writer, verb, target string, identities []client.Ide
 		}
 		fmt.Fprintln(out, line)
 	}
+}
+
+// printTombstones lists the email_ids whose deletion tombstones the request wrote
+// (the database writes one per deleted contact in the deleting transaction, so a
+// 200 means they exist): the ids a GET /deletions consumer will see.
+func printTombstones(out io.Writer, target string, identities []client.IdentityResponse) {
+	if len(identities) == 0 {
+		return
+	}
+	ids := make([]string, len(identities))
+	for i, id := range identities {
+		ids[i] = id.EmailId.String()
+	}
+	fmt.Fprintf(out, "TOMBSTONES %s: %s.\n", target, strings.Join(ids, ", "))
 }
 
 func is2xx(rsp *http.Response) bool { return rsp.StatusCode >= 200 && rsp.StatusCode < 300 }

@@ -100,6 +100,21 @@ func (s *deleteBulkServer) createContact(t *testing.T, email string, fxaAndMofo 
 	return id.String()
 }
 
+// tombstones lists deleted_by of the contact's deletion tombstones.
+func (s *deleteBulkServer) tombstones(t *testing.T, emailID string) []string {
+	t.Helper()
+	rows, err := s.pool.Query(t.Context(), "SELECT deleted_by FROM deletion_tombstones WHERE email_id = $1", emailID)
+	require.NoError(t, err)
+	out := []string{}
+	for rows.Next() {
+		var by string
+		require.NoError(t, rows.Scan(&by))
+		out = append(out, by)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
 // rows counts what is left of a contact in its tables.
 func (s *deleteBulkServer) rows(t *testing.T, emailID string) map[string]int {
 	t.Helper()
@@ -144,11 +159,14 @@ func TestDeleteBulkEmailFound(t *testing.T) {
 	bareID := s.createContact(t, bare, false)
 
 	r := runCLI(t, "", "delete-bulk", "--email", full)
-	require.Equal(t, cliResult{code: 0, out: "DELETING " + full + " (ctms id: " + fullID + "). fxa: YES. mofo: YES.\n"}, r)
+	require.Equal(t, cliResult{code: 0, out: "DELETING " + full + " (ctms id: " + fullID + "). fxa: YES. mofo: YES.\n" +
+		"TOMBSTONES " + full + ": " + fullID + ".\n"}, r)
 	require.Equal(t, contactGone, s.rows(t, fullID))
+	require.Equal(t, []string{s.clientID}, s.tombstones(t, fullID), "one tombstone, naming the command's API client")
 
 	r = runCLI(t, "", "delete-bulk", "--email", bare)
-	require.Equal(t, cliResult{code: 0, out: "DELETING " + bare + " (ctms id: " + bareID + ").\n"}, r)
+	require.Equal(t, cliResult{code: 0, out: "DELETING " + bare + " (ctms id: " + bareID + ").\n" +
+		"TOMBSTONES " + bare + ": " + bareID + ".\n"}, r)
 	require.Equal(t, contactGone, s.rows(t, bareID))
 
 	// Deleted: a second run finds nothing.
@@ -179,7 +197,8 @@ func TestDeleteBulkPathEscaping(t *testing.T) {
 	require.Equal(t, cliResult{code: 0, out: slash + " not found in CTMS\n"}, r)
 
 	r = runCLI(t, "", "delete-bulk", "--email", pct)
-	require.Equal(t, cliResult{code: 0, out: "DELETING " + pct + " (ctms id: " + pctID + ").\n"}, r)
+	require.Equal(t, cliResult{code: 0, out: "DELETING " + pct + " (ctms id: " + pctID + ").\n" +
+		"TOMBSTONES " + pct + ": " + pctID + ".\n"}, r)
 	require.Equal(t, contactGone, s.rows(t, pctID))
 	require.Equal(t, contactBare, s.rows(t, plainID))
 }
@@ -202,10 +221,14 @@ func TestDeleteBulkEmailFile(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	require.Equal(t,
 		"DELETING "+mixed+" (ctms id: "+mixedID+"). fxa: YES. mofo: YES.\n"+
+			"TOMBSTONES "+mixed+": "+mixedID+".\n"+
 			"DELETING "+upper+" (ctms id: "+upperID+").\n"+
+			"TOMBSTONES "+upper+": "+upperID+".\n"+
 			missing+" not found in CTMS\n"+
 			"DELETING "+last+" (ctms id: "+lastID+").\n"+
-			"DELETING "+email+" (ctms id: "+keptID+").\n",
+			"TOMBSTONES "+last+": "+lastID+".\n"+
+			"DELETING "+email+" (ctms id: "+keptID+").\n"+
+			"TOMBSTONES "+email+": "+keptID+".\n",
 		r.out)
 	// The progress bar (5 targets: 4 non-blank lines, then --email), blanked
 	// before each message on stdout.

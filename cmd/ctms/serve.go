@@ -18,6 +18,7 @@ import (
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/httpapi"
 	"github.com/ctms-go/ctms/internal/obs"
+	"github.com/ctms-go/ctms/internal/store"
 	"github.com/ctms-go/ctms/internal/version"
 )
 
@@ -102,6 +103,15 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Deletion tombstones older than the retention go away every hour; the purge
+	// stops before the pool closes (deferred calls run in reverse order).
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		purgeDeletions(purgeCtx, store.New(pool), cfg.DeletionsRetention, deletionsPurgeInterval, logger)
+	}()
+	defer func() { stopPurge(); <-purged }()
 	srv := httpServer(cfg, handler, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

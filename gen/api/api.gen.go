@@ -382,6 +382,44 @@ type ContactPutSchema struct {
 // DeleteGroup Remove the group.
 type DeleteGroup string
 
+// DeletionTombstone One deleted contact. The hashes are pseudonyms, not anonymous: whoever knows an address can hash it and match it.
+type DeletionTombstone struct {
+	EmailId openapi_types.UUID `json:"email_id"`
+
+	// DeletedAt The start of the deleting transaction (UTC).
+	//
+	// Example: 2026-11-26T10:00:00.123456Z
+	DeletedAt string `json:"deleted_at"`
+
+	// PrimaryEmailSha256 Hex SHA-256 of the lower-cased primary email.
+	PrimaryEmailSha256 string `json:"primary_email_sha256"`
+
+	// FxaPrimaryEmailSha256 Hex SHA-256 of the lower-cased FxA primary email; null when the contact had none.
+	FxaPrimaryEmailSha256 *string `json:"fxa_primary_email_sha256"`
+
+	// DeletedBy The API client that deleted the contact, or `database` for any other writer (SQL, a Python CTMS).
+	//
+	// Example: id_basket
+	DeletedBy string `json:"deleted_by"`
+}
+
+// DeletionsResponse defines model for DeletionsResponse.
+type DeletionsResponse struct {
+	// Start The request's start; Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2020-01-22T03:24:00Z
+	Start string `json:"start"`
+
+	// End The request's end (or now); Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2021-01-29T09:26:57.511000Z
+	End   string              `json:"end"`
+	Limit int                 `json:"limit"`
+	After *string             `json:"after"`
+	Next  *string             `json:"next"`
+	Items []DeletionTombstone `json:"items"`
+}
+
 // EmailInSchema The primary email and related data of a contact.
 type EmailInSchema struct {
 	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
@@ -791,6 +829,21 @@ type ReadCtmsByAnyIdParams struct {
 
 	// FxaPrimaryEmail Matched case-insensitively.
 	FxaPrimaryEmail *QueryFxaPrimaryEmail `form:"fxa_primary_email,omitempty" json:"fxa_primary_email,omitempty"`
+}
+
+// ReadDeletionsParams defines parameters for ReadDeletions.
+type ReadDeletionsParams struct {
+	// Start Inclusive lower bound (ISO-8601 date-time or date, or Unix seconds).
+	Start string `form:"start" json:"start"`
+
+	// End Exclusive upper bound; now when absent or empty.
+	End *string `form:"end,omitempty" json:"end,omitempty"`
+
+	// Limit Page size, 1 to 1000; 100 when absent or empty.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Cursor from a previous page (base64).
+	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
 
 // ReadIdentitiesParams defines parameters for ReadIdentities.
@@ -1317,6 +1370,9 @@ type ServerInterface interface {
 	// DeleteContactByPrimaryEmail Delete contacts by primary email
 	// (DELETE /ctms/{primary_email})
 	DeleteContactByPrimaryEmail(w http.ResponseWriter, r *http.Request, primaryEmail string)
+	// ReadDeletions Read recently deleted contacts
+	// (GET /deletions)
+	ReadDeletions(w http.ResponseWriter, r *http.Request, params ReadDeletionsParams)
 	// ReadIdentities Read identities by any ID
 	// (GET /identities)
 	ReadIdentities(w http.ResponseWriter, r *http.Request, params ReadIdentitiesParams)
@@ -1583,6 +1639,78 @@ func (siw *ServerInterfaceWrapper) DeleteContactByPrimaryEmail(w http.ResponseWr
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.DeleteContactByPrimaryEmail(w, r, primaryEmail)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReadDeletions operation middleware
+func (siw *ServerInterfaceWrapper) ReadDeletions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReadDeletionsParams
+
+	// ------------- Required query parameter "start" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "start", r.URL.Query(), &params.Start, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "start"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "start", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "end" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "end", r.URL.Query(), &params.End, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "end"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "end", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReadDeletions(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1967,6 +2095,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPut+" "+options.BaseURL+"/ctms/{email_id}", wrapper.CreateOrUpdateCtmsContact)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/ctms/{primary_email}", wrapper.DeleteContactByPrimaryEmail)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/updates", wrapper.ReadCtmsInBulkByUpdatedDate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/deletions", wrapper.ReadDeletions)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/identities", wrapper.ReadIdentities)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/identity/{email_id}", wrapper.ReadIdentity)
 
@@ -2753,6 +2882,104 @@ func (response DeleteContactByPrimaryEmail503JSONResponse) VisitDeleteContactByP
 	return err
 }
 
+type ReadDeletionsRequestObject struct {
+	Params ReadDeletionsParams
+}
+
+type ReadDeletionsResponseObject interface {
+	VisitReadDeletionsResponse(w http.ResponseWriter) error
+}
+
+type ReadDeletions200JSONResponse DeletionsResponse
+
+func (response ReadDeletions200JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ReadDeletions400JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ReadDeletions401JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ReadDeletions403JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ReadDeletions422JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadDeletions503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ReadDeletions503JSONResponse) VisitReadDeletionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReadIdentitiesRequestObject struct {
 	Params ReadIdentitiesParams
 }
@@ -3081,6 +3308,9 @@ type StrictServerInterface interface {
 	// DeleteContactByPrimaryEmail Delete contacts by primary email
 	// (DELETE /ctms/{primary_email})
 	DeleteContactByPrimaryEmail(ctx context.Context, request DeleteContactByPrimaryEmailRequestObject) (DeleteContactByPrimaryEmailResponseObject, error)
+	// ReadDeletions Read recently deleted contacts
+	// (GET /deletions)
+	ReadDeletions(ctx context.Context, request ReadDeletionsRequestObject) (ReadDeletionsResponseObject, error)
 	// ReadIdentities Read identities by any ID
 	// (GET /identities)
 	ReadIdentities(ctx context.Context, request ReadIdentitiesRequestObject) (ReadIdentitiesResponseObject, error)
@@ -3306,6 +3536,32 @@ func (sh *strictHandler) DeleteContactByPrimaryEmail(w http.ResponseWriter, r *h
 	}
 }
 
+// ReadDeletions operation middleware
+func (sh *strictHandler) ReadDeletions(w http.ResponseWriter, r *http.Request, params ReadDeletionsParams) {
+	var request ReadDeletionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReadDeletions(ctx, request.(ReadDeletionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReadDeletions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReadDeletionsResponseObject); ok {
+		if err := validResponse.VisitReadDeletionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ReadIdentities operation middleware
 func (sh *strictHandler) ReadIdentities(w http.ResponseWriter, r *http.Request, params ReadIdentitiesParams) {
 	var request ReadIdentitiesRequestObject
@@ -3389,106 +3645,114 @@ func (sh *strictHandler) ReadCtmsInBulkByUpdatedDate(w http.ResponseWriter, r *h
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rctu4kvCroPh9VbF3KVuS5VzsP2s7yRlX5baxPbN1EpcCkS0JxyTAAUDJmpTffQsAL+BFEikrGeWs",
-	"f8xElnDpbnQ3Go1G93fHY2HEKFApnJPvzhSwD1x/fMc8LAmj6rMPwuMkMn86n7CcIjZGcgrIY1RiT7ro",
-	"0JOhOPwOISbBkPgPB47rCG8KIVYDwD0OowCcE8e0Ozrq+9A/etHx8OhFZzB43uuMPO+oM3gJz1+OB/2R",
-	"f+w5riMXkeojJCd04jw8PLhOhDkOQSZAKlDeqCkvffUnUeBFWE4d16E4VH1TgBzX4fBnTDj4zonkMdjg",
-	"jRkPsXROnDjWLcvzus5/x8AXZyG7EcCtuf5UX+eT4ZANYwHczJePv2S8cyzuQF6zO6DLRhzpJkOp22wA",
-	"cpk4peEt6rQe+u09Xj7w+B43JMLbe/yJkxAnsFbZ7T2W3hR85GEBHUIFUEEkmUGwUDy2bPLIjDnUGDaB",
-	"4z0bswvDzcvRCtmYDROeb4ifGnfNKuhRa5diyZjbJlhrYl2NfW85PmLse+sweVDyKCJGBWhJPsf+Z/gz",
-	"BiHVX4rEQPVHHEUBMaro8F/C6KNEneiOI+y/YxOivxdxqPBwTpwbekfZnCIvIEAlYhzNOaMTJMDjINHe",
-	"p49X1+hQi9W+4zozHMRgKCk1TZ1L6jHOwZNICbRCTA0SYSHmjPuaEmbs10TgUQB+cf7rKaCzT5fp/EQg",
-	"P21XN5tqemGaTrFAIwCad1BzUXbpA5VkTIAXZ/rAEMl+QhMyA4r2/vHm2mhkF+mPpoUkIOqxLQwiUMTZ",
-	"jPjguwhLFAAWEjEKCgsK4IN/glJudVGBd1xkKywXJZzgopLgJF/ko1ia00VGeZh/i6yp+SZnqv/PYeyc",
-	"OP/vMN/FDs2v4vC36+tPbzhn3HQqisg59hE37Ib2aJWCbkZ9axUVcj7yOOjGOBD7B86D61wwOg6I14Jv",
-	"C6RPdA7CAQfsLxDcEyGFsx08r/MtWv2r4RRoTuQUYSQk4+CrldV4vGV8RHzf7EUbIPIJeEiEIIzuiX2U",
-	"brYnaEZgni79NvGyxCvA3p1AOJsURRksGrUPTL5lMfU3xCxVJpmK3g4SH5hEYwWWhvEK+Ix4cEPxDJNA",
-	"8d6G0CYDIWukE22r+VjiERZGjplEHLA3VT+7SPIFwhNMKAqwBL7FVcom9Vgc+HreEZipFe9x5BPzLaZi",
-	"DlzzJqEa3lRAfcB+QCi4qnlBcyPJGAoxXaBAbQECYQ5oBIRO0Ay4kmdfaTBGPThFHBSWGj+1D1qm7mf1",
-	"S+dsLI1uLSJxBR6jvkCSoTkmCvox42BGI3RyULfLESphApomD65zzdg7zCebrmeyLaIR8xca4UAPtr0l",
-	"4vYERJjxOZJTbNYhICGRmkdvKI7llHHyF/jtt+nM0M03r0s6wwHRfAD3kRbdZOdgHMWFPbx237rImEqP",
-	"gyXY+jnZOWvm/cDQCDBXWCaWdd2eKJFCVw3mYak34u0Q/b1STXSicCQJASyoS8z5xx9/dM4sMKocqtZQ",
-	"zwuKSW2QjabfO9eonqJzLIiHxoyjEAfKygc/+c6aHjGaiteyM5wZr+589uA6v5uFIIwa/NuxSUCMAZgv",
-	"1RlS36nzJqjxRN1affnuePLejBWBp9bqxHn22zMXPbtW//vwTNH62TPFw4RGsTrc/I/jOgHznJMvjmJ8",
-	"x3VS69eo+eQUdOs6oZhoVo1iicRUc9wIUN3wGUUCIoHjYAiGBW4VYUIQAhstYGOXfl3HgumGgwhF6liL",
-	"wlhIFCr7Htm/Jbur5vc4UmIgitNoIzD5xcizgtiLuVCSp4Gsmf+7k5DcJrBZVOero4f56lgkCUAIozbU",
-	"qH/GOFAM2et2uxbhj7vdbkZ5PUZO498VBAYeF7WcIaO9RmOYIhVzRciplJE4OTw0+BxECx8rETnwYXbY",
-	"P+j1DmeHdje1YO1kvcz1NVKf6jpNhwP0zVD5m9K4uMTjaO8tFlIZOEIuAth3EU75RGtGJcLZciariKmf",
-	"rGwyhiLS6F/qBGPsPYq+mV++6dkOnBxDzS1nvv+Rikt6lSFdVTPY9xkVByH7iwQBPmB8grDnsZhq4HHK",
-	"iEpxRJxFwNWRQ8u97w8ZHRJf/xXi+3dAJ3Kq2cF1aBwkFo/xzJT0iuv4REQBXgzNAbMwQP/4uMEARlpY",
-	"JIck8WiNcRxI52SMA5F3GDEWAKaqR4DpJE7k1Ya3wWQBFnIYpIfSzJ2ilstp0t3yvLVGNOJsTAIYar4v",
-	"9B80IbQ6gzWjT+rn2nCSmpXsNWCFh+wbw9tqOMO4n5RWzHl3e+znOvedCeskX6ZtDz4kH76YZrd2uw4J",
-	"I8b1Rqa9kSfOhMhpPDrwWHjIcEQ6HvNhAvQwm/rB7i7uSNRhWvBw0ImYsie5ge7RwrBz6JRFc3uiuHOo",
-	"PkYxrEOGRUBxRIaqgTh4jSX8TMQ2Vlk7t0aPUaA7h0yqzrenvncSxc02kx1DZfnW1mxXW48s476arffg",
-	"Oh4HLGEoSQhC4jAqHvD63X630z3q9F9e945PBr2Tbvc/u90TbWUXtFZHDdBSddUA1KvZ1Rqj01+/h1it",
-	"j0r7SeNpBlvV39Xxj0tqtDFgz6tKq3HfF9mBcQUr9DrdnmKFfu+k//zk+MXBcU+duH4oR/SXKy+r2cui",
-	"ImuM9quS3mguOl1zcZVeJH+xZbDEwyWutNiuwEjWqhfXMSFAjqEFc40A1yzkbY1Gubh+f3UeB3efk8u3",
-	"Gq2S+kFbiQYY7/pS7+IzgYD6aI9xRNl8/xT9U59ib64vXEQZYuOxAInmUyj6fid4BojqKwq3jitfXXdf",
-	"Fbjyn84aVUEkhBrP7MOqs70iV0aqXENjzvGiLITGmVH1Ape0D4V72Yq8SjMIic22s4rAutHjKdvVlO1f",
-	"d49O+oOTNSTtlQXCQGoYIqWJmzBVgny6CMv40+bNIr5nKzwMIVu3mIXdtLQhQnqXvmoAfeFe7a/Yany/",
-	"1k/0lnAYs/sz4zCpgUNxR8jGa/F4b9wv+kpLa47qUAPNaHMRgExjZRrx+4esz3WqRsBPhl/B/seaCZTq",
-	"m2MiUyfuqok+q9Z/JI2r8CvNPoto4+F+j+jywdQulw7UnBTpeK0I8byyP4TMci0rLknWuLg+NoAlzCuU",
-	"XSY2V4ROAmggPK7xCAqJZSzQV4fdfXWeBOrfX6DMgmv7jsah4k52Z3FTvZ30JIX1UpiRs1Yck0Cypc70",
-	"TBaRZMjYckslEAfBx7G+g1kvi9mMD7dlG7yVTObjZJLYDIySTK6GJ5XNZkNXpHT14CVpzTzaX27dtqJr",
-	"U6PAc2WWbj9Jyt/LpyixslnDFUxXcoRXDcYIcykK9zWaCaeYTuAU3cFCX7FJHUyBRwKo+RjAWCIcKIsR",
-	"3XdiShjtSDwRSAfHKdMSB1KdTySZgR4fsDdFuiEiNL2hV3+lt1xYoPQqDvkMxP5SGWAUGnDIawhAwj84",
-	"iyPnwW0iLzaxFBfZiJkLSn2R++XZ6zfv3ly/eXbrpE6ZcyzAuW0lVIXJMrnaPmolGdwEx9IQGbKpxG4f",
-	"6Ip0bwJ2ZZAM8JI2aAZ/rgE0MO+U3l+Hxw0V8UiJ3AjOgmAJ5EJ+ycdWMN7qs1KC0M2Hq5vzq4vPl+cK",
-	"q9uykmkGe6pYtg/5OKaeom1HH+q+eFPw7oZjAoEv9vZdlE6s0VqJ18MKJRbLFlsnYhxxiALs7dYummPx",
-	"tI3+MtuorbQqzPcZQjYzu91EtdDOk8SYNnqoalA/uE7RpqrflU2gs4nr0dEcyuCU4OsQyjXhFYVnIgX/",
-	"rTfAL/wXx686o9FxvzM4fjHqvHz1fNR51R33/CMYvxwcHdk+3OTNx/qIDBaPAmgVUVGIq7J7OL9ZVFSf",
-	"rx3X+eC4Ti0tsyjcGs0wAy6UZhqgm5vL16doAhS4JqL2fyXWDONI4Vd0fDV8ktSaUAbcANNJEWcddViE",
-	"H6gN5qkGUp3SFyKD95e+/h4TLuTmMTxTLBS/gT9ksRyy8RDy9y/ro3keM7Oah9DJUCtjvtgwMMd+yFDh",
-	"3fQZQCL+vs9BCLRnh7b6COuoruTH/SL/Jrrhv5Jv1IoV+UWDGRKa3ZDWAJm+3CmokG63d9btdrv9I3x2",
-	"7r1+8/YfNQOvD/rJrYshByya3HKVlXaRhnXKu2JnV643yqqynUC3i8JQSuhnBgaVdfJ6HbwFrXs5Tt/M",
-	"6OjUJCpTnzPl9JnIAlUPWmvPnSZ2Ua//n9XLO4fM8l1iq7vCzuH96D1qByOxtr1jnqIQL9I3SFUT8PFb",
-	"qEJOjdvBQqgtRwNawMOG4AOjUNp1f/El22ST/wXCsEqH+QorviN3gApnvOSKLXukkVoxT0e3Zkc3N3/d",
-	"scSUePTJ7emk9nRSezqp/aCTmpXNouGh7ced16yggi2HvbYMajxqcEYrRS9sdl4r3fvbane1FiyHYBZV",
-	"Yqv4yqIKaRXs1tiEL0ZmlnRHqwDaGr3RKoi2ojPWifvK6GxLuFsFYW5qftlx2D8mHLilpAxWe37ccl6k",
-	"olS5VgYaiw1t/qiueEnWCry/lCVrSe7a2m/TON1lF0C1dwdJY3TW7C2maTX09UWH32xbNnj4Qz95gl54",
-	"Q9dgUzHrIExuio0GMBmlNuhZ46PZ0BBoOcLD+nVd/WqxulBbXpgdNTw3ZZPdQ2czpt3Bh4ubiNDue5R+",
-	"aXwaqJfNNUvJPiprmcY2xVGdULeyBnMZavXCrbXROqhjkBani5LFkmVALJsuBVImcJZp5FZWqM5GyJPM",
-	"VBbYSuGR2W6VNFbrDnHJIMumrsn0sgyIPGSpUTRHaeRLCWFNzEglqaBbBiBNX7LNacsHXTNFlUa3Lahp",
-	"cvvJxfLYfWXl2Rn61lh4Vh7StieZrZ23jzY+eW4m9C+TbpvL8KsklsrO8NlWWxVzebZ/x1mCfaU3Y7Nj",
-	"YlNPTeWQlR+qqmlQyylMi5lwM11YXZ86cVgeoVYrF0lzlLdvEjJVs9DtvY3lxd5sBA4BzDCVTU5iD03o",
-	"tfJU8WjEd+/q83HLsJv42EyxERO0WP9WPtTNNVyvAW6FDaSkqspKZokaykav0y010agVCjW757pd4WrY",
-	"7uWRdRXQ/+WYOXXH5nZokj2sM4fAY4kvriiv1dsOFnOv7kmjpiILYgno5vO70zSnLVUrGBABpavCNA/c",
-	"fD63k5gdAu3cXB3moc6HhftCTppcq2Z+wKJHrdDaTsBCRTza+H5FU3U1f+eB/+3fKpZeqpSDtesbrpCj",
-	"5pLzxPnLOL8VP+4cMYrS8Vhx2D1PTEvhrD5nrUhP3V3lFu5W1BmvsWDWJM5p7VNJxWD1jVfG5u3SYqzi",
-	"qpLd0p7DrINZ3a3YFhbjZS3rFPDKVitzFSW0KmG0+VVT3cvxaogTTLC30Mnc09ovOZAoe72jH4OapyuL",
-	"/6geuibA2u91qlMd3KX3ahWQrd/RmLMQ4STgL+F56zla7ZZU5w6qSqlJi1sBLsl2+736oEqnvrV25Nw3",
-	"VnVnlfOJ39Zsxjp1brVz8oW9/ZjfhpKxYcA0K1VjP3hQX/bDXhD9q0HETF+3OtVcABvyVMJSs4huyE8l",
-	"VRMFWCqRepx7V81sjVVHgcqbtKqBpB9NJqnciNlaPlktDFCZKfm9klP4LQdAZpRTNAGm342lQOlX2wYV",
-	"4zCUKGRCol63i7wp5tiTwMWppnsuwFp00Z4ajNFgsa+HnEVUf+Vmg+8j7HkQSZ1iSE6BGzAK5nayPs6Y",
-	"26Q6cQgTbog9p3KMLarLfwlGDz7j+fskQ3atSTWL6AbBU0/HiYYWS/UVcdvEHWuOEnXNNpSTv5uXngz0",
-	"X95AX55t5meZ58/1fem22b2cgu4HmeT9Fib54DEm+fGPM8lfLDPJU6s7WZ2Skb4VW1yRD7yYE7nQbGc4",
-	"7bfr60+6TIeu6aC/N5UBiVUjUW1FioM/nsVy2je1xC6sUiiKOAGbG9at+1V4LNLzKSXN7oDe6MoJ5vLH",
-	"9jhjNYEpcECoSTxQCpC+fn+lqzPtzRm/07UrOJvoQGgFL5Fa2V4weo09id5jiicQApXoaiEkhGhPDaDr",
-	"lJknAUozdw+6B7qKRPLmzzlxjg66B0fKsMByqjE4HA6ngLkcAZbDocHkcDgMRnXfJmNn33gyTCzKmjSL",
-	"bwn105skgUaLLNNN4VL2AJ0VqqXlNcX0w8gpngHCiDLagTCSC6QrTpyqU0lSts2+4FW2m8fCEaHKFCZy",
-	"is4+vFbWh1ID5lLM1/kIsH8hQ3G+OKOLS32JZxXIXJIJIm9yWCgSuSxBSLl9ofxg0052scumfZIyg02b",
-	"F0s4tunVlgJ5JdCmPUy1zBati0S+LZVL7He7DSrr5PVLHp/sdEnxKF2MhtBJLh57EROCjIKFzi5qauQN",
-	"DLh1k2doHVolIHWX3vouhYJUutPR+k55oTvVo99f36NS3cV1jpvMVFPTzdbxWkCXKuwvt2rV8xo+StSL",
-	"Sogu0OVrpVKT7Dyf4lFAPEfn7VH6rBOC5MTrmER1inG+9Ltdd6D/67mDfj9vmlfM00MVi/bdqmMzEzWa",
-	"8cLk38nv2dFn6KimiiXy/GJGs3n5g6689iDaEziELChpPykEJ1C/2z3VOPpkPAYO1IPst0H3VVUXGliU",
-	"NkyUQFLzF4Q8Z/6ilbysFJNScr+HosWQ2NOPEtd1UlpK9Vkjm2fUIrpXW2OyVGjMLvhcN3/S9DBrp2ft",
-	"GzH9iZiZZfa3Av0O66Xuq/U9stKjqkOvwRRZKcJfSvOVlcwmKu/VSnUXaiPUVnipTWiVNLfMw2VGWGpH",
-	"/O3ibxV+3fUNuDtY3yMr4Prr7diP4tqeO+gO2m7UrQ4AdgV9BX2k7LnqPv8HJxK0Q1hv3zpJaMRBp9NK",
-	"yrWOmL84QGcmLxoSoPPzfU2yon11EBGI6+xp/imyksrp2tyZ9znrZl3OfHVMKtIgQNZrK79qAHzCXK3E",
-	"jT5o/zQ7oODg3EVTQOkC43zw/211wtNumWmdRAqCRbLoj9NAgw32TtdJ7j5rzwrSqkme5+1ERCKFEodg",
-	"cYJYSKRiV+NrQxLf6X6Eo+QiRLhZG61vjMMk0S8uiqlSJ+AXFA2m9kW1ap88rjhAZ8EcL4R19OgtO158",
-	"5D9bveQ5RJsol7/JGrdW0t955fKkK0qWtSWGf5ORXXgU8GB0h5LNqhYx6VkRzIAvMj0ynzJRTqGqPVMg",
-	"0J6HBXQIFUAFkWQGwWK/Kt1m2ETmzosuzopNRXRaJyynTnqXUnk7UZRTu5TwyvvEn+Poq7w3aujsMx4F",
-	"SUx6d6XIEw2a+aWeDht/lygncmE7CAvysOHmv0KezdqX5TnnkZXn5cu82dOdxdOdxQ6osqebjJ/qF7EW",
-	"oPYug5MZlvBDLjMsNbVo6t9L+exHuvaqvLySdxdPm+3fysHSWorCY9ON2Phnu/qUEBhYkqCPw/TJt/ps",
-	"XAfLIyIuUh1pLO9ybAsiAhGKvuhikC4C6u+7SAfYgK/Efa/cwc0vAA/QH/p1HIrwBNRA4zgIXPRNVxv5",
-	"pk/x3yjcy286akKvgvpTNz9FYxYEbJ62iKkkASJSDZO+rav33V/S8zi4O1+Y073/2iRnKBG4lPiaekEs",
-	"FAwBmwNHI8XHaO/y6mPn5fNuD2UxSOp8pf5QJEA3lNwjAR6jvkkMqA8Tf6odND9NpEU0l58iVlbszHJx",
-	"VaI+dZEQNn8TRnLxOw5iyIOMbdTe3KeoxVGUonaKKJuXCynoUJZlaJgaoDnQm4LzSXGCIH+Bi3pIMtTr",
-	"drunOo65DTRpLVJhhaMnUbW6Wng52L4xeBcxF4wnbwxQxGFGWCwM/+6NsIDng6UrnRZGfTyRPtJgkdsu",
-	"OmRoT7Xb1x52IqcslmhPPyvfRxilr2RRyMYsL2ZSB2PxVW0NrPnD5Nsf7O0ulC6uu/Y2VGfjX+ZE+mvt",
-	"eRw8oFIxmi4Xlx/8f04Yio5DNNMs25Fytk3gUAJUUtwF29+rdkw27WpPQyxkAiiRZ5Er66xa1PR8n2y1",
-	"+STpe4hq298AB3JqHl4kIZBZt9fMuwM+Dthc7eH/GwAA//8=",
+	"7H1rUxs7tuhfUfWdqsC9bbCNIQl8uUCSCVUJYQLsfWoSjiN3L9sauqXekhrjSfHfT0nqh/phu9s4CZnD",
+	"h71jbD3WWlpvSUvfHY+FEaNApXAOvztTwD5w/fED87AkjKrPPgiPk8j86VxgOUVsjOQUkMeoxJ500a4n",
+	"Q7H7HUJMgiHxH3Yc1xHeFEKsBoB7HEYBOIeOabe31/ehv/ey4+HRy85gcNDrjDxvrzN4BQevxoP+yN/3",
+	"HNeR80j1EZITOnEeHh5cJ8IchyATIBUob9WUZ776kyjwIiynjutQHKq+KUCO63D4KyYcfOdQ8hhs8MaM",
+	"h1g6h04c65bleV3nHzHw+XHIrgVwa66/1Nf5ZDhkw1gAN/Pl4y8Y7wSLW5BX7BboohFHuslQ6jZrgFwm",
+	"Tml4izqth353jxcPPL7HDYnw7h5fcBLiBNYqu33E0puCjzwsoEOoACqIJHcQzBWPLZo8MmMONYZN4PjI",
+	"xuzUcPNitEI2ZsOE5xvip8ZdsQp61NqlWDDmpgnWmliXY99bjI8Y+94qTB6UPIqIUQFakk+w/xn+ikFI",
+	"9ZciMVD9EUdRQIwq2v2XMPooUSe64wj7H9iE6O9FHCo8nEPnmt5SNqPICwhQiRhHM87oBAnwOEi0dfHp",
+	"8grtarHadlznDgcxGEpKTVPnjHqMc/AkUgKtEFODRFiIGeO+poQZ+w0ReBSAX5z/agro+OIsnZ8I5Kft",
+	"6mZTTU9N0ykWaARA8w5qLsrOfKCSjAnw4kznDJHsJzQhd0DR1t/fXhmN7CL90bSQBEQ9toVBBIo4uyM+",
+	"+C7CEgWAhUSMgsKCAvjgH6KUW11U4B0X2QrLRQknuKgkOMkX+SiW5nSRUR7m3yJrar7JmepvHMbOofN/",
+	"dnMrtmt+Fbvvr64u3nLOuOlUFJET7CNu2A1t0SoF3Yz61ioq5HzkcdCNcSC2d5wH1zlldBwQrwXfFkif",
+	"6ByEAw7YnyO4J0IKZzN4XuUmWv2r4RRoRuQUYSQk4+CrldV4vGN8RHzf2KI1ELkAHhIhCKNbYhulxvYQ",
+	"3RGYpUu/Sbws8QqwdysQziZFUQaLRu2cyXcspv6amKXKJFPRm0HinEk0VmBpGC+B3xEPrim+wyRQvLcm",
+	"tMlAyBrpUPtqPpZ4hIWRYyYRB+xN1c8uknyO8AQTigIsgW9wlbJJPRYHvp53BGZqxXsc+cR8i6mYAde8",
+	"SaiGNxVQH7AfEAqual7Q3EgyhkJM5yhQJkAgzAGNgNAJugOu5NlXGoxRD44QB4Wlxk/ZQcvV/ax+6RyP",
+	"pdGtRSQuwWPUF0gyNMNEQT9mHMxohE526qwcoRImoGny4DpXjH3AfLLueiZmEY2YP9cIB3qwzS0Rtycg",
+	"wozPkZxisw4BCYnUPHpNcSynjJN/g9/eTGeObm68zugdDojmA7iPtOgmloNxFBdseK3dOs2YSo+DJdj6",
+	"ObGcNfOeMzQCzBWWiWddZxMlUuiqwTwstSHeDNE/KtVEJwpHkhDAgrrEnH/++Wfn2AKjyqFqDfW8oJjU",
+	"Btlo+q0TjeoROsGCeGjMOApxoLx88JPvrOkRo6l4LYrhzHh18dmD6/xhFoIwavBvxyYBMQ5gvlTHSH2n",
+	"4k1Q44m6tfry3fHkvRkrAk+t1aHz4v0LF724Uv87f6Fo/eKF4mFCo1gFN//luE7APOfwi6MY33Gd1Ps1",
+	"aj6Jgm5cJxQTzapRLJGYao4bAaobPqNIQCRwHAzBsMCNIkwIQmCjBWzs0q/rWDA1OIhQpMJaFMZColD5",
+	"98j+LbGumt/jSImBKE6jncDkFyPPCmIv5kJJngayZv7vTkJym8BmUZ2vjh7mq2ORJAAhjNpQo/4V40Ax",
+	"ZK/b7VqE3+92uxnl9Rg5jf9QEBh4XNRyhoz2Go1hilTMFSGnUkbicHfX4LMTzX2sRGTHh7vd/k6vt3u3",
+	"a3dTC9ZO1stcXyP1qa7TdNhB3wyVvymNi0s8jrbeYSGVgyPkPIBtF+GUT7RmVCKcLWeyipj6ycomYygi",
+	"jf6lIhjj71H0zfzyTc+24+QYam459v1PVJzRywzpqprBvs+o2AnZv0kQ4B3GJwh7HoupBh6njKgUR8RZ",
+	"BFyFHFrufX/I6JD4+q8Q338AOpFTzQ6uQ+Mg8XhMZqakV1zHJyIK8HxoAszCAP39/QYDGGlhkRySJKM1",
+	"xnEgncMxDkTeYcRYAJiqHgGmkziRVxveBpMFWMhhkAalWTpFLZfTpLuVeWuNaMTZmAQw1Hxf6D9oQmgV",
+	"gzWjT5rnWnOSmpXsNWCFh+wbw9tqOMO4F0or5ry7OfZznfvOhHWSL9O2O+fJhy+m2Y3drkPCiHFtyHQ2",
+	"8tCZEDmNRzseC3cZjkjHYz5MgO5mUz/Y3cUtiTpMCx4OOhFT/iQ30D1aGJ4cOmXR3JwoPjlUH6MYViHD",
+	"IqA4IkPVQOy8wRJ+JmJrq6wnt0aPUaBPDplUnW9OfT9JFNczJk8MlcWmrZlVW40s476arffgOh4HLGEo",
+	"SQhC4jAqBnj9br/b6e51+q+uevuHg95ht/v/ut1D7WUXtFZHDdBSddUA1Kuxao3R6a+2IVbrvZI9aTzN",
+	"YKP6uzr+fkmNNgbsoKq0Gvd9mQWMS1ih1+n2FCv0e4f9g8P9lzv7PRVx/VCO6C9WXlazV0VF1hjt1yW9",
+	"0Vx0umbjKt1I/mLLYImHS1xpsV2BkaxVL65jQoAcQwvmGgGuWcibGo1yevXx8iQObj8nm281WiXNg7YS",
+	"DTDZ9YXZxRcCAfXRFuOIstn2EfqnjmKvr05dRBli47EAiWZTKOZ+J/gOENVbFG4dV76+6r4ucOU/nRWq",
+	"gkgINZ7Zh2WxvSJXRqpcQ2PO8bwshCaZUc0Cl7QPhXvZirxKMwiJjdlZRmDd6PGU7WrK9q+6e4f9weEK",
+	"kvbKAmEgNQyR0sRNmCpBPl2ERfxp82YR3+MlGYaQrVrMgjUtGURI99KXDaA33Kv9FVuN71fmid4RDmN2",
+	"f2wSJjVwKO4I2XglHh9N+kVvaWnNUR1qoBltJgKQ6VmZRvx+nvW5StUI+MnwS9h/XzOBUn0zTGSaxF02",
+	"0WfV+s+kcRV+pdnvItp4uD8iungwZeXSgZqTIh2vFSEOKvYhZFZqWXFJssbF9bEBLGFeoewisbkkdBJA",
+	"A+FxTUZQSCxjgb467Par8yxQ//kCZRZc+3c0DhV3sluLm+r9pGcprJfCjJy14pgcJFuYTM9kEUmGjC+3",
+	"UAJxEHwa6z2Y1bKYzfhwU/bBW8lkPk4mic3AKMnkcnhS2Ww2dEVKlw9ektYso/3lxm0rujY1CjxXZun2",
+	"k6T8vXiKEiubNVzCdKVEeNVhjDCXorBfo5lwiukEjtAtzPUWm9SHKfBIADUfAxhLhAPlMaL7TkwJox2J",
+	"JwLpw3HKtcSBVPGJJHegxwfsTZFuiAhNd+jVX+kuFxYo3YpDPgOxvVAGGIUGHPIGApDwd87iyHlwm8iL",
+	"TSzFRTZiZoNSb+R+efHm7Ye3V29f3DhpUuYEC3BuWglVYbJMrjaPWkkG18GxNESGbCqxmwe6It3rgF0Z",
+	"JAO8pA2awZ9rAA3MB6X3V+FxTUU8UiI3guMgWAC5kF/ysRWMNzpWShC6Pr+8Prk8/Xx2orC6KSuZZrCn",
+	"imXzkI9j6inadnRQ98Wbgnc7HBMIfLG17aJ0Yo3WUrweliixWLYwnYhxxCEKsPe0rGiOxbMZ/W3MqK20",
+	"Ksz3GUJ2Z6zdRLXQyZPEmTZ6qOpQp2MSRq9YOBKS0Zro7BMF5Oup/SzJgZS5nmIxBXO0MRIQ+4zOQ+Em",
+	"ZybVHywWh2g2ZXAHHN1SNtNnP7DvcxACeZjqIRCR+oyIOT1EajIoyexDvCDRpDM76cUf3ZjQCZIcU4G1",
+	"QkBb11en25V80kGn1+v0D6563UOdMt7p9fcG+wf/XJQ6bpcq7uuDNgby0bwecuuosPZsUjoXbjAxjr6l",
+	"p1W/6RQapnPE5BQ4mnGlw9DW5T8+uAiji7mcMopU0F1Cl/hDcwLeWZHQy84Sr7xwU4qrK4fih2KK+/sH",
+	"Vczfwz26fH/c6e8fpKsWsBnwjocF+Ojd/XF6eN8cJjtCSvjzTGGqZqfYzxKF5aRlhJVgq9n++0u38xp3",
+	"xjffDwYPf3NWpIs3gkEBes3Pa0CzV6sZTL7dkogFIC9ZjwJbLlQ0hFHxnItvpOOrSvQ5If/jE/LFdEB9",
+	"QGnLoTYyHAKsFKzSpytOBhZuOBa2Hr0Bfum/3H/dGY32+53B/stR59Xrg1HndXfc8/dg/Gqwt2fbkER7",
+	"rj5MyOJRAK0OAxaOBNs9nPeWA6A+Xzmuc+64Tq0bYCv9slN7B1wop3qArq/P3hyhCVDgmoiaU5JAXIls",
+	"HARFFml4m7Y1oQy4AaaTIs76wHwRfqA2mIklERLPRQbvb31ya0y4kOsfP51iofgN/CGL5ZCNh5Bf3Vx9",
+	"EPUxM6t5CJ0MdRzB52ueKbXv4FV4N73Bloh/4ndu2bcyfIRtp7TkNCW64f8n36gVK/KLBjMkNDvcUwNk",
+	"eum0oEK63d5xt9vt9vfw8Yn35u27v9cMvPq8ah4YDzlg0eSARlkLF2m4UNEuPcVaVpXtBLrdAUKlhH7m",
+	"mdayTl6tgzegdc/G6XVPfbEiuVCgU6RyqrykpOdOa+35pIld1Ov/a/Xyk0NmsZXYqFV4cng/2kY9wUPE",
+	"m7aYRyjE8/T6bNUFfLwJVcipcTtYCGVyNKAFPGwIzpPwy7K6v/mSrWPkf4MTxKU8dIUVP5BbQIUYLzkd",
+	"kt0vTL2Y59CtWejm5hcTF7gSj47cniO150jtOVL7QZGalf9tGLT9uHjNypVu+MZGy/P4ew1itFJadb14",
+	"rXRkbb1tkn5FJba6GlBUIa3Swo1d+OKlgpLuaHX3o0ZvtLr/UdEZq8R96faUJdyt9izWdb/sK0Q/5iZL",
+	"S0kZLM/8uOWSfkWpcq3iaRYb2vxRXfGSrBV4fyFL1pLctbXfuldMFp1dqN07SBqj42ZlBEyrYbKz1sws",
+	"Gzz8oZ9UTylc/25gVMw6CFNWaa0BTDHENXrW5GjWdARajvCwel2XX7ivLtSGF+aJOp7rssnTQ2c9pn2C",
+	"d+7XEaGnn1H6rfFpoF7W1ywl/6isZRr7FHt1Qt3KG8xlqNXl7NZO66COQVpEFyWPJSveW3ZdCqRM4CzT",
+	"yK2sUJ2PkNdHqyywVX0q890qFRhXBXHJIIumrilStgiI/LRto0MqpZHPJIQ1xx0r9XDdMgBp5a1NTlsO",
+	"dM0UVRrdtKCmKUsr54uvnSkvzy4uu8LDs0pot41kNhZv7z32gF5L4F/VnetrHbaWi1O31VbFMtTtSxCU",
+	"YF+azVgvTGyaqakEWXlQVa3gXa6+XSzinunC6vrUicPiw9W1cpE0R3n7Jkemaha6fbaxvNjrjcAhgDtM",
+	"ZZNI7KEJvZZGFY9G/OltfT5uGZ4mPjZTrMUELda/VQ51fQ3Xa4DbskPFZSWzQA1lo9fplpqLFBUKNdvn",
+	"ulmSatjs5pG1FdD/7Zg5TcfmfmhS+LIzg8BjSS6uKK/V3Q4Wc6/uNr6mIgtiCej684ejtBw7VSsYEAGl",
+	"rcK0hOlsNrPrb+4C7Vxf7ua3dHYL+4WcNNlWzfKAxYxaobVdO4yKeLT2/oqm6nL+zu+stb9mX7pkWb5n",
+	"VN9wiRw1l5xnzl/E+a348ckRoygdjxWHp5eJaSmc1UoMFemp26vcwN6KivEaC2ZNzbfWOZVUDJbveGVs",
+	"3u4CyTKuKvkt7TnMCszqdsU2sBivalmngFe2WlmqKKFVCaP1t5rqip5UjzjBBHtz/Q5JeossBxJlF091",
+	"HQNzdWX+f6tB1wRYe1unOtXBXbpqXQHZ+h2NOQsRTg78JTxv3aSuNUl16aCqlJqK7hXgkkLt36t3gXXV",
+	"dssi57mxajqr/BTGTY0x1lXfq52TL2zzY34bSsaGAdOsVD37wYP6F6vsBdG/GkTM9HWrUy1jsyZPJSx1",
+	"F9E1+amkaqIASyVSj0vvqpmtseooULlOXXWQ9H3/pAopMablwmphgMpcye+VcvjvOAAyoxyhCTB9bywF",
+	"St92NqiYhKFEIRMS9bpd5E0xx54ELo403XMB1qKLttRgjAbzbT3kXUT1V242+DbCngeR1Jfx9PVeDUbB",
+	"3U7Wxxlzm1SHDmHCDbHnVMLYorr8l2B05zOefUwed6h1qe4iusbhqedwoqHHUi2A0bbm1IpQoq7ZmnLy",
+	"q3np2UH/7R30xYXSfpZ7fqD3SzfN7uXL2j/IJe+3cMkHj3HJ93+cS/5ykUueet3J6pSc9I344op84MWc",
+	"yLlmO8Np76+uLvQLU/o5Iv29edSWWM/7KlOkOPjTcSynffMM5qn1ipciTsBmhnXrfhUei/R8SkmzW6DX",
+	"+tEfs/ljZ5yxmsC8zUOoqZlTOiB99fFSVwvZmjF+q59d4myiD0IreInUyvaU0SvsSfQRUzyBEKhEl3Mh",
+	"IURbuiSI4zrJlQClmbs73R39AFJy5885dPZ2ujt7pl7FVGOwOxxOAXM5AiyHQ4PJ7nAYjOq+TcbOvvFk",
+	"mHiUNQUJ3hGa1ZMRaDTPirQVNmV30HHhoc/8OUx9MXKK7wBhRBntQBjJOdKPJR2pqCR5cdTe4FW+m8fC",
+	"EaHKFSZyio7P3yjvQ6kBsynm61I62D+VoTiZH9P5md7Es952XlDEKG+yW3jfeFFtq3L7wsu5TTvZ7zQ3",
+	"7ZO8kNu0efH14Ta92lIgf8S6aQ/z0HOL1kUi35Re+u13uw0ehcuf3np8ne4F7x7qSkiETnLx2IqYEGQU",
+	"zHUdDvO868CAWzd5htau9Xqx7tJb3aXwlqLutLe6U/5Gq+rR76/uUXmYzHX2m8xU8xypreO1gC5U2F9u",
+	"1Krnz88pUS8qITpHZ2+USk0Ky13Eo4B4ji45p/RZJwTJidcxNVYV43zpd7vuQP/Xcwf9ft40f+xVD1V8",
+	"b/ZGhc1M1GjGU1M6Lt9nR5+ho5oqlshLYxrN5uUXuvJnc9GWwCFkh5K2kzdMBep3u0caR5+Mx8CBepD9",
+	"Nui+rupCA4vShokSSJ6rByFPmD9vJS9LxaRUl/ah6DEk/vSjxHWVlJaqVNfI5jG1iO7VPo9ceiPzg/Vu",
+	"Rt38SdPdrJ2etW/E9CdiZpbZ3wj0T1gvdV+v7pG9mq069BpMkb2i+1tpvrKSWUflvV6q7kLthNoKL/UJ",
+	"d7+nmunBcg8XOWGpH/HLxd96s/ypG+DuYHWP7O3x389iP4pre+6gO2hrqFsFABdYTjPv90ZHU960auf/",
+	"5ESCTghr863rW0ccdDmt5KXxEfPnO+jYlPREAnRp2a9JQc+vDiICcV340z9CVj1UxLiVfc66WZszXx1T",
+	"RTsIkHXbyq86ABeYq5W41oH2T/MDCgnOp+gKKF1gkg/+f6xOeLaWmdZJpCCYJ4v+OA00WMN2uk6y91kb",
+	"K9hVUfOS04hIpFDiEMwPEQuJVOxqcm1I4lvdj3CUbIQIN2uj9Y1JmCT6xUUxVeoE/IKiwdTeqFbtk8sV",
+	"O+g4mOG5sEKP3qLw4hP/2eolL3/dRLn8Im/cWkn/ySuXZ11R8qwtMfxFTnbhUsBDXki7qkVMZXEEd8Dn",
+	"mR6ZTZkol1DVmSkQaMvDAjqECqCCSHIHwXy7Kt1m2ETmToopzopPRXRZJyynTrqXUrk7UZRT+xX8pfuJ",
+	"PyfRV7lv1DDZZzIKkpiXSbIK5rlfIZ6DjV8lyolc2AnCgjysafyXyLNZ+7I8+2lB7oW7KVnp6YyLMqBT",
+	"diIUfdEll10E1N92s8r8VtH5EG1JU5beRd8UfMmPnVEc3H5z0eU/Pmy7SO/qga/IsZVXInfzfOMOusiE",
+	"200f1dHHaPBEJzG5cj2UemFjtGtcKv1UAFCEVSNQkc04DgIXfdMFob/p7t8o3MtvemdH46j+1M2P0JgF",
+	"AZulLWIqSaDcH5Kc/0fHSKYkQlOmHCDK0lpCrgnC0oLuybsGNXXdk/YgXA0OEegWIqmLaCvLPtRx2dmn",
+	"88vh57dXb8/Vx/rtpazCelUPlgqBUi+IhcJXw4FGSojQ1tnlp86rg24PZXuyyt6oP/RzAdeU3CMBHqO+",
+	"KZSkletfMeiaHIl2TctvL9aqS2t9Z7VJKqdg9HsfbPY2jOT8DxzEkB+6slF7e5+iFkdRitoRomxWLiyt",
+	"t/YWoWGqh+dArwvOheI6Qf4NLuqpcLnX7XaP9LmuNtCkVcyFdTwvOWWkH/4uHz5sDN5pzAXjyZlLFHG4",
+	"IywWRla2RljAwWDhSqcl1RcT6eYHBtTV1wTqUusGEzZGqa7L5VU8b3dtMnnGwQMqg3nFz1hmzVZkyJSR",
+	"yh2ZpUnds7zZ88b688b6E/C3n7fbf6r+sRagdsOdkzss4YfsuFtqat50Eyrlsx+5/1Tl5aW8O3+OCH8p",
+	"B0trKQoVEdZi45+9H6WEwMCSnEzcTeuSqM9JMLYw0DxNdaRJD5UPYKqYqBJo2vFiuUMhavzzxwWAC0/5",
+	"ndGTOLg9mZsUtP/GVBB6Dsqeg7JfHZQ1heITDea576LPtW6pdtt6G5jIKYsl2tK1T7YRRmkpBxSyMcsf",
+	"i6yDsVj6oQbWvHrGzQ/eklVC2iyA/F3Spr9p1Gie424WNW7Qc3vIpllkkXK2TeBQAlRS3AXf36t2TIx2",
+	"tachVvpWp2eRK+usWtT0/JiY2nyS9NJete17wIGcmtuByTn9rNsb5t0CHwdspmz4/wQAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -406,6 +406,44 @@ type ContactPutSchema struct {
 // DeleteGroup Remove the group.
 type DeleteGroup string
 
+// DeletionTombstone One deleted contact. The hashes are pseudonyms, not anonymous: whoever knows an address can hash it and match it.
+type DeletionTombstone struct {
+	EmailId openapi_types.UUID `json:"email_id"`
+
+	// DeletedAt The start of the deleting transaction (UTC).
+	//
+	// Example: 2026-11-26T10:00:00.123456Z
+	DeletedAt string `json:"deleted_at"`
+
+	// PrimaryEmailSha256 Hex SHA-256 of the lower-cased primary email.
+	PrimaryEmailSha256 string `json:"primary_email_sha256"`
+
+	// FxaPrimaryEmailSha256 Hex SHA-256 of the lower-cased FxA primary email; null when the contact had none.
+	FxaPrimaryEmailSha256 *string `json:"fxa_primary_email_sha256"`
+
+	// DeletedBy The API client that deleted the contact, or `database` for any other writer (SQL, a Python CTMS).
+	//
+	// Example: id_basket
+	DeletedBy string `json:"deleted_by"`
+}
+
+// DeletionsResponse defines model for DeletionsResponse.
+type DeletionsResponse struct {
+	// Start The request's start; Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2020-01-22T03:24:00Z
+	Start string `json:"start"`
+
+	// End The request's end (or now); Z for UTC, no offset when the request gave none.
+	//
+	// Example: 2021-01-29T09:26:57.511000Z
+	End   string              `json:"end"`
+	Limit int                 `json:"limit"`
+	After *string             `json:"after"`
+	Next  *string             `json:"next"`
+	Items []DeletionTombstone `json:"items"`
+}
+
 // EmailInSchema The primary email and related data of a contact.
 type EmailInSchema struct {
 	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
@@ -857,6 +895,21 @@ type ReadCtmsByAnyIdParams struct {
 
 	// FxaPrimaryEmail Matched case-insensitively.
 	FxaPrimaryEmail *QueryFxaPrimaryEmail `form:"fxa_primary_email,omitempty" json:"fxa_primary_email,omitempty"`
+}
+
+// ReadDeletionsParams defines parameters for ReadDeletions.
+type ReadDeletionsParams struct {
+	// Start Inclusive lower bound (ISO-8601 date-time or date, or Unix seconds).
+	Start string `form:"start" json:"start"`
+
+	// End Exclusive upper bound; now when absent or empty.
+	End *string `form:"end,omitempty" json:"end,omitempty"`
+
+	// Limit Page size, 1 to 1000; 100 when absent or empty.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Cursor from a previous page (base64).
+	After *string `form:"after,omitempty" json:"after,omitempty"`
 }
 
 // ReadIdentitiesParams defines parameters for ReadIdentities.
@@ -1654,6 +1707,13 @@ type ClientInterface interface {
 	// Corresponds with DELETE /ctms/{primary_email} (the `DeleteContactByPrimaryEmail` operationId).
 	DeleteContactByPrimaryEmail(ctx context.Context, primaryEmail string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ReadDeletions Read recently deleted contacts
+	//
+	// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+	//
+	// Corresponds with GET /deletions (the `ReadDeletions` operationId).
+	ReadDeletions(ctx context.Context, params *ReadDeletionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReadIdentities Read identities by any ID
 	//
 	// Corresponds with GET /identities (the `ReadIdentities` operationId).
@@ -1923,6 +1983,23 @@ func (c *Client) CreateOrUpdateCtmsContact(ctx context.Context, emailId PathEmai
 // Corresponds with DELETE /ctms/{primary_email} (the `DeleteContactByPrimaryEmail` operationId).
 func (c *Client) DeleteContactByPrimaryEmail(ctx context.Context, primaryEmail string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteContactByPrimaryEmailRequest(c.Server, primaryEmail)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReadDeletions Read recently deleted contacts
+//
+// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+//
+// Corresponds with GET /deletions (the `ReadDeletions` operationId).
+func (c *Client) ReadDeletions(ctx context.Context, params *ReadDeletionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReadDeletionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2520,6 +2597,92 @@ func NewDeleteContactByPrimaryEmailRequest(server string, primaryEmail string) (
 	return req, nil
 }
 
+// NewReadDeletionsRequest constructs an http.Request for the ReadDeletions method
+func NewReadDeletionsRequest(server string, params *ReadDeletionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/deletions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "start", params.Start, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.End != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "end", *params.End, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewReadIdentitiesRequest constructs an http.Request for the ReadIdentities method
 func NewReadIdentitiesRequest(server string, params *ReadIdentitiesParams) (*http.Request, error) {
 	var err error
@@ -3026,6 +3189,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /ctms/{primary_email} (the `DeleteContactByPrimaryEmail` operationId).
 	DeleteContactByPrimaryEmailWithResponse(ctx context.Context, primaryEmail string, reqEditors ...RequestEditorFn) (*DeleteContactByPrimaryEmailResult, error)
+
+	// ReadDeletionsWithResponse Read recently deleted contacts
+	//
+	// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /deletions (the `ReadDeletions` operationId).
+	ReadDeletionsWithResponse(ctx context.Context, params *ReadDeletionsParams, reqEditors ...RequestEditorFn) (*ReadDeletionsResult, error)
 
 	// ReadIdentitiesWithResponse Read identities by any ID
 	//
@@ -3909,6 +4081,96 @@ func (r DeleteContactByPrimaryEmailResult) ContentType() string {
 	return ""
 }
 
+// ReadDeletionsResult401Headers the declared response headers of an HTTP 401 response for ReadDeletions
+type ReadDeletionsResult401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReadDeletionsResult503Headers the declared response headers of an HTTP 503 response for ReadDeletions
+type ReadDeletionsResult503Headers struct {
+	RetryAfter *int
+}
+
+type ReadDeletionsResult struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeletionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReadDeletionsResult401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadDeletionsResult503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReadDeletionsResult) GetJSON200() *DeletionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReadDeletionsResult) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReadDeletionsResult) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReadDeletionsResult) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ReadDeletionsResult) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadDeletionsResult) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReadDeletionsResult) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReadDeletionsResult) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReadDeletionsResult) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReadDeletionsResult) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ReadIdentitiesResult401Headers the declared response headers of an HTTP 401 response for ReadIdentities
 type ReadIdentitiesResult401Headers struct {
 	WWWAuthenticate *string
@@ -4520,6 +4782,21 @@ func (c *ClientWithResponses) DeleteContactByPrimaryEmailWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseDeleteContactByPrimaryEmailResult(rsp)
+}
+
+// ReadDeletionsWithResponse Read recently deleted contacts
+//
+// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /deletions (the `ReadDeletions` operationId).
+func (c *ClientWithResponses) ReadDeletionsWithResponse(ctx context.Context, params *ReadDeletionsParams, reqEditors ...RequestEditorFn) (*ReadDeletionsResult, error) {
+	rsp, err := c.ReadDeletions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReadDeletionsResult(rsp)
 }
 
 // ReadIdentitiesWithResponse Read identities by any ID
@@ -5313,6 +5590,90 @@ func ParseDeleteContactByPrimaryEmailResult(rsp *http.Response) (*DeleteContactB
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers DeleteContactByPrimaryEmailResult503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReadDeletionsResult parses an HTTP response from a ReadDeletionsWithResponse call
+func ParseReadDeletionsResult(rsp *http.Response) (*ReadDeletionsResult, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReadDeletionsResult{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeletionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReadDeletionsResult401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadDeletionsResult503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

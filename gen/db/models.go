@@ -47,6 +47,20 @@ type ApiClientRole struct {
 	RoleID      int32
 }
 
+type DeletionFxaPending struct {
+	EmailID               uuid.UUID
+	XactID                int64
+	FxaPrimaryEmailSha256 string
+}
+
+type DeletionTombstone struct {
+	EmailID               uuid.UUID
+	DeletedAt             time.Time
+	PrimaryEmailSha256    string
+	FxaPrimaryEmailSha256 *string
+	DeletedBy             string
+}
+
 type Email struct {
 	EmailID            uuid.UUID
 	PrimaryEmail       string

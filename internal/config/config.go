@@ -37,6 +37,9 @@ type Config struct {
 	// EnforcePermissions makes the API check each client's roles (CTMS_ENFORCE_PERMISSIONS,
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
+	// DeletionsRetention is how long deletion tombstones are kept (CTMS_DELETIONS_RETENTION,
+	// default 90 days; 0 keeps them forever). Ours, not in the Python CTMS.
+	DeletionsRetention time.Duration
 
 	// HTTP server limits (durations: see ParseDuration).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
@@ -59,6 +62,9 @@ type Config struct {
 	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/deployment.md).
 	SecretKeyPrevious string
 }
+
+// DefaultDeletionsRetention is the default of CTMS_DELETIONS_RETENTION.
+const DefaultDeletionsRetention = 90 * 24 * time.Hour
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
 // HS256 key should carry at least as many bytes as the hash.
@@ -133,6 +139,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		AppDir:          r.str("APP_DIR", "/app"),
 
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
+		DeletionsRetention: r.duration("CTMS_DELETIONS_RETENTION", DefaultDeletionsRetention),
 
 		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
@@ -182,6 +189,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.ShutdownDrain < 0 {
 		r.fail("CTMS_SHUTDOWN_DRAIN", "must not be negative")
+	}
+	if c.DeletionsRetention < 0 {
+		r.fail("CTMS_DELETIONS_RETENTION", "must not be negative")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")

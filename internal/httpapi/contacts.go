@@ -195,10 +195,12 @@ func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUp
 
 // DeleteContactByPrimaryEmail is DELETE /ctms/{primary_email}.
 func (s *server) DeleteContactByPrimaryEmail(ctx context.Context, req api.DeleteContactByPrimaryEmailRequestObject) (api.DeleteContactByPrimaryEmailResponseObject, error) {
-	deleted, err := s.store.DeleteByPrimaryEmail(ctx, strings.ToLower(req.PrimaryEmail))
+	clientID := authInfo(ctx).ClientID
+	deleted, err := s.store.DeleteByPrimaryEmail(ctx, strings.ToLower(req.PrimaryEmail), clientID)
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.CountDeletions(clientID, len(deleted))
 	if len(deleted) == 0 {
 		return nil, notFound("email " + req.PrimaryEmail + " not found!")
 	}

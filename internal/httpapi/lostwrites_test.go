@@ -75,12 +75,10 @@ func TestUpdatesDoNotLoseSlowWrites(t *testing.T) {
 	require.Equal(t, map[string]int{firstID: 1, slowID: 1, fastID: 1}, seen, "every write seen exactly once")
 }
 
-// The same, with the service running as a role that has table privileges only
-// (neither superuser nor member of pg_read_all_stats: pg_stat_activity hides
-// other roles' xact_start from it) and the slow write made by another role
-// (psql, a Python CTMS): the guard reads pg_locks, which no role is denied.
-func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
-	t.Parallel()
+// leastPrivilege serves the API as a role with table privileges only (no superuser,
+// no pg_read_all_stats: pg_stat_activity hides other roles' xact_start from it) on a
+// database of its own, and returns a connection of another such role, as psql would be.
+func leastPrivilege(t *testing.T) (*apiTest, *pgx.Conn) {
 	ctx := context.Background()
 	dbURL := testdb.NewDatabase(t)
 	admin, err := pgxpool.New(ctx, dbURL)
@@ -117,7 +115,20 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	a := newAPIOn(t, pool)
+	writer, err := pgx.ConnectConfig(ctx, connAs(writerRole, "psql"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = writer.Close(ctx) })
+	return newAPIOn(t, pool), writer
+}
+
+// The same, with the service running as a role that has table privileges only
+// (neither superuser nor member of pg_read_all_stats: pg_stat_activity hides
+// other roles' xact_start from it) and the slow write made by another role
+// (psql, a Python CTMS): the guard reads pg_locks, which no role is denied.
+func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, writer := leastPrivilege(t)
 	start := time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano)
 
 	_, first := newContact()
@@ -127,9 +138,6 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 
 	// A slow write by another role, as psql would make it, and in the same
 	// transaction the opt-out statement of `ctms optout import`.
-	writer, err := pgx.ConnectConfig(ctx, connAs(writerRole, "psql"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = writer.Close(ctx) })
 	tx, err := writer.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
@@ -141,7 +149,7 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), optout.ContactsUpdated)
 	var hidden bool
-	require.NoError(t, pool.QueryRow(ctx, `SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1`,
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT xact_start IS NULL FROM pg_stat_activity WHERE pid = $1`,
 		writer.PgConn().PID()).Scan(&hidden))
 	require.True(t, hidden, "the service role must not see the writer's xact_start (else this test proves nothing)")
 

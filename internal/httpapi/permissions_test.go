@@ -50,6 +50,7 @@ func TestPermissionsEnforcedPerOperation(t *testing.T) {
 		{"GET", "/identities?primary_email=x@example.com", nil, "view_contacts"},
 		{"GET", "/identity/" + id, nil, "view_contacts"},
 		{"GET", "/updates?start=2020-01-01", nil, "view_contacts"},
+		{"GET", "/deletions?start=2020-01-01", nil, "view_contacts"},
 		{"POST", "/ctms", obj{"email": obj{"primary_email": newEmail()}}, "manage_contacts"},
 		{"PUT", "/ctms/" + id, obj{"email": obj{"email_id": id, "primary_email": email}}, "manage_contacts"},
 		{"PATCH", "/ctms/" + id, obj{}, "manage_contacts"},

@@ -100,7 +100,7 @@ func WithArgon2Queue(concurrency, queue int) Option {
 func WithDummyHash(phc string) Option { return func(s *server) { s.dummyHash = phc } }
 
 // WithReadDB serves GET /ctms, /ctms/{email_id}, /identities, /identity/{email_id} and
-// /updates from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
+// /updates and /deletions from db (a standby: CTMS_DB_READ_URL) once it has replayed what the primary had
 // committed when the request came in, else from the primary (reads.go). Writes, their
 // responses and authentication always use the primary.
 func WithReadDB(db store.DB) Option { return func(s *server) { s.reads = store.New(db) } }

@@ -45,6 +45,7 @@ func TestPublishedSpecJSON(t *testing.T) {
 		"patch /ctms/{email_id}":       "partialUpdateCtmsContact",
 		"delete /ctms/{primary_email}": "deleteContactByPrimaryEmail",
 		"get /updates":                 "readCtmsInBulkByUpdatedDate",
+		"get /deletions":               "readDeletions",
 		"get /identities":              "readIdentities",
 		"get /identity/{email_id}":     "readIdentity",
 		"get /__heartbeat__":           "heartbeat",

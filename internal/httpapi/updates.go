@@ -147,28 +147,36 @@ func updatesError(param string, input any, message string) ValidationItem {
 		Ctx: map[string]any{"error": message}, URL: "https://errors.pydantic.dev/2.11/v/value_error"}
 }
 
-// ReadCtmsInBulkByUpdatedDate is GET /updates.
-func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCtmsInBulkByUpdatedDateRequestObject) (api.ReadCtmsInBulkByUpdatedDateResponseObject, error) {
-	p := req.Params
+// feedPage is the paging request of /updates and /deletions: start, end, limit
+// and the cursor, parsed and checked alike for both feeds.
+type feedPage struct {
+	start, end queryTime
+	endGiven   bool // false: end is now, moved back by the late-commit guard (feedEnd)
+	limit      int
+	after      *store.Cursor
+}
+
+// parseFeedPage parses the paging parameters as /updates always has (422s included).
+func parseFeedPage(startParam string, endParam *string, limitParam *int, afterParam *string) (feedPage, error) {
 	var problems []ValidationItem
-	start, ok := parseQueryTime(p.Start)
+	start, ok := parseQueryTime(startParam)
 	if !ok {
-		problems = append(problems, timeProblem("start", p.Start))
+		problems = append(problems, timeProblem("start", startParam))
 	}
 	end := queryTime{t: time.Now().UTC()}
-	if p.End != nil {
-		if end, ok = parseQueryTime(*p.End); !ok {
-			problems = append(problems, timeProblem("end", *p.End))
+	if endParam != nil {
+		if end, ok = parseQueryTime(*endParam); !ok {
+			problems = append(problems, timeProblem("end", *endParam))
 		}
 	}
 	if len(problems) > 0 {
-		return nil, invalid(problems...)
+		return feedPage{}, invalid(problems...)
 	}
 
 	var custom []ValidationItem
 	limit := defaultUpdatesLimit
-	if p.Limit != nil {
-		limit = *p.Limit
+	if limitParam != nil {
+		limit = *limitParam
 		switch {
 		case limit <= 0: // 0 crashes the Python CTMS; we refuse it like a negative
 			custom = append(custom, updatesError("limit", limit, `"limit" should be greater than 0`))
@@ -177,46 +185,70 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 		}
 	}
 	var after *store.Cursor
-	if p.After != nil {
-		c, problem := decodeCursor(*p.After)
+	if afterParam != nil {
+		c, problem := decodeCursor(*afterParam)
 		if problem != "" {
-			custom = append(custom, updatesError("after", *p.After, problem))
+			custom = append(custom, updatesError("after", *afterParam, problem))
 		} else {
 			after = &c
 		}
 	}
 	if len(custom) > 0 {
-		return nil, &Error{Status: 422, Detail: map[string]any{"errors": custom}}
+		return feedPage{}, &Error{Status: 422, Detail: map[string]any{"errors": custom}}
 	}
+	return feedPage{start: start, end: end, endGiven: endParam != nil, limit: limit, after: after}, nil
+}
 
-	if p.End == nil {
+// feedEnd is the late-commit guard of both feeds, applied when the request gave no end.
+func (s *server) feedEnd(ctx context.Context, p *feedPage) error {
+	if !p.endGiven {
 		// Stop before the oldest write still in flight: it will commit with an
 		// earlier update_timestamp than rows already visible (issue: lost writes).
-		t, err := s.store.UpdatesEnd(ctx, end.t)
+		t, err := s.store.UpdatesEnd(ctx, p.end.t)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		end.t = t
+		p.end.t = t
+	}
+	return nil
+}
+
+// next is the cursor and `next` URL of a full page whose last item is at last;
+// the URL repeats the window and limit, so it can be followed verbatim.
+func (p *feedPage) next(prefix, path string, last store.Cursor) (cursor, next string) {
+	cursor = encodeCursor(last)
+	next = prefix + path + "?start=" + url.QueryEscape(p.start.python()) +
+		"&end=" + url.QueryEscape(p.end.python()) + "&limit=" + strconv.Itoa(p.limit) +
+		"&after=" + url.QueryEscape(cursor)
+	return cursor, next
+}
+
+// ReadCtmsInBulkByUpdatedDate is GET /updates.
+func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCtmsInBulkByUpdatedDateRequestObject) (api.ReadCtmsInBulkByUpdatedDateResponseObject, error) {
+	p := req.Params
+	page, err := parseFeedPage(p.Start, p.End, p.Limit, p.After)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.feedEnd(ctx, &page); err != nil {
+		return nil, err
 	}
 	items, err := read(ctx, s, (*store.Store).Updates, store.UpdatesQuery{
-		Start: start.t, End: end.t, After: after, MofoRelevant: p.MofoRelevant, Limit: limit,
+		Start: page.start.t, End: page.end.t, After: page.after, MofoRelevant: p.MofoRelevant, Limit: page.limit,
 	})
 	if err != nil {
 		return nil, err
 	}
 	resp := api.CTMSBulkResponse{
-		Start: start.render(), End: end.render(), Limit: limit,
+		Start: page.start.render(), End: page.end.render(), Limit: page.limit,
 		Items: make([]api.CTMSResponse, len(items)),
 	}
 	for i := range items {
 		resp.Items[i] = contactResponse(&items[i])
 	}
-	if len(items) == limit {
+	if len(items) == page.limit {
 		last := items[len(items)-1].Email
-		cursor := encodeCursor(store.Cursor{EmailID: last.EmailID, UpdateTimestamp: last.UpdateTimestamp})
-		next := s.cfg.ServerPrefix + "/updates?start=" + url.QueryEscape(start.python()) +
-			"&end=" + url.QueryEscape(end.python()) + "&limit=" + strconv.Itoa(limit) +
-			"&after=" + url.QueryEscape(cursor)
+		cursor, next := page.next(s.cfg.ServerPrefix, "/updates", store.Cursor{EmailID: last.EmailID, UpdateTimestamp: last.UpdateTimestamp})
 		if p.MofoRelevant != nil {
 			next += "&mofo_relevant=" + strconv.FormatBool(*p.MofoRelevant)
 		}

@@ -42,7 +42,8 @@ func TestSchemaMatchesAlembicHead(t *testing.T) {
 // TestLaterMigrationsKeepPythonSchema checks the fully migrated schema: later migrations may
 // add objects of their own (tables, their indexes, even foreign keys to Python tables) but must
 // not change, drop or add to the Python CTMS's tables, which it may still use. The
-// exceptions are the access tables' notify triggers (notifyTrigger) and allowedOnPythonTables.
+// exceptions are the access tables' notify triggers (notifyTrigger) and allowedOnPythonTables
+// (the write-start marker and the deletion tombstone triggers).
 func TestLaterMigrationsKeepPythonSchema(t *testing.T) {
 	want := referenceStatements(t)
 	dump := dumpSchema(t, testdb.NewDatabase(t))
@@ -86,7 +87,9 @@ var notifyTrigger = regexp.MustCompile(`^CREATE TRIGGER \w+ AFTER [A-Z ]+ ON pub
 // no column (it takes an advisory lock that the /updates guard reads), so the Python CTMS runs
 // unchanged, and its writes are guarded too.
 var allowedOnPythonTables = map[string]bool{
-	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();": true,
+	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR UPDATE OR DELETE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();": true,
+	"CREATE TRIGGER deletion_tombstone_write AFTER DELETE ON public.emails FOR EACH ROW EXECUTE FUNCTION public.deletion_tombstone_write();":                        true,
+	"CREATE TRIGGER deletion_fxa_remember AFTER DELETE ON public.fxa FOR EACH ROW EXECUTE FUNCTION public.deletion_fxa_remember();":                                 true,
 }
 
 // subjectTable finds the table a dumped statement defines or alters.

@@ -14,7 +14,7 @@ import (
 )
 
 // Metrics holds the four CTMS metric families of the Python service in a private
-// registry, and CTMS-Go's operational metrics (ops.go).
+// registry, CTMS-Go's deletions counter, and its operational metrics (ops.go).
 type Metrics struct {
 	Registry      *prometheus.Registry
 	requests      *prometheus.CounterVec
@@ -22,6 +22,7 @@ type Metrics struct {
 	apiRequests   *prometheus.CounterVec
 	contacts      prometheus.Gauge
 	tokenFailures *prometheus.CounterVec
+	deletions     *prometheus.CounterVec // ours, not in the Python CTMS
 }
 
 // DurationBuckets are the Python CTMS's histogram buckets (seconds).
@@ -48,8 +49,12 @@ func NewMetrics() *Metrics {
 			Name: "ctms_contacts_total",
 			Help: "Total count of contacts in the database",
 		}),
+		deletions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctms_contact_deletions_total",
+			Help: "Total count of contacts deleted through the API, by client ID",
+		}, []string{"client_id"}),
 	}
-	m.Registry.MustRegister(m.requests, m.durations, m.apiRequests, m.contacts)
+	m.Registry.MustRegister(m.requests, m.durations, m.apiRequests, m.contacts, m.deletions)
 	m.registerOps()
 	return m
 }
@@ -74,6 +79,15 @@ func (m *Metrics) ObserveRequest(method, pathTemplate string, status int, d time
 	}
 }
 
+// CountDeletions records n contacts deleted by an API client. clientID is an
+// authenticated client (an existing row of api_client), so the label set stays
+// bounded as for ctms_api_requests_total.
+func (m *Metrics) CountDeletions(clientID string, n int) {
+	if n > 0 {
+		m.deletions.WithLabelValues(clientID).Add(float64(n))
+	}
+}
+
 // SetContacts sets the contacts gauge (from the heartbeat's estimate).
 func (m *Metrics) SetContacts(n float64) { m.contacts.Set(n) }
 
@@ -85,12 +99,16 @@ type Route struct {
 	API      bool // requires a bearer client: counted per client id
 }
 
-// Preinit creates label combinations at zero so dashboards see series before
-// traffic: each route × its given statuses (and their families), and each API
-// route × {2xx, 4xx} × each enabled client id ("none" when there is none).
+// Preinit creates every label combination at zero so dashboards see series
+// before traffic: each route × its given statuses (and their families), each API route ×
+// {2xx, 4xx} × each enabled client id ("none" when there is none), and the
+// deletions of each client id.
 func (m *Metrics) Preinit(routes []Route, clientIDs []string) {
 	if len(clientIDs) == 0 {
 		clientIDs = []string{"none"}
+	}
+	for _, id := range clientIDs {
+		m.deletions.WithLabelValues(id)
 	}
 	for _, r := range routes {
 		families := map[string]bool{}

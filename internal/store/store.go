@@ -343,10 +343,12 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 }
 
 // DeleteByPrimaryEmail deletes every contact whose primary email matches
-// case-insensitively and returns their identities. The contacts are locked
+// case-insensitively and returns their identities. Each deleted contact leaves a
+// tombstone naming deletedBy (the API client id), written by the database trigger
+// (sql/migrations/00005_deletion_tombstones.sql). The contacts are locked
 // before their child rows are touched: a PATCH or PUT of one of them either
 // commits first (and its rows are deleted too) or waits and finds it gone.
-func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email string) (deleted []contact.Identity, err error) {
+func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy string) (deleted []contact.Identity, err error) {
 	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
 		deleted = nil
 		locked, err := s.q.EmailsLockByPrimaryEmail(ctx, tx, email)
@@ -356,6 +358,9 @@ func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email string) (deleted
 		found, err := s.findIdentities(ctx, tx, Filter{PrimaryEmail: &email})
 		if err != nil {
 			return err
+		}
+		if err := s.q.DeletionsSetDeletedBy(ctx, tx, deletedBy); err != nil {
+			return mapError("deletions set deleted_by", err)
 		}
 		isLocked := make(map[uuid.UUID]bool, len(locked))
 		for _, id := range locked {

@@ -1,7 +1,8 @@
 -- A marker of in-flight contact writes that every role can see, for the
--- /updates guard (OldestWriteStart in sql/queries/platform.sql).
+-- /updates and /deletions guard (OldestWriteStart in sql/queries/platform.sql).
 --
--- A contact's update_timestamp is its transaction's start (now()), so a write
+-- A contact's update_timestamp (and a deletion tombstone's deleted_at,
+-- 00005_deletion_tombstones.sql) is its transaction's start (now()), so a write
 -- that commits late lands behind rows a /updates consumer may already have
 -- paged past. The guard stops the feed's default `end` at the start of the
 -- oldest such transaction. pg_stat_activity.xact_start would tell it, but
@@ -34,7 +35,7 @@ $$;
 GRANT EXECUTE ON FUNCTION ctms_mark_write_start() TO PUBLIC;
 
 CREATE TRIGGER emails_mark_write_start
-    BEFORE INSERT OR UPDATE ON emails
+    BEFORE INSERT OR UPDATE OR DELETE ON emails
     FOR EACH STATEMENT EXECUTE FUNCTION ctms_mark_write_start();
 
 -- +goose Down

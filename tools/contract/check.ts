@@ -30,6 +30,7 @@ const routes = {
   partialUpdateCtmsContact: ["/ctms/{email_id}", "patch"],
   deleteContactByPrimaryEmail: ["/ctms/{primary_email}", "delete"],
   readCtmsInBulkByUpdatedDate: ["/updates", "get"],
+  readDeletions: ["/deletions", "get"],
   readIdentities: ["/identities", "get"],
   readIdentity: ["/identity/{email_id}", "get"],
   heartbeat: ["/__heartbeat__", "get"],
@@ -55,6 +56,7 @@ const routesMatch: { [K in keyof typeof routes]: Route<K> } = {
   partialUpdateCtmsContact: true,
   deleteContactByPrimaryEmail: true,
   readCtmsInBulkByUpdatedDate: true,
+  readDeletions: true,
   readIdentities: true,
   readIdentity: true,
   heartbeat: true,
@@ -187,6 +189,20 @@ const calls: { [K in keyof operations]: () => Promise<unknown> } = {
     return [next, items.length];
   },
 
+  async readDeletions() {
+    const { data, error } = await client.GET("/deletions", {
+      params: { query: { start: "2020-01-22T03:24:00+00:00", limit: 10 } },
+      headers: auth,
+    });
+    if (error) {
+      return error.detail;
+    }
+    const next: string | null = data.next;
+    const items: Schemas["DeletionTombstone"][] = data.items;
+    const fxa: string | null | undefined = items[0]?.fxa_primary_email_sha256;
+    return [next, items.map((t) => [t.email_id, t.deleted_at, t.primary_email_sha256, t.deleted_by]), fxa];
+  },
+
   async readIdentities() {
     const { data } = await client.GET("/identities", {
       params: { query: { basket_token: "c4a7d759-bb52-457b-896b-90f1d3ef8433" } },
@@ -271,6 +287,13 @@ export async function mustNotCompile() {
 
   // @ts-expect-error there is no such query parameter
   await client.GET("/identities", { params: { query: { email: "a@example.com" } } });
+
+  // @ts-expect-error /deletions requires start
+  await client.GET("/deletions", { params: { query: { limit: 10 } } });
+
+  const deleted = await client.GET("/deletions", { params: { query: { start: "2020-01-01" } } });
+  // @ts-expect-error a tombstone holds no address
+  deleted.data?.items[0]?.primary_email;
 
   // @ts-expect-error /updates has no DELETE
   await client.DELETE("/updates", {});
