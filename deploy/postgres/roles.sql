@@ -36,7 +36,6 @@ ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ctms_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ctms_app;
 
--- GET /updates reads pg_stat_activity for the oldest write still in flight
--- (sql/queries/platform.sql); without this role it sees only its own role's sessions, and a
--- write by another role (ctms_migrate, a superuser's psql) could commit behind a consumer.
-GRANT pg_read_all_stats TO ctms_app;
+-- No pg_read_all_stats: the /updates and /deletions guard against late commits reads the
+-- write-start marker of every writer in pg_locks, which every role can see
+-- (sql/migrations/00006_write_start_marker.sql).
