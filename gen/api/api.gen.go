@@ -3747,12 +3747,12 @@ var swaggerSpec = []string{
 	"88vh57dXb8/Vx/rtpazCelUPlgqBUi+IhcJXw4FGSojQ1tnlp86rg24PZXuyyt6oP/RzAdeU3CMBHqO+",
 	"KZSkletfMeiaHIl2TctvL9aqS2t9Z7VJKqdg9HsfbPY2jOT8DxzEkB+6slF7e5+iFkdRitoRomxWLiyt",
 	"t/YWoWGqh+dArwvOheI6Qf4NLuqpcLnX7XaP9LmuNtCkVcyFdTwvOWWkH/4uHz5sDN5pzAXjyZlLFHG4",
-	"IywWRla2RljAwWDhSqcl1RcT6eYHBtTV1wTqUusGEzZGqa7L5VU8b3dtMnnGwQMqg3nFz1hmzVZkyJSR",
-	"yh2ZpUnds7zZ88b688b6E/C3n7fbf6r+sRagdsOdkzss4YfsuFtqat50Eyrlsx+5/1Tl5aW8O3+OCH8p",
-	"B0trKQoVEdZi45+9H6WEwMCSnEzcTeuSqM9JMLYw0DxNdaRJD5UPYKqYqBJo2vFiuUMhavzzxwWAC0/5",
-	"ndGTOLg9mZsUtP/GVBB6Dsqeg7JfHZQ1heITDea576LPtW6pdtt6G5jIKYsl2tK1T7YRRmkpBxSyMcsf",
-	"i6yDsVj6oQbWvHrGzQ/eklVC2iyA/F3Spr9p1Gie424WNW7Qc3vIpllkkXK2TeBQAlRS3AXf36t2TIx2",
-	"tachVvpWp2eRK+usWtT0/JiY2nyS9NJete17wIGcmtuByTn9rNsb5t0CHwdspmz4/wQAAP//",
+	"IywWRla2RljAwWDhSqcl1RcT6eYHBtTV1wTqUusGEzZGqa7L5VU8b3dtMnnGwQMqg3nFz/g5u17KnuU+",
+	"z9L871ne7HkP/nkP/gm45s878z9VVVkLULs3z8kdlvCj1dS86X5Vymc/cquqystLeXf+HDz+Ug6W1lIU",
+	"iiesxcY/e+tKCYGBJTnEuJuWMFGfk7htYUx6mupIk0kqn9VU4VMlJrVDy3KHQoD554+LFRceCDyjJ3Fw",
+	"ezI32Wr/jSk29By/Pcdvvzp+awrFJxrMc99FH4HdUu229Y4xkVMWS7Sly6RsI4zSqg8oZGOWvytZB2Ox",
+	"SkQNrHmhjZsfvHurhLRZrPm7ZFh/0wDTvNz90wPMh2yaRRYpZ9sEDiVAJcVd8P29asfEaFd7GmKlz3p6",
+	"FrmyzqpFTc+PianNJ0nv91XbvgccyKm5SJgc6c+6vWHeLfBxwGbKhv9PAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -402,8 +402,10 @@ func TestMetricsPreinitExactly(t *testing.T) {
 		"DELETE /ctms/{primary_email} 200", "DELETE /ctms/{primary_email} 404", "DELETE /ctms/{primary_email} 422",
 	}
 	require.Len(t, wantRequests, 50)
+	// ours, not in the Python CTMS: GET /deletions, pre-created as GET /updates
+	wantRequests = append(wantRequests, "GET /deletions 200", "GET /deletions 400", "GET /deletions 401", "GET /deletions 422")
 	apiRoutes := []string{"GET /ctms", "GET /updates", "GET /identities", "GET /ctms/{email_id}", "GET /identity/{email_id}",
-		"POST /ctms", "PUT /ctms/{email_id}", "PATCH /ctms/{email_id}", "DELETE /ctms/{primary_email}"}
+		"POST /ctms", "PUT /ctms/{email_id}", "PATCH /ctms/{email_id}", "DELETE /ctms/{primary_email}", "GET /deletions"}
 	var wantDurations, wantAPI []string
 	for _, s := range wantRequests[:17] { // one family per route: its status's
 		i := strings.LastIndex(s, " ")
@@ -413,7 +415,7 @@ func TestMetricsPreinitExactly(t *testing.T) {
 		wantDurations = append(wantDurations, r+" 2xx", r+" 4xx")
 		wantAPI = append(wantAPI, r+" 2xx", r+" 4xx")
 	}
-	require.Len(t, wantDurations, 35)
+	require.Len(t, wantDurations, 35+2)
 
 	series := func(name string, key func(l map[string]string) string) map[string]float64 {
 		out := map[string]float64{}

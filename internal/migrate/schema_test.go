@@ -87,7 +87,7 @@ var notifyTrigger = regexp.MustCompile(`^CREATE TRIGGER \w+ AFTER [A-Z ]+ ON pub
 // no column (it takes an advisory lock that the /updates guard reads), so the Python CTMS runs
 // unchanged, and its writes are guarded too.
 var allowedOnPythonTables = map[string]bool{
-	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR UPDATE OR DELETE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();": true,
+	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR DELETE OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();": true,
 	"CREATE TRIGGER deletion_tombstone_write AFTER DELETE ON public.emails FOR EACH ROW EXECUTE FUNCTION public.deletion_tombstone_write();":                        true,
 	"CREATE TRIGGER deletion_fxa_remember AFTER DELETE ON public.fxa FOR EACH ROW EXECUTE FUNCTION public.deletion_fxa_remember();":                                 true,
 }
