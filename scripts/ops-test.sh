@@ -113,6 +113,8 @@ chmod 644 "$tmp/pgbouncer.ini" "$tmp/userlist.txt"
 wait_port "$bouncer_port" PgBouncer
 log "PgBouncer (pool_mode=transaction) on 127.0.0.1:$bouncer_port"
 app_url="postgresql://ctms_app@127.0.0.1:$bouncer_port/ctms?sslmode=disable&default_query_exec_mode=${CTMS_OPS_EXEC_MODE:-cache_describe}"
+# LISTEN needs a session: the access change listener goes to PostgreSQL directly.
+listen_url="postgresql://ctms_app@127.0.0.1:$pg_port/ctms?sslmode=disable"
 
 # --- 3. two instances as ctms_app through PgBouncer -------------------------------------------
 created=$(CTMS_DB_URL=$app_url "$repo/bin/ctms" clients create id_opstest opstest@example.com) || die "ctms clients create (as ctms_app) failed"
@@ -122,7 +124,7 @@ CTMS_DB_URL=$app_url "$repo/bin/ctms" clients grant id_opstest admin >/dev/null 
 ports=()
 for name in a b; do
   p=$(free_port)
-  env HOST=127.0.0.1 PORT="$p" CTMS_DB_URL="$app_url" CTMS_USE_MOZLOG=false CTMS_LOGGING_LEVEL=WARNING CTMS_SHUTDOWN_GRACE=2 \
+  env HOST=127.0.0.1 PORT="$p" CTMS_DB_URL="$app_url" CTMS_DB_LISTEN_URL="$listen_url" CTMS_USE_MOZLOG=false CTMS_LOGGING_LEVEL=WARNING CTMS_SHUTDOWN_GRACE=2 \
     "$repo/bin/ctms" serve >"$tmp/logs/serve_$name.log" 2>&1 & pids+=($!)
   wait_port "$p" "ctms serve $name" "$!"
   ports+=("$p")

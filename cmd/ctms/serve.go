@@ -94,8 +94,13 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 
 	// The access feed listens on a connection of its own (not from the pool) for changes to
 	// API clients, roles and waitlist field rules, so that the caches it guards never serve
-	// a stale entry (internal/accessfeed).
-	feed := accessfeed.Start(&pool.Config().ConnConfig.Config, logger)
+	// a stale entry (internal/accessfeed). LISTEN needs a session: CTMS_DB_LISTEN_URL names
+	// one when CTMS_DB_URL goes through a transaction-pooling PgBouncer.
+	listenCfg, err := poolConfig("CTMS_DB_LISTEN_URL", cfg.DBListenURL, cfg)
+	if err != nil {
+		return err
+	}
+	feed := accessfeed.Start(&listenCfg.ConnConfig.Config, logger)
 	defer feed.Close()
 	opts = append(opts, httpapi.WithAccessFeed(feed))
 

@@ -12,7 +12,10 @@ package accessfeed
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +25,9 @@ import (
 
 // Channel is the notification channel of the access tables' triggers.
 const Channel = "ctms_access"
+
+// probePrefix marks a listener's own test notification (probe): never a table change.
+const probePrefix = "probe:"
 
 // ApplicationName names the listener's connection in pg_stat_activity.
 const ApplicationName = "ctms-listener"
@@ -61,7 +67,20 @@ type Feed struct {
 	done   chan struct{}
 	pidMu  sync.Mutex
 	pid    uint32
+
+	// listenTo is the channel LISTENed on: Channel (a test listens elsewhere to play a
+	// connection that delivers no notifications).
+	listenTo string
+	// probe is the payload of this listener's pending probe; probed is set when it arrives.
+	probe  atomic.Pointer[string]
+	probed atomic.Bool
 }
+
+// errNoDelivery: the connection accepted LISTEN but did not deliver the listener's own
+// notification, as behind a PgBouncer in transaction pooling mode.
+var errNoDelivery = errors.New("the listener's own test notification did not arrive: " +
+	"LISTEN needs a session (a PgBouncer in transaction pooling mode does not keep one; " +
+	"point CTMS_DB_LISTEN_URL at PostgreSQL or a session-pooling PgBouncer)")
 
 // Option configures Start.
 type Option func(*Feed)
@@ -82,11 +101,17 @@ func Start(cfg *pgconn.Config, logger *slog.Logger, opts ...Option) *Feed {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Feed{cfg: c, log: logger, refresh: DefaultRefresh, cancel: cancel, done: make(chan struct{})}
+	f := &Feed{cfg: c, log: logger, refresh: DefaultRefresh, cancel: cancel, done: make(chan struct{}), listenTo: Channel}
 	for _, o := range opts {
 		o(f)
 	}
-	c.OnNotification = func(*pgconn.PgConn, *pgconn.Notification) { f.bump(true) }
+	c.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
+		if !strings.HasPrefix(n.Payload, probePrefix) {
+			f.bump(true)
+		} else if want := f.probe.Load(); want != nil && n.Payload == *want {
+			f.probed.Store(true)
+		} // another instance's probe: no change
+	}
 	go f.run(ctx)
 	return f
 }
@@ -158,7 +183,10 @@ func (f *Feed) listen(ctx context.Context) error {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if err := conn.Exec(ctx, "LISTEN "+Channel).Close(); err != nil {
+	if err := conn.Exec(ctx, "LISTEN "+f.listenTo).Close(); err != nil {
+		return err
+	}
+	if err := f.roundTrip(ctx, conn); err != nil {
 		return err
 	}
 	// Live only now: a change committed from here on is notified; anything cached
@@ -183,13 +211,35 @@ func (f *Feed) listen(ctx context.Context) error {
 		case !pgconn.Timeout(err):
 			return err
 		}
-		ping, cancel := context.WithTimeout(ctx, pingTimeout)
-		err = conn.Ping(ping)
-		cancel()
-		if err != nil {
+		if err := f.roundTrip(ctx, conn); err != nil {
 			return err
 		}
 	}
+}
+
+// roundTrip notifies a probe on conn and waits for it to come back: proof that the
+// connection is up and that LISTEN on it really delivers (a PgBouncer in transaction
+// pooling mode accepts LISTEN and answers pings, but delivers nothing). Table changes
+// arriving meanwhile are counted by OnNotification as usual.
+func (f *Feed) roundTrip(ctx context.Context, conn *pgconn.PgConn) error {
+	probe := probePrefix + rand.Text()
+	f.probed.Store(false)
+	f.probe.Store(&probe)
+	wait, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if _, err := conn.ExecParams(wait, "SELECT pg_notify($1, $2)", [][]byte{[]byte(Channel), []byte(probe)},
+		nil, nil, nil).Close(); err != nil {
+		return err
+	}
+	for !f.probed.Load() {
+		if err := conn.WaitForNotification(wait); err != nil {
+			if pgconn.Timeout(err) && ctx.Err() == nil {
+				return errNoDelivery
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *Feed) setPID(pid uint32) {

@@ -19,6 +19,7 @@ import (
 type Config struct {
 	DBURL           string        // CTMS_DB_URL (required)
 	DBReadURL       string        // CTMS_DB_READ_URL: a standby for the read endpoints (optional)
+	DBListenURL     string        // CTMS_DB_LISTEN_URL: the access feed's session (default CTMS_DB_URL)
 	DBPoolSize      int           // CTMS_DB_POOL_SIZE
 	DBMaxOverflow   int           // CTMS_DB_MAX_OVERFLOW
 	DBPoolTimeout   time.Duration // CTMS_DB_POOL_TIMEOUT_IN_SECONDS
@@ -56,7 +57,7 @@ type Config struct {
 	// the source address of a POST /token (its throttle); empty: the peer is the source.
 	TrustedProxies []netip.Prefix
 	// TokenFailuresPerAddress (CTMS_TOKEN_FAILURES_PER_ADDRESS): failed POST
-	// /token attempts one source address may make per minute (0: the default).
+	// /token attempts one source address may make per minute (at least 1).
 	TokenFailuresPerAddress int
 	// SecretKeyPrevious (CTMS_SECRET_KEY_PREVIOUS) verifies tokens, never signs
 	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/deployment.md).
@@ -122,6 +123,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c := &Config{
 		DBURL:           r.strOrFile("CTMS_DB_URL", ""),
 		DBReadURL:       r.str("CTMS_DB_READ_URL", ""),
+		DBListenURL:     r.strOrFile("CTMS_DB_LISTEN_URL", ""),
 		DBPoolSize:      r.integer("CTMS_DB_POOL_SIZE", 5),
 		DBMaxOverflow:   r.integer("CTMS_DB_MAX_OVERFLOW", 10),
 		DBPoolTimeout:   time.Duration(r.integer("CTMS_DB_POOL_TIMEOUT_IN_SECONDS", 30)) * time.Second,
@@ -151,7 +153,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		ShutdownGrace:     r.duration("CTMS_SHUTDOWN_GRACE", 20*time.Second),
 		ShutdownDrain:     r.duration("CTMS_SHUTDOWN_DRAIN", 0),
 
-		SecretKeyPrevious:       r.str("CTMS_SECRET_KEY_PREVIOUS", ""),
+		SecretKeyPrevious:       r.strOrFile("CTMS_SECRET_KEY_PREVIOUS", ""),
 		TrustedProxies:          r.prefixes("CTMS_TRUSTED_PROXIES"),
 		TokenFailuresPerAddress: r.integer("CTMS_TOKEN_FAILURES_PER_ADDRESS", DefaultTokenFailuresPerAddress),
 	}
@@ -162,6 +164,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.DBReadURL != "" && !dbURLPattern.MatchString(c.DBReadURL) {
 		r.fail("CTMS_DB_READ_URL", "must be a postgresql:// URL")
+	}
+	if c.DBListenURL != "" && !dbURLPattern.MatchString(c.DBListenURL) {
+		r.fail("CTMS_DB_LISTEN_URL", "must be a postgresql:// URL")
 	}
 	if c.SecretKey == "" {
 		r.fail("CTMS_SECRET_KEY", "is required")
@@ -210,6 +215,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	c.DBURL = normaliseDBURL(c.DBURL)
 	c.DBReadURL = normaliseDBURL(c.DBReadURL)
+	if c.DBListenURL == "" {
+		c.DBListenURL = c.DBURL
+	}
+	c.DBListenURL = normaliseDBURL(c.DBListenURL)
 	return c, nil
 }
 

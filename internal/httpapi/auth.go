@@ -24,7 +24,7 @@ import (
 // request log line and the per-client metrics.
 //
 // ClientID is only ever an id that a token we signed names, or that an API
-// client has (decisions.md "Identities nobody has proven"): an id submitted to
+// client has (docs/reliability.md): an id submitted to
 // POST /token that no client has leaves it empty and sets ClientUnknown, so
 // the metrics count it as "unknown" and the log does not hold it.
 type AuthInfo struct {
@@ -153,7 +153,7 @@ func requiredPermissions(op *openapi3.Operation) []string {
 }
 
 // lastAccess throttles last_access writes to one a minute per client
-// (decisions.md), so reads do not turn into writes.
+// (docs/migrating-from-python.md), so reads do not turn into writes.
 type lastAccess struct {
 	mu   sync.Mutex
 	seen map[string]time.Time

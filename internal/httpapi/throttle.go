@@ -33,7 +33,7 @@ func WithTokenThrottle(limit int, window time.Duration) Option {
 }
 
 // tokenThrottle limits failed logins per (source address, client id) and per
-// source address (decisions.md "Identities nobody has proven"): never per
+// source address (docs/reliability.md): never per
 // client id alone, which anyone could use to lock a client out, since client
 // ids are no secret. A client presenting its secret from another address logs in.
 //
