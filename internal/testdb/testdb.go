@@ -197,7 +197,7 @@ func findAdmin(set, fallback string) (string, error) {
 		return "", fmt.Errorf("testdb: no PostgreSQL for the tests (%s is not set and %s does not answer: %s): "+
 			"run `make test`, which finds or starts one", EnvURL, fallback, strings.Join(strings.Fields(err.Error()), " "))
 	}
-	conn.Close(ctx)
+	_ = conn.Close(ctx)
 	return fallback, nil
 }
 
@@ -305,7 +305,7 @@ func ownerOf(ctx context.Context, admin string) (uint32, int, error) {
 		// Held until the process ends (its connection is never closed): sweepStale in other
 		// binaries leaves this binary's databases alone while it runs.
 		if _, err := keeper.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", ownerLockClass, int32(id)); err != nil { // #nosec G115 -- a lock key: any 32 bits
-			keeper.Close(ctx)
+			_ = keeper.Close(ctx)
 			return 0, 0, fmt.Errorf("take owner lock: %w", err)
 		}
 		owner.id, owner.keeper = id, keeper
@@ -335,11 +335,11 @@ func sweepStale(ctx context.Context, conn *pgx.Conn, self uint32) {
 				continue
 			}
 			var free bool
-			// #nosec G115 -- a lock key: any 32 bits
-			if conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", ownerLockClass, int32(uint32(id))).Scan(&free) != nil || !free {
+			key := int32(uint32(id)) // #nosec G115 -- a lock key: any 32 bits
+			if conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", ownerLockClass, key).Scan(&free) != nil || !free {
 				continue
 			}
-			_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", ownerLockClass, int32(uint32(id))) // #nosec G115
+			_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", ownerLockClass, key)
 			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
 			continue
 		}
