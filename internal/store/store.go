@@ -66,6 +66,11 @@ func (s *Store) inTx(ctx context.Context, retryUnique bool, fn func(pgx.Tx) erro
 			again = retryUnique && uniqueRetries < maxUniqueRetries
 			uniqueRetries++
 		}
+		if again && attempt == maxAttempts && !unique {
+			// Lost every attempt to concurrent writers: the database is too busy for
+			// this contact now, which is a 503 to retry later, not a server fault.
+			return fmt.Errorf("transaction: %w: lost %d races in a row: %w", ErrUnavailable, maxAttempts, err)
+		}
 		if !again || attempt == maxAttempts || ctx.Err() != nil {
 			break
 		}
