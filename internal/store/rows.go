@@ -11,10 +11,28 @@ import (
 	"github.com/ctms-go/ctms/internal/contact"
 )
 
-// contactFromRow maps a ContactsGetByIDs row to a contact. NULLs in columns the
+// contactRow is a row of the whole-contact queries of sql/queries/contacts.sql
+// (ContactGet, ContactsGetByIDs, UpdatesFirstPage, UpdatesNextPage): they select
+// the same columns, so sqlc's row types convert to it.
+type contactRow db.ContactsGetByIDsRow
+
+// contactsFromRows maps the rows of a whole-contact query to contacts, in order.
+func contactsFromRows[R db.ContactGetRow | db.UpdatesFirstPageRow | db.UpdatesNextPageRow](rows []R) ([]contact.Contact, error) {
+	out := make([]contact.Contact, len(rows))
+	for i := range rows {
+		row := contactRow(rows[i])
+		var err error
+		if out[i], err = contactFromRow(&row); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// contactFromRow maps a whole-contact row to a contact. NULLs in columns the
 // API treats as required read as the field's default (docs/migrating-from-python.md) rather than
 // failing the read.
-func contactFromRow(r *db.ContactsGetByIDsRow) (contact.Contact, error) {
+func contactFromRow(r *contactRow) (contact.Contact, error) {
 	c := contact.Contact{
 		Email: contact.Email{
 			EmailID:            r.EmailID,
