@@ -49,6 +49,9 @@ func TestHotStatementsUseGenericPlans(t *testing.T) {
 		if cs, err := s.FindContacts(ctx, Filter{PrimaryEmail: &emails[i]}); err != nil || len(cs) != 1 {
 			t.Fatalf("find %d: %v, %d contacts", i, err, len(cs))
 		}
+		if ids, err := s.FindIdentities(ctx, Filter{PrimaryEmail: &emails[i]}); err != nil || len(ids) != 1 {
+			t.Fatalf("identities %d: %v, %d identities", i, err, len(ids))
+		}
 	}
 	for i := range n {
 		if _, err := s.DeleteByPrimaryEmail(ctx, emails[i], "test"); err != nil {
@@ -56,6 +59,22 @@ func TestHotStatementsUseGenericPlans(t *testing.T) {
 		}
 	}
 
+	// No statement of this workload is planned anew on every call.
+	rows, err := pool.Query(ctx, `SELECT left(statement, 60), custom_plans FROM pg_prepared_statements WHERE custom_plans > 5`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var statement string
+		var custom int64
+		if err := rows.Scan(&statement, &custom); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("%d custom plans: %s", custom, statement)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"ContactGet", "ContactCreate", "EmailLock", "EmailUpdate", "EmailLockByPrimaryEmail", "IdentityByPrimaryEmail"} {
 		var generic, custom int64
 		err := pool.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)

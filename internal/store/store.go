@@ -249,6 +249,19 @@ func (s *Store) FindIdentities(ctx context.Context, f Filter) ([]contact.Identit
 }
 
 func (s *Store) findIdentities(ctx context.Context, d db.DBTX, f Filter) ([]contact.Identity, error) {
+	if f.PrimaryEmail != nil && (f == Filter{PrimaryEmail: f.PrimaryEmail}) {
+		// The common lookup by primary email alone: a statement with a generic plan
+		// (IdentitiesFind is planned anew on every call, its filters being optional).
+		rows, err := s.q.IdentityByPrimaryEmail(ctx, d, *f.PrimaryEmail)
+		if err != nil {
+			return nil, mapError("identity by primary email", err)
+		}
+		out := make([]contact.Identity, len(rows))
+		for i, r := range rows {
+			out[i] = contact.Identity(r)
+		}
+		return out, nil
+	}
 	var token *string
 	if f.BasketToken != nil {
 		token = new(f.BasketToken.String())
