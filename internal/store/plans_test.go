@@ -29,6 +29,15 @@ func TestHotStatementsUseGenericPlans(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	s := New(pool)
+	// Enough rows, analysed, for the planner to weigh indexes as in production: on a
+	// near-empty table every plan is cheap, and any is kept.
+	if _, err := pool.Exec(ctx, `INSERT INTO emails (email_id, primary_email)
+		SELECT gen_random_uuid(), 'filler' || i || '@example.com' FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
 
 	const n = 12
 	emails := make([]string, n)
