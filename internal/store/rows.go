@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,48 +74,12 @@ func contactFromRow(r *contactRow) (contact.Contact, error) {
 		}
 	}
 
-	var nls []struct {
-		Name        string    `json:"name"`
-		Subscribed  *bool     `json:"subscribed"`
-		Format      *string   `json:"format"`
-		Lang        *string   `json:"lang"`
-		Source      *string   `json:"source"`
-		UnsubReason *string   `json:"unsub_reason"`
-		Created     time.Time `json:"create_timestamp"`
-		Updated     time.Time `json:"update_timestamp"`
+	var err error
+	if c.Newsletters, err = decodeNewsletters(r.Newsletters); err != nil {
+		return c, err
 	}
-	if err := json.Unmarshal(r.Newsletters, &nls); err != nil {
-		return c, fmt.Errorf("decode newsletters of a contact: %w", err)
-	}
-	c.Newsletters = make([]contact.Newsletter, len(nls))
-	for i, n := range nls {
-		c.Newsletters[i] = contact.Newsletter{
-			Name: n.Name, Subscribed: n.Subscribed == nil || *n.Subscribed,
-			Format: orDefault(n.Format, contact.DefaultNewsletterFormat), Lang: n.Lang, Source: n.Source,
-			UnsubReason: n.UnsubReason, CreateTimestamp: n.Created.UTC(), UpdateTimestamp: n.Updated.UTC(),
-		}
-	}
-
-	var wls []struct {
-		Name        string          `json:"name"`
-		Source      *string         `json:"source"`
-		Fields      json.RawMessage `json:"fields"`
-		Subscribed  *bool           `json:"subscribed"`
-		UnsubReason *string         `json:"unsub_reason"`
-		Created     time.Time       `json:"create_timestamp"`
-		Updated     time.Time       `json:"update_timestamp"`
-	}
-	if err := json.Unmarshal(r.Waitlists, &wls); err != nil {
-		return c, fmt.Errorf("decode waitlists of a contact: %w", err)
-	}
-	c.Waitlists = make([]contact.Waitlist, len(wls))
-	for i, w := range wls {
-		c.Waitlists[i] = contact.Waitlist{
-			Name: w.Name, Source: w.Source, Fields: w.Fields, Subscribed: w.Subscribed == nil || *w.Subscribed,
-			UnsubReason: w.UnsubReason, CreateTimestamp: w.Created.UTC(), UpdateTimestamp: w.Updated.UTC(),
-		}
-	}
-	return c, nil
+	c.Waitlists, err = decodeWaitlists(r.Waitlists)
+	return c, err
 }
 
 func orFalse(b *bool) bool { return b != nil && *b }
