@@ -30,7 +30,7 @@ find_major() { # the PostgreSQL major version that has the pgautofailover extens
   for so in $(ls /usr/lib/postgresql/*/lib/pgautofailover.so 2>/dev/null | sort -t/ -k5 -n -r); do
     local v=${so#/usr/lib/postgresql/}
     v=${v%%/*}
-    [ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ] && { echo "$v"; return 0; }
+    "$repo/scripts/pgbin.sh" "$v" >/dev/null 2>&1 && { echo "$v"; return 0; }
   done
   return 1
 }
@@ -48,7 +48,7 @@ if ! command -v pg_autoctl >/dev/null || ! find_major >/dev/null; then
     postgresql-15-auto-failover >&2 || die "apt-get install postgresql-15-auto-failover failed"
 fi
 major=$(find_major) || die "no pgautofailover extension under /usr/lib/postgresql/*/lib"
-pgbin=/usr/lib/postgresql/$major/bin
+pgbin=$("$repo/scripts/pgbin.sh" "$major")
 
 # The servers cannot run as root: as root they run as `postgres` (created by the package).
 pg_user=""

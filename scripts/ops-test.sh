@@ -25,7 +25,7 @@ die() { log "$*"; exit 1; }
 began=$(date +%s)
 
 "$repo/scripts/ops-deps.sh"
-pgbin=$("$repo/scripts/pg.sh" bindir)
+pgbin=$("$repo/scripts/pgbin.sh")
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$pgbouncer" ] || die "pgbouncer missing"
 [ -x "$repo/bin/ctms" ] || die "bin/ctms missing: run make build"
