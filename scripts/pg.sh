@@ -135,7 +135,8 @@ server_port() { sed -n 4p "$data/postmaster.pid" 2>/dev/null || echo "$port"; }
 
 url() {
   start
-  local u="postgresql://postgres@127.0.0.1:$(server_port)"
+  local u
+  u="postgresql://postgres@127.0.0.1:$(server_port)"
   local db=${1:-}
   if [ -n "$db" ]; then
     (cd "$repo" && go run scripts/pgdb.go createdb "$u/postgres" "$db") || die "could not create database $db"

@@ -24,7 +24,7 @@ complete() { # complete DIR: every program we need is there
 # find_bindir [MAJOR]: of that major version, or the highest installed.
 find_bindir() {
   local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
+  for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -n -r); do
     complete "$d" || continue
     if [ -z "${1:-}" ] || [ "$d" = "/usr/lib/postgresql/$1/bin" ]; then
       echo "$d"

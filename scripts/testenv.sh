@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/test.sh and scripts/fuzz.sh: the PostgreSQL server the tests use.
 #
 # CTMS_TEST_DB_URL (an admin URL: tests create and drop databases) when set; else
