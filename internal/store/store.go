@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -48,67 +46,6 @@ type Store struct {
 
 // New returns a Store on a pool (or, in tests, on a transaction).
 func New(d DB) *Store { return &Store{db: d, q: db.New()} }
-
-// inTx runs fn in one transaction, committed when fn returns nil (retried as
-// attempt says).
-func (s *Store) inTx(ctx context.Context, retryUnique bool, fn func(pgx.Tx) error) error {
-	return s.attempt(ctx, retryUnique, func() error { return pgx.BeginFunc(ctx, s.db, fn) })
-}
-
-// inBatch runs the statements fn queues as one pipeline outside any explicit
-// transaction: one round trip, one implicit transaction (all of it or nothing).
-// It suits writes that need no answer from the database before their last
-// statement (retried as attempt says).
-func (s *Store) inBatch(ctx context.Context, retryUnique bool, fn func(*pipeline) error) error {
-	return s.attempt(ctx, retryUnique, func() error {
-		p := newPipeline(s.db)
-		err := fn(p)
-		if closeErr := p.close(ctx); err == nil {
-			err = closeErr
-		}
-		return err
-	})
-}
-
-// attempt runs a write transaction (run), again when it loses a race.
-//
-// Writes racing on one contact can lose in ways that say nothing about the
-// request: a deadlock or serialization failure, or (retryUnique, for PUT and
-// POST of a new contact) a unique violation against a concurrent creator of
-// the same contact, whose row the next attempt finds and updates. Those are
-// run again, a bounded number of times, so the loser answers as if it had
-// come just after the winner.
-func (s *Store) attempt(ctx context.Context, retryUnique bool, run func() error) error {
-	var err error
-	uniqueRetries := 0
-	for attempt := 1; ; attempt++ {
-		err = run()
-		again, unique := retryable(err)
-		if unique {
-			again = retryUnique && uniqueRetries < maxUniqueRetries
-			uniqueRetries++
-		}
-		if again && attempt == maxAttempts && !unique {
-			// Lost every attempt to concurrent writers: the database is too busy for
-			// this contact now, which is a 503 to retry later, not a server fault.
-			return fmt.Errorf("transaction: %w: lost %d races in a row: %w", ErrUnavailable, maxAttempts, err)
-		}
-		if !again || attempt == maxAttempts || ctx.Err() != nil {
-			break
-		}
-		// A short random pause, so that racers do not collide again in step.
-		time.Sleep(time.Duration(attempt) * time.Duration(rand.Int64N(int64(5*time.Millisecond)))) // #nosec G404 -- jitter, not a secret
-	}
-	if err != nil && !errors.Is(err, ErrUnavailable) && unavailable(err) {
-		return fmt.Errorf("transaction: %w: %w", ErrUnavailable, err)
-	}
-	return err
-}
-
-const (
-	maxAttempts      = 5 // per write transaction
-	maxUniqueRetries = 2 // a genuine conflict costs this many more attempts
-)
 
 // errRetry makes inTx run the transaction again: what it read vanished under a
 // concurrent write (e.g. a POST found a contact that a DELETE then removed).
@@ -345,13 +282,11 @@ func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contac
 
 // Update applies change to the stored contact under a row lock and writes what
 // changed (PATCH). The email row's update_timestamp is always bumped. Two round
-// trips inside the transaction: lock and read, then the writes and the read-back.
+// trips: BEGIN, the lock and the read; then the writes, the read-back and COMMIT.
 func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.Contact) error) (stored *contact.Contact, err error) {
-	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
-		read := newPipeline(tx)
-		if err := s.q.EmailLock(ctx, read, id); err != nil {
-			return mapError("email lock", err)
-		}
+	err = s.inConnTx(ctx, func(tx *connTx) error {
+		read := tx.pipeline()
+		_ = s.q.EmailLock(ctx, read, id) // queued: its error comes with the read's
 		// A statement of its own after the lock: it reads what the last writer committed.
 		old, err := s.contactByID(ctx, read, id)
 		if closeErr := read.close(ctx); err == nil {
@@ -364,13 +299,12 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 		if err := change(next); err != nil {
 			return err
 		}
-		write := newPipeline(tx)
-		if err := s.q.EmailUpdate(ctx, write, emailUpdateParams(&next.Email)); err != nil {
-			return mapError("email update", err)
-		}
+		write := tx.pipeline()
+		_ = s.q.EmailUpdate(ctx, write, emailUpdateParams(&next.Email))
 		if err := s.queueChildren(ctx, write, old, next); err != nil {
 			return err
 		}
+		tx.commitAfter(write)
 		stored, err = s.contactByID(ctx, write, id)
 		if closeErr := write.close(ctx); err == nil {
 			err = mapError("write contact", closeErr)
@@ -386,14 +320,12 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 // written by the database trigger (sql/migrations/00005_deletion_tombstones.sql).
 // The contact is locked before its child rows are touched: a PATCH or PUT of it
 // either commits first (and its rows are deleted too) or waits and finds it gone.
-// Two round trips inside the transaction: lock and read the identity, then delete.
+// Two round trips: BEGIN, the lock and the identity; then the deletions and COMMIT.
 func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy string) (deleted []contact.Identity, err error) {
-	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
+	err = s.inConnTx(ctx, func(tx *connTx) error {
 		deleted = nil
-		find := newPipeline(tx)
-		if err := s.q.EmailLockByPrimaryEmail(ctx, find, db.EmailLockByPrimaryEmailParams{DeletedBy: deletedBy, PrimaryEmail: email}); err != nil {
-			return mapError("email lock", err)
-		}
+		find := tx.pipeline()
+		_ = s.q.EmailLockByPrimaryEmail(ctx, find, db.EmailLockByPrimaryEmailParams{DeletedBy: deletedBy, PrimaryEmail: email})
 		found, err := s.q.IdentityByPrimaryEmail(ctx, find, email)
 		if closeErr := find.close(ctx); err == nil {
 			err = closeErr
@@ -401,20 +333,21 @@ func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy strin
 		if err != nil {
 			return mapError("identity by primary email", err)
 		}
-		if find.rowsAffected(0) == 0 || len(found) == 0 {
-			return nil // none, or created since the lock was taken: not this request's
-		}
-		remove := newPipeline(tx)
-		for _, ident := range found {
-			if err := s.q.ContactDeleteChildren(ctx, remove, ident.EmailID); err != nil {
-				return mapError("contact delete children", err)
+		remove := tx.pipeline()
+		tx.commitAfter(remove)
+		if find.rowsAffected(0) == 1 { // else none, or created since the lock was taken: not this request's
+			for _, ident := range found {
+				_ = s.q.ContactDeleteChildren(ctx, remove, ident.EmailID)
+				_ = s.q.EmailDelete(ctx, remove, ident.EmailID)
+				deleted = append(deleted, contact.Identity(ident))
 			}
-			if err := s.q.EmailDelete(ctx, remove, ident.EmailID); err != nil {
-				return mapError("email delete", err)
-			}
-			deleted = append(deleted, contact.Identity(ident))
 		}
-		return mapError("delete contact", remove.close(ctx))
+		if err := remove.close(ctx); err != nil {
+			deleted = nil
+			return mapError("delete contact", err)
+		}
+		return nil
 	})
 	return deleted, err
 }
+

@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/contact"
@@ -127,91 +124,6 @@ func (s *Store) queueChildren(ctx context.Context, p *pipeline, old, c *contact.
 	}
 	return s.queueWaitlists(ctx, p, old, c, replace)
 }
-
-// pipeline is a db.DBTX that sends statements in one round trip. Statements
-// without results (sqlc :exec) are queued; the first query with results (sqlc
-// :many) goes last and sends them all, and close sends what is still queued.
-// Sent outside a transaction, the pipeline is one implicit transaction (one Sync):
-// all of it or nothing, committed when close returns nil.
-type pipeline struct {
-	conn interface {
-		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-	}
-	batch   pgx.Batch
-	results pgx.BatchResults // once sent
-	tags    []pgconn.CommandTag
-}
-
-var errPipelineSent = errors.New("pipeline: already sent")
-
-func newPipeline(conn interface {
-	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}) *pipeline {
-	return &pipeline{conn: conn}
-}
-
-func (p *pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if p.results != nil {
-		return pgconn.CommandTag{}, errPipelineSent
-	}
-	p.batch.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
-
-func (p *pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if p.results != nil {
-		return nil, errPipelineSent
-	}
-	p.batch.Queue(sql, args...)
-	if err := p.send(ctx, p.batch.Len()-1); err != nil {
-		return nil, err
-	}
-	return p.results.Query()
-}
-
-func (p *pipeline) QueryRow(context.Context, string, ...any) pgx.Row {
-	return errRow{errors.New("pipeline: single-row queries are not supported")}
-}
-
-// send sends the batch and reads the results of its first n statements.
-func (p *pipeline) send(ctx context.Context, n int) error {
-	p.results = p.conn.SendBatch(ctx, &p.batch)
-	for range n {
-		tag, err := p.results.Exec()
-		if err != nil {
-			return err
-		}
-		p.tags = append(p.tags, tag)
-	}
-	return nil
-}
-
-// rowsAffected is the row count of the i-th statement without results.
-func (p *pipeline) rowsAffected(i int) int64 {
-	if i >= len(p.tags) {
-		return 0
-	}
-	return p.tags[i].RowsAffected()
-}
-
-// close sends what is still queued and ends the pipeline; outside a transaction
-// its error includes the commit's.
-func (p *pipeline) close(ctx context.Context) error {
-	if p.results == nil {
-		if p.batch.Len() == 0 {
-			return nil
-		}
-		if err := p.send(ctx, p.batch.Len()); err != nil {
-			_ = p.results.Close()
-			return err
-		}
-	}
-	return p.results.Close()
-}
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
 
 type newsletterItem struct {
 	Name        string  `json:"name"`
