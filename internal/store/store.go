@@ -350,4 +350,3 @@ func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy strin
 	})
 	return deleted, err
 }
-
