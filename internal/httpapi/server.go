@@ -159,7 +159,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		return nil, fmt.Errorf("read API clients for metrics: %w", err)
 	}
 	s.metrics.Preinit(s.metricRoutes(), clientIDs)
-		// The request path, outermost first: request id, metrics and log line
+	// The request path, outermost first: request id, metrics and log line
 	// (observe.go); panics to 500; routing to the spec operation (middleware.go);
 	// the request stages (stages.go); the generated handler and ours (mux).
 	return s.observe(s.recoverer(s.routing(s.stages(s.mux)))), nil
