@@ -56,3 +56,14 @@ func requiresBearer(op *openapi3.Operation) bool {
 	}
 	return false
 }
+
+func requiredPermissions(op *openapi3.Operation) []string {
+	raw, _ := op.Extensions["x-ctms-permissions"].([]any)
+	perms := make([]string, 0, len(raw))
+	for _, p := range raw {
+		if name, ok := p.(string); ok {
+			perms = append(perms, name)
+		}
+	}
+	return perms
+}

@@ -25,6 +25,9 @@ import (
 )
 
 func init() {
+	// Request ids and new email_ids are random UUIDs: draw their randomness from
+	// crypto/rand in batches rather than one system call per UUID.
+	uuid.EnableRandPool()
 	// kin-openapi checks formats only when told how: the same UUID spellings the
 	// binder accepts (hyphenated, 32 hex digits, braces, urn:uuid:), and WHATWG
 	// absolute URLs for newsletter and waitlist sources.
@@ -58,6 +61,7 @@ type server struct {
 	operations  map[string]*operation
 	mux         *http.ServeMux
 	access      lastAccess
+	tokens      verifiedTokens // bearer tokens already verified (auth.go)
 	throttle    *tokenThrottle // failed POST /token attempts per address and client id (throttle.go)
 	verifier    *auth.Verifier // bounds the argon2 work of POST /token
 	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
