@@ -58,7 +58,7 @@ func benchContactBody(email string, id *uuid.UUID) []byte {
 
 const benchPatchBody = `{"newsletters":[{"name":"mozilla-and-you","subscribed":false}],"email":{"first_name":"Augusta"}}`
 
-// ---- request validation (kin-openapi, as the validating middleware runs it; no database) ----
+// ---- request validation (kin-openapi with the options of the old single-pass validator; no database) ----
 
 // benchRoute finds a spec operation the way the middleware indexes them.
 func benchRoute(b *testing.B, method, path string) *routers.Route {
