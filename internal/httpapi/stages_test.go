@@ -1,15 +1,20 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/oapi-codegen/runtime"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/store"
 )
 
@@ -70,4 +75,32 @@ func TestStageOrder(t *testing.T) {
 		names = append(names, st.name)
 	}
 	require.Equal(t, []string{"deadline", "read body", "authenticate", "authorise", "normalise", "validate"}, names)
+}
+
+// The body is decoded once, by the read body stage; validate hands that tree to the
+// generated binder (ValidatedValue), lax booleans coerced and waitlist fields as sent.
+func TestBodyDecodedOnceForTheBinder(t *testing.T) {
+	t.Parallel()
+	spec, _, err := loadSpec()
+	require.NoError(t, err)
+	op := specOperations(spec)["PATCH /ctms/{email_id}"]
+	id := "332de237-cab7-4461-bcc3-48e68f42bd5c"
+	body := `{"email":{"has_opted_out_of_email":"yes"},"waitlists":[{"name":"vpn","fields":{"z":1, "a":2}}]}`
+	r := httptest.NewRequest("PATCH", "/ctms/"+id, strings.NewReader(body))
+	c := &call{w: httptest.NewRecorder(), r: r, op: op,
+		rt: &route{pattern: "/ctms/{email_id}", spec: op.route, op: op, params: map[string]string{"email_id": id}}}
+	s := &server{cfg: &config.Config{}}
+	for _, stage := range []func(*server, *call) error{(*server).readBody, (*server).normalise, (*server).validate} {
+		require.NoError(t, stage(s, c))
+	}
+	bound, ok := c.r.Body.(interface{ ValidatedValue() any })
+	require.True(t, ok, "the binder gets the validated tree, not text to decode again")
+	tree := bound.ValidatedValue().(map[string]any)
+	require.Equal(t, true, tree["email"].(map[string]any)["has_opted_out_of_email"])
+	fields := tree["waitlists"].([]any)[0].(map[string]any)["fields"]
+	require.Equal(t, json.RawMessage(`{"z":1, "a":2}`), fields)
+
+	var patch api.PartialUpdateCtmsContactJSONRequestBody
+	require.NoError(t, runtime.BindJSONBody(c.r, &patch))
+	require.NotNil(t, patch.Email)
 }
