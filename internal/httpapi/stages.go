@@ -212,8 +212,12 @@ func (s *server) validate(c *call) error {
 		}
 	}
 	if c.op.bodySchema != nil {
-		if err := c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
-			items = append(items, fastapi.SchemaItems([]any{"body"}, err)...)
+		// Stopping at the first error is a quarter cheaper; a body that has one is
+		// checked again for all of them, as FastAPI lists them.
+		if c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest()) != nil {
+			if err := c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
+				items = append(items, fastapi.SchemaItems([]any{"body"}, err)...)
+			}
 		}
 	}
 	if len(items) > 0 {
