@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"math"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -254,7 +255,7 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 		}
 		resp.After, resp.Next = &cursor, &next
 	}
-	return api.ReadCtmsInBulkByUpdatedDate200JSONResponse(resp), nil
+	return jsonResponse{status: http.StatusOK, body: appendBulk(make([]byte, 0, 256+1600*len(items)), &resp)}, nil
 }
 
 func timeProblem(param, input string) ValidationItem {
