@@ -23,8 +23,8 @@ func decodeNewsletters(text []byte) ([]contact.Newsletter, error) {
 	ok := eachMember(text, func() {
 		list = append(list, contact.Newsletter{Subscribed: true, Format: contact.DefaultNewsletterFormat})
 		item = &list[len(list)-1]
-	}, func(name string, value []byte) bool {
-		switch name {
+	}, func(name, value []byte) bool {
+		switch string(name) { // no allocation: the compiler compares the bytes
 		case "name":
 			return setString(&item.Name, value)
 		case "subscribed":
@@ -56,8 +56,8 @@ func decodeWaitlists(text []byte) ([]contact.Waitlist, error) {
 	ok := eachMember(text, func() {
 		list = append(list, contact.Waitlist{Subscribed: true})
 		item = &list[len(list)-1]
-	}, func(name string, value []byte) bool {
-		switch name {
+	}, func(name, value []byte) bool {
+		switch string(name) { // no allocation: the compiler compares the bytes
 		case "name":
 			return setString(&item.Name, value)
 		case "source":
@@ -86,7 +86,7 @@ func decodeWaitlists(text []byte) ([]contact.Waitlist, error) {
 // and member for each of its members with the member's name and the text of its
 // value. It returns false, at once, when text is not an array of objects with
 // plain member names, or when member returns false.
-func eachMember(text []byte, object func(), member func(name string, value []byte) bool) bool {
+func eachMember(text []byte, object func(), member func(name, value []byte) bool) bool {
 	j := skipSpace(text, 0)
 	if j == len(text) || text[j] != '[' {
 		return false
@@ -115,7 +115,7 @@ func eachMember(text []byte, object func(), member func(name string, value []byt
 			if end < 0 || escaped {
 				return false
 			}
-			name := string(text[j+1 : end-1])
+			name := text[j+1 : end-1]
 			if j = skipSpace(text, end); j == len(text) || text[j] != ':' {
 				return false
 			}
