@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -49,5 +50,17 @@ func TestServerChanged(t *testing.T) {
 		if got := serverChanged(ctx, nil, &pgconn.PgError{Code: code}); got != want {
 			t.Errorf("SQLSTATE %s: %v, want %v", code, got, want)
 		}
+	}
+}
+
+// `ctms serve` collects garbage at GOGC=200 unless GOGC says otherwise.
+func TestServeGCPercent(t *testing.T) {
+	t.Cleanup(func() { debug.SetGCPercent(100) })
+	if got := tuneGC(func(string) string { return "" }); got != serveGCPercent || debug.SetGCPercent(100) != serveGCPercent {
+		t.Errorf("without GOGC: %d, want %d", got, serveGCPercent)
+	}
+	debug.SetGCPercent(150) // as GOGC=150 would have set it
+	if got := tuneGC(func(k string) string { return map[string]string{"GOGC": "150"}[k] }); got != 150 || debug.SetGCPercent(100) != 150 {
+		t.Errorf("with GOGC=150: %d, want it kept", got)
 	}
 }
