@@ -2,47 +2,16 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"sync"
-
-	whatwg "github.com/nlnwa/whatwg-url/url"
 
 	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/contact"
 )
 
-// urlParser follows the WHATWG URL standard, as pydantic's URL type (Rust url crate) does.
-var urlParser = whatwg.NewParser()
-
 // urlProblem explains why s is not an absolute URL, in pydantic's words ("" if it is one).
 func urlProblem(s string) string {
-	if _, err := urlParser.Parse(s); err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "missing a scheme"):
-			return "relative URL without a base"
-		case strings.Contains(msg, "does not contain a host"), strings.Contains(msg, "empty host"):
-			return "empty host"
-		}
-		return "invalid URL"
-	}
-	return ""
-}
-
-// normaliseSource returns the normalised form of an item's source URL (stored
-// normalised, like the Python CTMS: lower-case scheme and host, "/" path, ...).
-func normaliseSource(src *string, loc []any) (*string, []ValidationItem) {
-	if src == nil {
-		return nil, nil
-	}
-	u, err := urlParser.Parse(*src)
-	if err != nil {
-		why := urlProblem(*src)
-		return nil, []ValidationItem{{Type: "url_parsing", Loc: append(append([]any(nil), loc...), "source"),
-			Msg: "Input should be a valid URL, " + why, Input: *src, Ctx: map[string]any{"error": why}}}
-	}
-	return new(u.Href(false)), nil
+	_, why := contact.NormaliseSource(s)
+	return why
 }
 
 // fieldRules caches the waitlist field rules (waitlist_field_rules) as
@@ -75,20 +44,4 @@ func (s *server) waitlistRules(ctx context.Context) (contact.FieldRules, error) 
 	c.rules, c.version = rules, v
 	c.mu.Unlock()
 	return rules, nil
-}
-
-// waitlistFieldProblems checks a waitlist's fields against the rules for its
-// name. As in pydantic, the error location omits "fields".
-func waitlistFieldProblems(loc []any, name string, fields json.RawMessage, rules contact.FieldRules) []ValidationItem {
-	var out []ValidationItem
-	for _, p := range rules.Check(name, fields) {
-		at := append([]any(nil), loc...)
-		if p.Field != "" {
-			at = append(at, p.Field)
-		} else {
-			at = append(at, "fields")
-		}
-		out = append(out, ValidationItem{Type: p.Type, Loc: at, Msg: p.Msg, Input: p.Input, Ctx: p.Ctx})
-	}
-	return out
 }

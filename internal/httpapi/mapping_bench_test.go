@@ -73,13 +73,11 @@ func BenchmarkMappingPatch(b *testing.B) {
 	rules, stored := benchRules(), benchStoredContact()
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := preparePatch(&body, rules)
+		p, err := patchFrom(&body, rules)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := p.apply(stored.Clone()); err != nil {
-			b.Fatal(err)
-		}
+		p.Apply(stored.Clone())
 	}
 }
 
@@ -92,13 +90,9 @@ func BenchmarkMappingPost(b *testing.B) {
 	rules, id := benchRules(), uuid.New()
 	b.ReportAllocs()
 	for b.Loop() {
-		e := body.Email
-		_, problems := inputContact(id, emailInput{
-			PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
-			FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
-			EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
-			UnsubscribeReason: e.UnsubscribeReason,
-		}, body.Amo, body.Fxa, body.Mofo, body.Newsletters, body.Waitlists, rules)
+		in := postInput(&body)
+		problems := in.Validate(rules)
+		_ = contact.New(id, in)
 		if len(problems) > 0 {
 			b.Fatal(problems)
 		}

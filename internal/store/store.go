@@ -320,9 +320,9 @@ func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contac
 	return stored, err
 }
 
-// Update applies change to the stored contact under a row lock and writes what
-// changed (PATCH). The email row's update_timestamp is always bumped.
-func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.Contact) error) (stored *contact.Contact, err error) {
+// Update applies the patch to the stored contact under a row lock and writes
+// what changed (PATCH). The email row's update_timestamp is always bumped.
+func (s *Store) Update(ctx context.Context, id uuid.UUID, patch *contact.Patch) (stored *contact.Contact, err error) {
 	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
 		if _, err := s.q.EmailLock(ctx, tx, id); err != nil {
 			return mapError("email lock", err)
@@ -332,9 +332,7 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 			return err
 		}
 		next := old.Clone()
-		if err := change(next); err != nil {
-			return err
-		}
+		patch.Apply(next)
 		if err := s.q.EmailUpdate(ctx, tx, emailUpdateParams(&next.Email)); err != nil {
 			return mapError("email update", err)
 		}
