@@ -7,7 +7,9 @@ package contact
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -241,26 +243,139 @@ func (c *Contact) RelayWaitlistGeo() *string {
 	return nil
 }
 
-// fieldString reads a string member of a waitlist's fields; anything else is nil.
+// fieldString reads a string member of a waitlist's fields; anything else
+// (absent, null, another type) is nil.
 func fieldString(fields json.RawMessage, key string) *string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(fields, &m) != nil {
+	text, ok := memberText(fields, key)
+	if !ok { // a member name with escapes: decode the whole object
+		var m map[string]json.RawMessage
+		if json.Unmarshal(fields, &m) != nil {
+			return nil
+		}
+		text = m[key]
+	}
+	if len(text) < 2 || text[0] != '"' {
 		return nil
 	}
-	raw, ok := m[key]
-	if !ok {
-		return nil
+	if bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text) {
+		return new(string(text[1 : len(text)-1]))
 	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(text, &s) != nil {
 		return nil
 	}
 	return &s
 }
 
+// memberText finds the member key of the JSON object obj without decoding it
+// and returns its value's text (nil when obj has no such member or is no
+// object; the last one when the name repeats, as decoding into a map keeps).
+// ok is false when the scan cannot tell: a member name has escapes, or the
+// text is not well-formed.
+func memberText(obj []byte, key string) (text []byte, ok bool) {
+	i := skipSpace(obj, 0)
+	if i == len(obj) || obj[i] != '{' {
+		return nil, true
+	}
+	if i = skipSpace(obj, i+1); i < len(obj) && obj[i] == '}' {
+		return nil, true
+	}
+	for i < len(obj) && obj[i] == '"' {
+		end, escaped := stringEnd(obj, i)
+		if end < 0 || escaped {
+			return nil, false
+		}
+		name := obj[i+1 : end-1]
+		if i = skipSpace(obj, end); i == len(obj) || obj[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(obj, i+1)
+		valueEnd := valueEnd(obj, i)
+		if valueEnd < 0 {
+			return nil, false
+		}
+		if string(name) == key {
+			text = obj[i:valueEnd]
+		}
+		if i = skipSpace(obj, valueEnd); i == len(obj) {
+			return nil, false
+		}
+		switch obj[i] {
+		case '}':
+			return text, true
+		case ',':
+			i = skipSpace(obj, i+1)
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the index just past the JSON string starting at b[i] ('"'), -1
+// when it does not end; escaped tells whether it holds escapes.
+func stringEnd(b []byte, i int) (end int, escaped bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// valueEnd is the index just past the JSON value starting at b[i], -1 when it does not end.
+func valueEnd(b []byte, i int) int {
+	if i == len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := stringEnd(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _ := stringEnd(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i // a number, true, false or null
+	for j < len(b) && !strings.ContainsRune(" \t\r\n,}]", rune(b[j])) {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
 // SameJSON compares two JSON documents as values (key order and spacing aside).
 func SameJSON(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
+	if sameTokens(a, b) {
 		return true
 	}
 	var x, y any
@@ -270,6 +385,35 @@ func SameJSON(a, b json.RawMessage) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+// sameTokens reports whether two JSON texts are the same but for the spacing
+// between tokens (the common case: one text stored by a client that spaces it),
+// which makes them the same value without decoding them.
+func sameTokens(a, b []byte) bool {
+	i, j, inString := 0, 0, false
+	for {
+		if !inString {
+			i, j = skipSpace(a, i), skipSpace(b, j)
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i] != b[j] {
+			return false
+		}
+		c := a[i]
+		i, j = i+1, j+1
+		switch {
+		case inString && c == '\\': // the escaped byte compares as is
+			if i == len(a) || j == len(b) || a[i] != b[j] {
+				return false
+			}
+			i, j = i+1, j+1
+		case c == '"':
+			inString = !inString
+		}
+	}
 }
 
 func orEmptyObject(j json.RawMessage) json.RawMessage {
