@@ -1,0 +1,45 @@
+package contact
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var normalURLSeeds = []string{
+	"https://www.mozilla.org/fr/newsletter/", "http://localhost:8888/v1", "https://example.com/a?b=c&d=/e?f",
+	"https://a-b.example/x;y=z/~u@v:w!$()*+,", "https://x.example/", "https://x.example/a/./b", "https://x.example/a/..",
+	"https://x.example/%2e/", "HTTPS://x.example/", "https://X.example/", "https://x.example", "https://x.example:443/",
+	"https://u@x.example/", "https://1.2.3.4/", "https://x.0x10/", "https://xn--bcher-kva.example/", "https://x..example/",
+	"https://x.example./", "https://-x.example/", "https://x.example/a b", "https://x.example/a\\b", "https://x.example/#f",
+	"https://x.example/?a'b", "ftp://x.example/", "https://x.example/\t", " https://x.example/", "https://ab--c.example/",
+}
+
+// isNormalURL may answer false for a URL in normal form (the parser then
+// runs), never true for one the parser would write differently.
+func FuzzNormalURL(f *testing.F) {
+	for _, s := range normalURLSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !isNormalURL(s) {
+			return
+		}
+		u, err := urlParser.Parse(s)
+		require.NoError(t, err, s)
+		require.Equal(t, s, u.Href(false))
+	})
+}
+
+func TestNormalURL(t *testing.T) {
+	t.Parallel()
+	var normal []string
+	for _, s := range normalURLSeeds {
+		if isNormalURL(s) {
+			normal = append(normal, s)
+		}
+	}
+	require.Equal(t, []string{"https://www.mozilla.org/fr/newsletter/", "https://example.com/a?b=c&d=/e?f",
+		"https://a-b.example/x;y=z/~u@v:w!$()*+,", "https://x.example/"}, normal,
+		"the common forms skip the parser; anything unusual does not")
+}
