@@ -7,7 +7,6 @@ package contact
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -267,110 +266,20 @@ func fieldString(fields json.RawMessage, key string) *string {
 	return &s
 }
 
-// memberText finds the member key of the JSON object obj without decoding it
-// and returns its value's text (nil when obj has no such member or is no
-// object; the last one when the name repeats, as decoding into a map keeps).
-// ok is false when the scan cannot tell: a member name has escapes, or the
-// text is not well-formed.
+// memberText is the text of the value of the member key of the JSON object
+// obj (nil when obj has no such member or is no object; the last one when the
+// name repeats, as decoding into a map keeps). ok is false when the scan
+// cannot tell (see members).
 func memberText(obj []byte, key string) (text []byte, ok bool) {
-	i := skipSpace(obj, 0)
-	if i == len(obj) || obj[i] != '{' {
-		return nil, true
-	}
-	if i = skipSpace(obj, i+1); i < len(obj) && obj[i] == '}' {
-		return nil, true
-	}
-	for i < len(obj) && obj[i] == '"' {
-		end, escaped := stringEnd(obj, i)
-		if end < 0 || escaped {
-			return nil, false
-		}
-		name := obj[i+1 : end-1]
-		if i = skipSpace(obj, end); i == len(obj) || obj[i] != ':' {
-			return nil, false
-		}
-		i = skipSpace(obj, i+1)
-		valueEnd := valueEnd(obj, i)
-		if valueEnd < 0 {
-			return nil, false
-		}
+	_, ok = members(obj, func(name, value []byte) {
 		if string(name) == key {
-			text = obj[i:valueEnd]
+			text = value
 		}
-		if i = skipSpace(obj, valueEnd); i == len(obj) {
-			return nil, false
-		}
-		switch obj[i] {
-		case '}':
-			return text, true
-		case ',':
-			i = skipSpace(obj, i+1)
-		default:
-			return nil, false
-		}
+	})
+	if !ok {
+		return nil, false
 	}
-	return nil, false
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd is the index just past the JSON string starting at b[i] ('"'), -1
-// when it does not end; escaped tells whether it holds escapes.
-func stringEnd(b []byte, i int) (end int, escaped bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			escaped = true
-			j++
-		case '"':
-			return j + 1, escaped
-		}
-	}
-	return -1, escaped
-}
-
-// valueEnd is the index just past the JSON value starting at b[i], -1 when it does not end.
-func valueEnd(b []byte, i int) int {
-	if i == len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		end, _ := stringEnd(b, i)
-		return end
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, _ := stringEnd(b, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i // a number, true, false or null
-	for j < len(b) && !strings.ContainsRune(" \t\r\n,}]", rune(b[j])) {
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
+	return text, true
 }
 
 // SameJSON compares two JSON documents as values (key order and spacing aside).
