@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,18 +19,15 @@ func pyTimestamp(t time.Time) string {
 
 // pyISO formats t with the given text for a UTC offset ("+00:00" or "Z").
 func pyISO(t time.Time, utcSuffix string) string {
-	b := make([]byte, 0, 32)
-	b = t.AppendFormat(b, "2006-01-02T15:04:05")
+	var buf [48]byte // on the stack: the string is the only allocation
+	b := t.AppendFormat(buf[:0], "2006-01-02T15:04:05")
 	if us := t.Nanosecond() / 1000; us != 0 {
-		b = append(b, '.')
-		s := strconv.Itoa(us)
-		for i := len(s); i < 6; i++ {
-			b = append(b, '0')
+		b = append(b, '.', '0', '0', '0', '0', '0', '0')
+		for i := len(b) - 1; us > 0; i, us = i-1, us/10 {
+			b[i] = byte('0' + us%10)
 		}
-		b = append(b, s...)
 	}
-	_, off := t.Zone()
-	if off == 0 {
+	if _, off := t.Zone(); off == 0 {
 		return string(append(b, utcSuffix...))
 	}
 	return string(t.AppendFormat(b, "-07:00"))
