@@ -22,66 +22,53 @@ func patchFrom(b *api.ContactPatchSchema, rules contact.FieldRules) (*contact.Pa
 	if b.Email != nil {
 		p.Email = emailPatch(b.Email)
 	}
-	var err error
 	if b.Amo != nil {
-		if p.DeleteAmo, err = isLiteral(b.Amo, "DELETE"); err == nil && !p.DeleteAmo {
-			var in api.AddOnsPatchSchema
-			if in, err = decodeUnion(b.Amo, b.Amo.AsAddOnsPatchSchema); err == nil {
-				p.Amo = addOnsPatch(&in)
-			}
-		}
+		del, in, err := alternative(b.Amo, "DELETE", b.Amo.AsAddOnsPatchSchema)
 		if err != nil {
 			return nil, fmt.Errorf("patch amo: %w", err)
 		}
+		if p.DeleteAmo = del; !del {
+			p.Amo = addOnsPatch(&in)
+		}
 	}
 	if b.Fxa != nil {
-		if p.DeleteFxa, err = isLiteral(b.Fxa, "DELETE"); err == nil && !p.DeleteFxa {
-			var in api.FirefoxAccountsPatchSchema
-			if in, err = decodeUnion(b.Fxa, b.Fxa.AsFirefoxAccountsPatchSchema); err == nil {
-				p.Fxa = fxaPatch(&in)
-			}
-		}
+		del, in, err := alternative(b.Fxa, "DELETE", b.Fxa.AsFirefoxAccountsPatchSchema)
 		if err != nil {
 			return nil, fmt.Errorf("patch fxa: %w", err)
 		}
+		if p.DeleteFxa = del; !del {
+			p.Fxa = fxaPatch(&in)
+		}
 	}
 	if b.Mofo != nil {
-		if p.DeleteMofo, err = isLiteral(b.Mofo, "DELETE"); err == nil && !p.DeleteMofo {
-			var in api.MozillaFoundationPatchSchema
-			if in, err = decodeUnion(b.Mofo, b.Mofo.AsMozillaFoundationPatchSchema); err == nil {
-				p.Mofo = mofoPatch(&in)
-			}
-		}
+		del, in, err := alternative(b.Mofo, "DELETE", b.Mofo.AsMozillaFoundationPatchSchema)
 		if err != nil {
 			return nil, fmt.Errorf("patch mofo: %w", err)
 		}
+		if p.DeleteMofo = del; !del {
+			p.Mofo = mofoPatch(&in)
+		}
 	}
 	if b.Newsletters != nil {
-		if p.UnsubscribeAllNewsletters, err = isLiteral(b.Newsletters, "UNSUBSCRIBE"); err == nil && !p.UnsubscribeAllNewsletters {
-			var in api.NewsletterPatchList
-			if in, err = decodeUnion(b.Newsletters, b.Newsletters.AsNewsletterPatchList); err == nil {
-				p.Newsletters = make([]contact.NewsletterPatch, len(in))
-				for i := range in {
-					p.Newsletters[i] = newsletterPatch(&in[i])
-				}
-			}
-		}
+		all, in, err := alternative(b.Newsletters, "UNSUBSCRIBE", b.Newsletters.AsNewsletterPatchList)
 		if err != nil {
 			return nil, fmt.Errorf("patch newsletters: %w", err)
 		}
+		p.UnsubscribeAllNewsletters = all
+		p.Newsletters = make([]contact.NewsletterPatch, len(in))
+		for i := range in {
+			p.Newsletters[i] = newsletterPatch(&in[i])
+		}
 	}
 	if b.Waitlists != nil {
-		if p.UnsubscribeAllWaitlists, err = isLiteral(b.Waitlists, "UNSUBSCRIBE"); err == nil && !p.UnsubscribeAllWaitlists {
-			var in api.WaitlistPatchList
-			if in, err = decodeUnion(b.Waitlists, b.Waitlists.AsWaitlistPatchList); err == nil {
-				p.Waitlists = make([]contact.WaitlistPatch, len(in))
-				for i := range in {
-					p.Waitlists[i] = waitlistPatch(&in[i])
-				}
-			}
-		}
+		all, in, err := alternative(b.Waitlists, "UNSUBSCRIBE", b.Waitlists.AsWaitlistPatchList)
 		if err != nil {
 			return nil, fmt.Errorf("patch waitlists: %w", err)
+		}
+		p.UnsubscribeAllWaitlists = all
+		p.Waitlists = make([]contact.WaitlistPatch, len(in))
+		for i := range in {
+			p.Waitlists[i] = waitlistPatch(&in[i])
 		}
 	}
 	if problems := p.Validate(rules); len(problems) > 0 {
@@ -131,46 +118,33 @@ func unsubscribeLiteralError(list string, u unionRaw) ValidationItem {
 		Msg: "Input should be 'UNSUBSCRIBE'", Input: input, Ctx: map[string]any{"expected": "'UNSUBSCRIBE'"}}
 }
 
-// isLiteral tells whether a union holds the string literal (DELETE, UNSUBSCRIBE:
-// the validator let no other string through).
-func isLiteral(u unionRaw, literal string) (bool, error) {
+// alternative reads a union of a string literal (DELETE, UNSUBSCRIBE: the
+// validator let no other string through) and an object or a list of objects,
+// decoded by its generated As... method as the validator read it. As...
+// decodes with encoding/json, which also binds a member whose name differs
+// from a field's only in case ("Subscribed"), where pydantic and the validator
+// ignore it; so text that has such a name (rare) loses its inexact members first.
+func alternative[T any](u unionRaw, literal string, as func() (T, error)) (isLiteral bool, v T, err error) {
 	raw, err := u.MarshalJSON()
 	if err != nil {
-		return false, err
+		return false, v, err
 	}
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '"' {
-		return false, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return false, err
-	}
-	return s == literal, nil
-}
-
-// decodeUnion decodes the object (or list of objects) alternative of a union
-// with its generated As... method, as the validator read it. As... decodes
-// with encoding/json, which also binds a member whose name differs from a
-// field's only in case ("Subscribed"), where pydantic and the validator ignore
-// it; so text that has such a name (rare) loses its non-exact members first.
-func decodeUnion[T any](u unionRaw, as func() (T, error)) (T, error) {
-	raw, err := u.MarshalJSON()
-	if err != nil || !hasCaseVariant(raw) {
-		if err != nil {
-			var zero T
-			return zero, err
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil || s != literal {
+			return false, v, fmt.Errorf("not the literal %q: %s", literal, t)
 		}
-		return as()
+		return true, v, nil
+	}
+	if !hasCaseVariant(raw) {
+		v, err = as()
+		return false, v, err
 	}
 	exact, err := exactMembers(raw)
-	if err != nil {
-		var zero T
-		return zero, err
+	if err == nil {
+		err = json.Unmarshal(exact, &v)
 	}
-	var out T
-	err = json.Unmarshal(exact, &out)
-	return out, err
+	return false, v, err
 }
 
 // patchMemberNames are the member names of the objects inside the PATCH unions.
