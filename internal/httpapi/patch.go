@@ -136,13 +136,10 @@ func alternative[T any](u unionRaw, literal string, as func() (T, error)) (isLit
 		}
 		return true, v, nil
 	}
-	if !hasCaseVariant(raw) {
+	if hasCaseVariant(raw) {
+		v, err = decodeExact[T](raw)
+	} else {
 		v, err = as()
-		return false, v, err
-	}
-	exact, err := exactMembers(raw)
-	if err == nil {
-		err = json.Unmarshal(exact, &v)
 	}
 	return false, v, err
 }
@@ -221,6 +218,16 @@ func isCaseVariant(s []byte) bool {
 		folded = append(folded, byte(r))
 	}
 	return variant && patchMemberNames[string(folded)]
+}
+
+// decodeExact decodes the members of raw whose names are exactly member names.
+func decodeExact[T any](raw []byte) (T, error) {
+	var v T
+	exact, err := exactMembers(raw)
+	if err == nil {
+		err = json.Unmarshal(exact, &v)
+	}
+	return v, err
 }
 
 // exactMembers is the JSON text of an object, or of a list of objects, without
