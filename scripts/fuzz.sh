@@ -9,7 +9,7 @@
 # (60s) let minimising take most of a short FUZZTIME (targets ran 3 s, then minimised
 # until the end and reported 0 execs/s). Each target's executions are printed at the end.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 # shellcheck source=scripts/testenv.sh
 . scripts/testenv.sh
 trap private_pg_note EXIT

@@ -27,10 +27,11 @@ die() { log "$*"; exit 1; }
 # --- 1. pg_auto_failover --------------------------------------------------------------
 find_major() { # the PostgreSQL major version that has the pgautofailover extension
   local so
-  for so in $(ls /usr/lib/postgresql/*/lib/pgautofailover.so 2>/dev/null | sort -t/ -k5 -n -r); do
+  for so in $(printf '%s\n' /usr/lib/postgresql/*/lib/pgautofailover.so | sort -t/ -k5 -n -r); do
+    [ -e "$so" ] || continue
     local v=${so#/usr/lib/postgresql/}
     v=${v%%/*}
-    [ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ] && { echo "$v"; return 0; }
+    "$repo/scripts/pgbin.sh" "$v" >/dev/null 2>&1 && { echo "$v"; return 0; }
   done
   return 1
 }
@@ -48,7 +49,7 @@ if ! command -v pg_autoctl >/dev/null || ! find_major >/dev/null; then
     postgresql-15-auto-failover >&2 || die "apt-get install postgresql-15-auto-failover failed"
 fi
 major=$(find_major) || die "no pgautofailover extension under /usr/lib/postgresql/*/lib"
-pgbin=/usr/lib/postgresql/$major/bin
+pgbin=$("$repo/scripts/pgbin.sh" "$major")
 
 # The servers cannot run as root: as root they run as `postgres` (created by the package).
 pg_user=""
@@ -151,6 +152,7 @@ pick_port() { # pick_port VAR: a free loopback port, not handed out before
     return 0
   done
 }
+mon_port="" p1="" p2="" port_a="" port_b="" # assigned by pick_port
 pick_port mon_port; pick_port p1; pick_port p2; pick_port port_a; pick_port port_b
 monitor_url="postgres://autoctl_node@127.0.0.1:$mon_port/pg_auto_failover?sslmode=disable"
 hosts="127.0.0.1:$p1,127.0.0.1:$p2"

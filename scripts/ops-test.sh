@@ -25,7 +25,7 @@ die() { log "$*"; exit 1; }
 began=$(date +%s)
 
 "$repo/scripts/ops-deps.sh"
-pgbin=$("$repo/scripts/pg.sh" bindir)
+pgbin=$("$repo/scripts/pgbin.sh")
 pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$pgbouncer" ] || die "pgbouncer missing"
 [ -x "$repo/bin/ctms" ] || die "bin/ctms missing: run make build"
@@ -86,7 +86,8 @@ log "PostgreSQL on 127.0.0.1:$pg_port"
 psql() { "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" "$@"; }
 psql -U postgres -d postgres -c "CREATE DATABASE ctms" >/dev/null
 psql -U postgres -d ctms -f "$repo/deploy/postgres/roles.sql" >/dev/null || die "deploy/postgres/roles.sql failed"
-export CTMS_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+CTMS_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export CTMS_SECRET_KEY
 CTMS_DB_URL="postgresql://ctms_migrate@127.0.0.1:$pg_port/ctms?sslmode=disable" "$repo/bin/ctms" migrate >"$tmp/logs/migrate.log" 2>&1 ||
   die "ctms migrate as ctms_migrate failed"
 

@@ -6,13 +6,11 @@
 #   scripts/pg.sh start          start the server if needed
 #   scripts/pg.sh stop           stop it
 #   scripts/pg.sh status         say whether it runs
-#   scripts/pg.sh bindir         print the server binaries' directory (installing them when
-#                                missing), for tests that run a PostgreSQL of their own
 #
 # Only the URL goes to stdout; everything else to stderr. It listens on 127.0.0.1 only
 # (port $CTMS_PG_PORT, default 54329) with trust authentication: for development only.
-# It never touches a server on 5432. When the PostgreSQL server binaries are missing it
-# installs Debian's postgresql package (root only). initdb refuses to run as root, so as
+# It never touches a server on 5432. The PostgreSQL server binaries come from
+# scripts/pgbin.sh (which installs them when missing, as root). initdb refuses to run as root, so as
 # root the server runs as the `postgres` system user (created as `ctms-pg` if absent).
 set -euo pipefail
 
@@ -23,33 +21,8 @@ log() { printf 'pg.sh: %s\n' "$*" >&2; }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 die() { log "$*"; exit 1; }
 
-# find_bindir [MAJOR]: the server binaries' directory, of that major version or the highest.
-find_bindir() {
-  local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
-    [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] || continue
-    if [ -z "${1:-}" ] || [ "$d" = "/usr/lib/postgresql/$1/bin" ]; then
-      echo "$d"
-      return 0
-    fi
-  done
-  return 1
-}
-
-install_server() {
-  [ "$(id -u)" -eq 0 ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin.
-  Install them (Debian: sudo apt-get install postgresql), or set CTMS_DB_URL / CTMS_TEST_DB_URL to a server you have."
-  log "installing PostgreSQL from apt (once)…"
-  # Do not let the package create and start its own cluster on 5432: we run ours.
-  mkdir -p /etc/postgresql-common/createcluster.d
-  [ -e /etc/postgresql-common/createcluster.d/ctms-no-main-cluster.conf ] ||
-    echo "create_main_cluster = off" >/etc/postgresql-common/createcluster.d/ctms-no-main-cluster.conf
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold postgresql >&2 ||
-    die "apt-get install postgresql failed"
-}
+# pgbin [MAJOR]: the server binaries' directory (scripts/pgbin.sh).
+pgbin() { "$repo/scripts/pgbin.sh" "$@"; }
 
 # The server cannot run as root: pick the account that owns and runs it (after any install,
 # which creates `postgres`).
@@ -99,10 +72,7 @@ choose_dirs() {
 running() { [ -f "$data/PG_VERSION" ] && as_pg "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; }
 
 start() {
-  if ! find_bindir >/dev/null; then
-    install_server
-    find_bindir >/dev/null || die "no PostgreSQL server binaries under /usr/lib/postgresql after install"
-  fi
+  pgbin >/dev/null || exit 1 # installs them when missing (which creates the postgres account)
   pick_user
   ensure_user
   choose_dirs
@@ -110,10 +80,10 @@ start() {
   flock 9 # one start at a time
 
   if [ -f "$data/PG_VERSION" ]; then
-    bindir=$(find_bindir "$(cat "$data/PG_VERSION")") ||
+    bindir=$(pgbin "$(cat "$data/PG_VERSION")") ||
       die "$data was made by PostgreSQL $(cat "$data/PG_VERSION"), whose binaries are not installed; remove $data to start afresh"
   else
-    bindir=$(find_bindir)
+    bindir=$(pgbin)
   fi
   if running; then
     return 0
@@ -165,14 +135,11 @@ server_port() { sed -n 4p "$data/postmaster.pid" 2>/dev/null || echo "$port"; }
 
 url() {
   start
-  local u="postgresql://postgres@127.0.0.1:$(server_port)"
+  local u
+  u="postgresql://postgres@127.0.0.1:$(server_port)"
   local db=${1:-}
   if [ -n "$db" ]; then
-    [[ $db =~ ^[a-z_][a-z0-9_]*$ ]] || die "invalid database name: $db"
-    if [ -z "$("$bindir/psql" "$u/postgres" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-      log "creating database $db"
-      "$bindir/psql" "$u/postgres" -qc "CREATE DATABASE $db" >&2
-    fi
+    (cd "$repo" && go run scripts/pgdb.go createdb "$u/postgres" "$db") || die "could not create database $db"
     echo "$u/$db"
   else
     echo "$u/postgres"
@@ -186,7 +153,7 @@ stop() {
     log "no cluster in $data"
     return 0
   fi
-  bindir=$(find_bindir "$(cat "$data/PG_VERSION")") || die "no PostgreSQL binaries for $data"
+  bindir=$(pgbin "$(cat "$data/PG_VERSION")") || die "no PostgreSQL binaries for $data"
   if running; then
     as_pg "$bindir/pg_ctl" stop -D "$data" -m fast -w >/dev/null
     log "stopped"
@@ -198,7 +165,7 @@ stop() {
 status() {
   pick_user
   choose_dirs
-  if [ -f "$data/PG_VERSION" ] && bindir=$(find_bindir "$(cat "$data/PG_VERSION")") && running; then
+  if [ -f "$data/PG_VERSION" ] && bindir=$(pgbin "$(cat "$data/PG_VERSION")" 2>/dev/null) && running; then
     log "running on 127.0.0.1:$(server_port) (data $data)"
   else
     log "not running"
@@ -206,19 +173,10 @@ status() {
   fi
 }
 
-bindir() {
-  if ! find_bindir >/dev/null; then
-    install_server
-    find_bindir >/dev/null || die "no PostgreSQL server binaries under /usr/lib/postgresql after install"
-  fi
-  find_bindir
-}
-
 case "${1:-}" in
   url) url "${2:-}" ;;
-  bindir) bindir ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) die "usage: scripts/pg.sh url [DBNAME] | start | stop | status | bindir" ;;
+  *) die "usage: scripts/pg.sh url [DBNAME] | start | stop | status" ;;
 esac

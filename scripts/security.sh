@@ -10,7 +10,7 @@
 # gosec scans everything but gen/ (generated) and tests. Every finding is either fixed or
 # annotated where it occurs: `// #nosec G123 -- why it is fine` (rule and reason required).
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 GO=${GO:-go}
 GOSEC_VERSION=${GOSEC_VERSION:-v2.30.0}
 status=0

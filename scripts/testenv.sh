@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/test.sh and scripts/fuzz.sh: the PostgreSQL server the tests use.
 #
 # CTMS_TEST_DB_URL (an admin URL: tests create and drop databases) when set; else
@@ -6,7 +7,7 @@
 private_pg=""
 if [ -z "${CTMS_TEST_DB_URL:-}" ]; then
   local_url=postgresql://postgres@127.0.0.1:5432/postgres
-  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && go run scripts/pgping.go "$local_url" 2>/dev/null; then
+  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && go run scripts/pgdb.go ping "$local_url" 2>/dev/null; then
     CTMS_TEST_DB_URL=$local_url
   else
     if scripts/pg.sh status 2>/dev/null; then private_pg=running; else private_pg=started; fi
@@ -29,14 +30,10 @@ private_pg_note() {
 
 # need_pg_binaries: the database-outage test (cmd/ctms/outage_test.go) runs a PostgreSQL
 # of its own, so it needs the server binaries even when the tests' server is elsewhere
-# (e.g. on 5432): install them when missing (root), and tell the test where they are.
+# (e.g. on 5432): scripts/pgbin.sh installs them when missing (root), once, before the test
+# binaries run in parallel (they find them through it too: internal/testdb.PGBinDir).
 need_pg_binaries() {
-  if [ -z "${CTMS_PG_BINDIR:-}" ]; then
-    if CTMS_PG_BINDIR=$(scripts/pg.sh bindir); then
-      export CTMS_PG_BINDIR
-    else
-      echo "$(basename "$0"): WARNING: no PostgreSQL server binaries: TestDatabaseOutageUnderLoad will fail" >&2
-      unset CTMS_PG_BINDIR
-    fi
+  if ! scripts/pgbin.sh >/dev/null; then
+    echo "$(basename "$0"): WARNING: no PostgreSQL server binaries: TestDatabaseOutageUnderLoad will fail" >&2
   fi
 }

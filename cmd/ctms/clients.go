@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/auth"
+	"github.com/ctms-go/ctms/internal/store"
 )
 
 // clientsCmd is `ctms clients …`, the `ctms-cli clients` group of the Python
@@ -31,9 +28,9 @@ type clientsListCmd struct{}
 
 func (c *clientsListCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		clients, err := env.q.APIClientList(ctx, env.conn)
+		clients, err := env.st.ClientAccounts(ctx)
 		if err != nil {
-			return fmt.Errorf("list API clients: %w", err)
+			return err
 		}
 		if len(clients) == 0 {
 			fmt.Fprintln(sio.Out, "No API clients found.")
@@ -41,7 +38,7 @@ func (c *clientsListCmd) Run(sio stdio) error {
 		}
 		fmt.Fprintln(sio.Out, "API Clients:")
 		for _, cl := range clients {
-			if !isEnabled(cl) {
+			if !cl.Enabled {
 				fmt.Fprintf(sio.Out, "- %s (%s) - Disabled\n", cl.ClientID, cl.Email)
 				continue
 			}
@@ -65,13 +62,13 @@ func (c *clientsShowCmd) Run(sio stdio) error {
 		if err != nil {
 			return err
 		}
-		roles, err := env.q.APIClientRoles(ctx, env.conn, cl.ClientID)
+		roles, err := env.st.ClientRoles(ctx, cl.ClientID)
 		if err != nil {
-			return fmt.Errorf("list roles of API client: %w", err)
+			return err
 		}
 		fmt.Fprintf(sio.Out, "API Client: %s\n", cl.ClientID)
 		fmt.Fprintf(sio.Out, "Email: %s\n", cl.Email)
-		fmt.Fprintf(sio.Out, "Enabled: %s\n", map[bool]string{true: "Yes", false: "No"}[isEnabled(cl)])
+		fmt.Fprintf(sio.Out, "Enabled: %s\n", map[bool]string{true: "Yes", false: "No"}[cl.Enabled])
 		fmt.Fprintf(sio.Out, "Last Access: %s\n", pyDatetime(cl.LastAccess))
 		if len(roles) == 0 {
 			fmt.Fprintln(sio.Out, "No roles assigned.")
@@ -96,26 +93,9 @@ func (c *clientsGrantCmd) Run(sio stdio) error {
 		if err != nil {
 			return err
 		}
-		granted := false
-		// The role's lock serialises concurrent grants (the assignment has no
-		// unique constraint) and the role's deletion.
-		err = pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
-			role, err := getRoleForUpdate(ctx, env, tx, c.RoleName)
-			if err != nil {
-				return err
-			}
-			n, err := env.q.APIClientRoleGrant(ctx, tx, db.APIClientRoleGrantParams{ClientID: cl.ClientID, RoleID: role.ID})
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // client deleted meanwhile
-				return notFound(sio, cl.ClientID)
-			} else if err != nil {
-				return fmt.Errorf("grant role: %w", err)
-			}
-			granted = n > 0
-			return nil
-		})
+		granted, err := env.st.GrantClientRole(ctx, cl.ClientID, c.RoleName)
 		if err != nil {
-			return err
+			return notFound(sio, err, names{client: cl.ClientID, role: c.RoleName})
 		}
 		if !granted {
 			fmt.Fprintf(sio.Out, "API client '%s' already has role '%s'.\n", cl.ClientID, c.RoleName)
@@ -138,15 +118,14 @@ func (c *clientsRevokeCmd) Run(sio stdio) error {
 		if err != nil {
 			return err
 		}
-		role, err := getRole(ctx, env, env.conn, c.RoleName)
+		role, err := env.st.Role(ctx, c.RoleName)
+		if err != nil {
+			return notFound(sio, err, names{role: c.RoleName})
+		}
+		missing := fmt.Sprintf("API client '%s' does not have role '%s'.", cl.ClientID, c.RoleName)
+		has, err := env.st.ClientHasRole(ctx, cl.ClientID, role.ID)
 		if err != nil {
 			return err
-		}
-		link := db.APIClientRoleExistsParams{ClientID: cl.ClientID, RoleID: role.ID}
-		missing := fmt.Sprintf("API client '%s' does not have role '%s'.", cl.ClientID, c.RoleName)
-		has, err := env.q.APIClientRoleExists(ctx, env.conn, link)
-		if err != nil {
-			return fmt.Errorf("check API client role: %w", err)
 		}
 		if !has {
 			return exitWith(sio, 10, missing)
@@ -155,11 +134,11 @@ func (c *clientsRevokeCmd) Run(sio stdio) error {
 		if ok, err := confirmUnless(sio, c.Yes, q); !ok {
 			return err
 		}
-		n, err := env.q.APIClientRoleRevoke(ctx, env.conn, db.APIClientRoleRevokeParams(link))
+		revoked, err := env.st.RevokeClientRole(ctx, cl.ClientID, role.ID)
 		if err != nil {
-			return fmt.Errorf("revoke role: %w", err)
+			return err
 		}
-		if n == 0 { // revoked concurrently
+		if !revoked { // revoked concurrently
 			return exitWith(sio, 10, missing)
 		}
 		fmt.Fprintf(sio.Out, "✅ Revoked role '%s' from API client '%s'.\n", c.RoleName, cl.ClientID)
@@ -180,22 +159,21 @@ func (c *clientsCreateCmd) Run(sio stdio) error {
 	}
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
 		exists := fmt.Sprintf("API client '%s' already exists.", id)
-		if _, err := env.q.APIClientGet(ctx, env.conn, id); err == nil {
+		// Checked first so that a taken id costs no secret hashing.
+		if _, err := env.st.ClientAccount(ctx, id); err == nil {
 			return exitWith(sio, 10, exists)
-		} else if !isNotFound(err) {
-			return fmt.Errorf("get API client: %w", err)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
 		secret, hash, err := newSecret()
 		if err != nil {
 			return err
 		}
-		_, err = env.q.APIClientCreate(ctx, env.conn, db.APIClientCreateParams{
-			ClientID: id, Email: string(c.Email), Enabled: new(true), HashedSecret: hash,
-		})
-		if isNotFound(err) { // created concurrently
+		err = env.st.CreateClient(ctx, id, string(c.Email), hash)
+		if errors.Is(err, store.ErrConflict) { // created concurrently
 			return exitWith(sio, 10, exists)
 		} else if err != nil {
-			return fmt.Errorf("create API client: %w", err)
+			return err
 		}
 		fmt.Fprintf(sio.Out, "✅ Created API client '%s' with email: '%s'.\n", id, string(c.Email))
 		printCredentials(env, id, secret)
@@ -217,12 +195,8 @@ func (c *clientsDeleteCmd) Run(sio stdio) error {
 		if ok, err := confirmUnless(sio, c.Yes, fmt.Sprintf("Are you sure you want to delete API client '%s'?", cl.ClientID)); !ok {
 			return err
 		}
-		n, err := env.q.APIClientDelete(ctx, env.conn, cl.ClientID)
-		if err != nil {
-			return fmt.Errorf("delete API client: %w", err)
-		}
-		if n == 0 {
-			return notFound(sio, cl.ClientID)
+		if err := env.st.DeleteClient(ctx, cl.ClientID); err != nil {
+			return notFound(sio, err, names{client: cl.ClientID})
 		}
 		fmt.Fprintf(sio.Out, "✅ Deleted API client '%s'.\n", cl.ClientID)
 		return nil
@@ -239,12 +213,12 @@ func (c *clientsEnableCmd) Run(sio stdio) error {
 		if err != nil {
 			return err
 		}
-		if isEnabled(cl) {
+		if cl.Enabled {
 			fmt.Fprintf(sio.Out, "API client '%s' is already enabled.\n", cl.ClientID)
 			return nil
 		}
-		if err := setEnabled(ctx, env, cl.ClientID, true); err != nil {
-			return err
+		if err := env.st.SetClientEnabled(ctx, cl.ClientID, true); err != nil {
+			return notFound(sio, err, names{client: cl.ClientID})
 		}
 		fmt.Fprintf(sio.Out, "✅ Enabled API client '%s'.\n", cl.ClientID)
 		return nil
@@ -262,7 +236,7 @@ func (c *clientsDisableCmd) Run(sio stdio) error {
 		if err != nil {
 			return err
 		}
-		if !isEnabled(cl) {
+		if !cl.Enabled {
 			fmt.Fprintf(sio.Out, "API client '%s' is already disabled.\n", cl.ClientID)
 			return nil
 		}
@@ -270,8 +244,8 @@ func (c *clientsDisableCmd) Run(sio stdio) error {
 		if ok, err := confirmUnless(sio, c.Yes, q); !ok {
 			return err
 		}
-		if err := setEnabled(ctx, env, cl.ClientID, false); err != nil {
-			return err
+		if err := env.st.SetClientEnabled(ctx, cl.ClientID, false); err != nil {
+			return notFound(sio, err, names{client: cl.ClientID})
 		}
 		fmt.Fprintf(sio.Out, "✅ Disabled API client '%s'.\n", cl.ClientID)
 		return nil
@@ -297,12 +271,8 @@ func (c *clientsRotateSecretCmd) Run(sio stdio) error {
 		if err != nil {
 			return err
 		}
-		n, err := env.q.APIClientUpdateSecret(ctx, env.conn, db.APIClientUpdateSecretParams{ClientID: cl.ClientID, HashedSecret: hash})
-		if err != nil {
-			return fmt.Errorf("update API client secret: %w", err)
-		}
-		if n == 0 {
-			return notFound(sio, cl.ClientID)
+		if err := env.st.SetClientSecret(ctx, cl.ClientID, hash); err != nil {
+			return notFound(sio, err, names{client: cl.ClientID})
 		}
 		fmt.Fprintf(sio.Out, "✅ Rotated secret for API client '%s'.\n", cl.ClientID)
 		printCredentials(env, cl.ClientID, secret)
@@ -311,51 +281,13 @@ func (c *clientsRotateSecretCmd) Run(sio stdio) error {
 }
 
 // getClient loads a client or ends the command with "not found" (exit 4).
-func getClient(ctx context.Context, env *cliEnv, id string) (db.ApiClient, error) {
-	cl, err := env.q.APIClientGet(ctx, env.conn, id)
-	if isNotFound(err) {
-		return cl, notFound(env.sio, id)
-	}
+func getClient(ctx context.Context, env *cliEnv, id string) (store.ClientAccount, error) {
+	cl, err := env.st.ClientAccount(ctx, id)
 	if err != nil {
-		return cl, fmt.Errorf("get API client: %w", err)
+		return cl, notFound(env.sio, err, names{client: id})
 	}
 	return cl, nil
 }
-
-func notFound(sio stdio, id string) error {
-	return exitWith(sio, 4, fmt.Sprintf("API client '%s' not found.", id))
-}
-
-// confirmUnless asks question unless yes is set. When the answer is no it
-// prints "Operation cancelled." and returns (false, nil): the command ends
-// with status 0. At end of input it returns (false, exitCode(1)).
-func confirmUnless(sio stdio, yes bool, question string) (bool, error) {
-	if yes {
-		return true, nil
-	}
-	ok, err := confirm(sio, question)
-	if err != nil {
-		return false, err
-	}
-	if !ok {
-		fmt.Fprintln(sio.Out, "Operation cancelled.")
-	}
-	return ok, nil
-}
-
-func setEnabled(ctx context.Context, env *cliEnv, id string, enabled bool) error {
-	n, err := env.q.APIClientUpdateEnabled(ctx, env.conn, db.APIClientUpdateEnabledParams{ClientID: id, Enabled: &enabled})
-	if err != nil {
-		return fmt.Errorf("update API client: %w", err)
-	}
-	if n == 0 {
-		return notFound(env.sio, id)
-	}
-	return nil
-}
-
-// isEnabled treats NULL as disabled, as the Python CTMS does.
-func isEnabled(cl db.ApiClient) bool { return cl.Enabled != nil && *cl.Enabled }
 
 func newSecret() (secret, hash string, err error) {
 	if secret, err = auth.NewSecret(); err != nil {

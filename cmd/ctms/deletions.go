@@ -48,7 +48,7 @@ func (c *deletionsPurgeCmd) Run(sio stdio) error {
 			return nil
 		}
 		cutoff := time.Now().UTC().Add(-retention)
-		n, err := store.New(env.conn).PurgeDeletions(ctx, cutoff)
+		n, err := env.st.PurgeDeletions(ctx, cutoff)
 		if err != nil {
 			return err
 		}

@@ -14,9 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/optout"
 )
 
@@ -101,9 +98,7 @@ func (c *optoutImportCmd) Run(sio stdio) error {
 
 		bar := &optoutProgress{w: sio.Err, size: size, tty: writerIsTerminal(sio.Err)}
 		r := optout.NewReader(f)
-		total, err := optout.Import(sigCtx, r, func(ctx context.Context, batch []optout.Line) (optout.Counts, error) {
-			return applyOptoutBatch(ctx, env, batch)
-		}, optout.Options{
+		total, err := optout.Import(sigCtx, r, env.st.ApplyOptoutBatch, optout.Options{
 			BatchSize: c.BatchSize,
 			Pause:     c.Pause,
 			OnMalformed: func(e *optout.LineError) {
@@ -124,33 +119,6 @@ func (c *optoutImportCmd) Run(sio stdio) error {
 		}
 		return err
 	})
-}
-
-// applyOptoutBatch applies one batch in its own transaction.
-func applyOptoutBatch(ctx context.Context, env *cliEnv, batch []optout.Line) (optout.Counts, error) {
-	p := db.OptoutApplyBatchParams{
-		LineNos: make([]int64, len(batch)),
-		Emails:  make([]string, len(batch)),
-		Reasons: make([]string, len(batch)),
-	}
-	for i, l := range batch {
-		p.LineNos[i], p.Emails[i], p.Reasons[i] = int64(l.No), l.Email, l.Reason
-	}
-	var row db.OptoutApplyBatchRow
-	err := pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
-		var err error
-		row, err = env.q.OptoutApplyBatch(ctx, tx, p)
-		return err
-	})
-	if err != nil {
-		return optout.Counts{}, err
-	}
-	return optout.Counts{ // the dates are tallied by optout.Import
-		Updated:         row.Updated,
-		AlreadyOptedOut: row.AlreadyOptedOut,
-		Unknown:         row.Unknown,
-		ContactsUpdated: row.ContactsUpdated,
-	}, nil
 }
 
 // printOptoutSummary prints the counts of the batches applied (and of the

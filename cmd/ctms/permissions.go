@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/ctms-go/ctms/gen/db"
+	"github.com/ctms-go/ctms/internal/store"
 )
 
 // permissionsCmd is `ctms permissions …`, the `ctms-cli permissions` group of
@@ -22,9 +21,9 @@ type permissionsListCmd struct{}
 
 func (c *permissionsListCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		perms, err := env.q.PermissionList(ctx, env.conn)
+		perms, err := env.st.Permissions(ctx)
 		if err != nil {
-			return fmt.Errorf("list permissions: %w", err)
+			return err
 		}
 		if len(perms) == 0 {
 			fmt.Fprintln(sio.Out, "No permissions found.")
@@ -48,17 +47,11 @@ func (c *permissionsCreateCmd) Run(sio stdio) error {
 		return err
 	}
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		exists := fmt.Sprintf("Permission '%s' already exists.", c.PermissionName)
-		if _, err := env.q.PermissionGet(ctx, env.conn, c.PermissionName); err == nil {
-			return exitWith(sio, 10, exists)
-		} else if !isNotFound(err) {
-			return fmt.Errorf("get permission: %w", err)
-		}
-		_, err := env.q.PermissionCreate(ctx, env.conn, db.PermissionCreateParams{Name: c.PermissionName, Description: &c.Description})
-		if isNotFound(err) { // created concurrently
-			return exitWith(sio, 10, exists)
+		err := env.st.CreatePermission(ctx, c.PermissionName, c.Description)
+		if errors.Is(err, store.ErrConflict) {
+			return exitWith(sio, 10, fmt.Sprintf("Permission '%s' already exists.", c.PermissionName))
 		} else if err != nil {
-			return fmt.Errorf("create permission: %w", err)
+			return err
 		}
 		fmt.Fprintf(sio.Out, "✅ Created permission '%s' with description: '%s'.\n", c.PermissionName, c.Description)
 		return nil
@@ -72,69 +65,38 @@ type permissionsDeleteCmd struct {
 
 func (c *permissionsDeleteCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		perm, err := getPermission(ctx, env, env.conn, c.PermissionName)
+		n := names{permission: c.PermissionName}
+		_, roles, err := env.st.PermissionRoles(ctx, c.PermissionName)
 		if err != nil {
-			return err
+			return notFound(sio, err, n)
 		}
-		if err := checkPermissionUnused(ctx, env, env.conn, perm.ID, c.PermissionName); err != nil {
-			return err
+		if len(roles) > 0 {
+			return permissionInUse(sio, &store.PermissionInUseError{Roles: roles}, c.PermissionName)
 		}
 		if ok, err := confirmUnless(sio, c.Yes, fmt.Sprintf("Are you sure you want to delete permission '%s'?", c.PermissionName)); !ok {
 			return err
 		}
-		// Check again under the permission's lock, which grants also take.
-		err = pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
-			perm, err := getPermissionForUpdate(ctx, env, tx, c.PermissionName)
-			if err != nil {
-				return err
-			}
-			if err := checkPermissionUnused(ctx, env, tx, perm.ID, c.PermissionName); err != nil {
-				return err
-			}
-			if _, err := env.q.PermissionDelete(ctx, tx, perm.ID); err != nil {
-				return fmt.Errorf("delete permission: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+		// The store checks again under the permission's lock.
+		if err := env.st.DeletePermission(ctx, c.PermissionName); err != nil {
+			return notFound(sio, permissionInUse(sio, err, c.PermissionName), n)
 		}
 		fmt.Fprintf(sio.Out, "✅ Successfully deleted permission '%s'.\n", c.PermissionName)
 		return nil
 	})
 }
 
-// checkPermissionUnused ends the command with status 10 and the commands to
-// run first when roles hold the permission.
-func checkPermissionUnused(ctx context.Context, env *cliEnv, conn db.DBTX, permID int32, name string) error {
-	roles, err := env.q.PermissionRoles(ctx, conn, permID)
-	if err != nil {
-		return fmt.Errorf("list roles of permission: %w", err)
-	}
-	if len(roles) == 0 {
-		return nil
+// permissionInUse ends the command with status 10 and the commands to run first
+// when err is a store.PermissionInUseError; any other error is returned as is.
+func permissionInUse(sio stdio, err error, name string) error {
+	inUse, ok := errors.AsType[*store.PermissionInUseError](err)
+	if !ok {
+		return err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Cannot delete permission '%s' because it is assigned to roles.\n", name)
 	b.WriteString("To proceed, revoke the permission from roles first:")
-	for _, r := range roles {
+	for _, r := range inUse.Roles {
 		fmt.Fprintf(&b, "\n  ctms-cli roles revoke %s %s", r, name)
 	}
-	return exitWith(env.sio, 10, b.String())
-}
-
-// getPermission loads a permission or ends the command with
-// "Permission '…' not found." (exit 4).
-func getPermission(ctx context.Context, env *cliEnv, conn db.DBTX, name string) (db.Permission, error) {
-	return lookup(env, "permission", fmt.Sprintf("Permission '%s' not found.", name), func() (db.Permission, error) {
-		return env.q.PermissionGet(ctx, conn, name)
-	})
-}
-
-// getPermissionForUpdate is getPermission that also locks the row (inside a
-// transaction).
-func getPermissionForUpdate(ctx context.Context, env *cliEnv, tx pgx.Tx, name string) (db.Permission, error) {
-	return lookup(env, "permission", fmt.Sprintf("Permission '%s' not found.", name), func() (db.Permission, error) {
-		return env.q.PermissionGetForUpdate(ctx, tx, name)
-	})
+	return exitWith(sio, 10, b.String())
 }

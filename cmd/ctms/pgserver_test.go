@@ -6,10 +6,10 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ctms-go/ctms/internal/testdb"
 )
 
 // privatePG is a PostgreSQL server of the test's own, which it can stop and start.
@@ -19,34 +19,14 @@ type privatePG struct {
 	runAs              string // the account the server runs as when the test runs as root
 }
 
-// pgBindir finds the PostgreSQL server binaries: $CTMS_PG_BINDIR (scripts/test.sh sets
-// it, installing the binaries when missing), else the newest /usr/lib/postgresql/*/bin.
+// pgBindir finds the PostgreSQL server binaries through scripts/pgbin.sh.
 func pgBindir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("CTMS_PG_BINDIR"); d != "" {
-		return d
+	dir, err := testdb.PGBinDir(0)
+	if err != nil {
+		t.Fatalf("this test runs a PostgreSQL of its own to stop and start: %v", err)
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
-	for _, d := range dirs {
-		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "pg_ctl")) {
-			return d
-		}
-	}
-	t.Fatal("PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin: " +
-		"this test runs a PostgreSQL of its own to stop and start. `make test` installs them " +
-		"(scripts/pg.sh bindir, as root); else install Debian's postgresql package or set CTMS_PG_BINDIR")
-	return ""
-}
-
-func majorOf(bindir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(bindir)))
-	return n
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode()&0o111 != 0
+	return dir
 }
 
 // startPrivatePG creates a cluster in a temporary directory and starts it on a free

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/ctms-go/ctms/gen/db"
+	"github.com/ctms-go/ctms/internal/store"
 )
 
 // rolesCmd is `ctms roles …`, the `ctms-cli roles` group of the Python CTMS:
@@ -26,9 +25,9 @@ type rolesListCmd struct{}
 
 func (c *rolesListCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		roles, err := env.q.RoleList(ctx, env.conn)
+		roles, err := env.st.Roles(ctx)
 		if err != nil {
-			return fmt.Errorf("list roles: %w", err)
+			return err
 		}
 		if len(roles) == 0 {
 			fmt.Fprintln(sio.Out, "No roles found.")
@@ -47,33 +46,25 @@ type rolesShowCmd struct {
 
 func (c *rolesShowCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		role, err := getRole(ctx, env, env.conn, c.RoleName)
+		role, err := env.st.RoleDetail(ctx, c.RoleName)
 		if err != nil {
-			return err
-		}
-		perms, err := env.q.RolePermissions(ctx, env.conn, role.ID)
-		if err != nil {
-			return fmt.Errorf("list permissions of role: %w", err)
-		}
-		clients, err := env.q.RoleClients(ctx, env.conn, role.ID)
-		if err != nil {
-			return fmt.Errorf("list API clients of role: %w", err)
+			return notFound(sio, err, names{role: c.RoleName})
 		}
 		fmt.Fprintf(sio.Out, "Role: %s\n", role.Name)
 		fmt.Fprintf(sio.Out, "Description: %s\n", describe(role.Description))
-		if len(perms) == 0 {
+		if len(role.Permissions) == 0 {
 			fmt.Fprintln(sio.Out, "No permissions assigned.")
 		} else {
 			fmt.Fprintln(sio.Out, "Permissions:")
-			for _, p := range perms {
+			for _, p := range role.Permissions {
 				fmt.Fprintf(sio.Out, "  - %s: %s\n", p.Name, describe(p.Description))
 			}
 		}
-		if len(clients) == 0 {
+		if len(role.Clients) == 0 {
 			fmt.Fprintln(sio.Out, "No API clients assigned to this role.")
 		} else {
 			fmt.Fprintln(sio.Out, "Assigned API Clients:")
-			for _, id := range clients {
+			for _, id := range role.Clients {
 				fmt.Fprintf(sio.Out, "  - %s\n", id)
 			}
 		}
@@ -91,17 +82,11 @@ func (c *rolesCreateCmd) Run(sio stdio) error {
 		return err
 	}
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		exists := fmt.Sprintf("Role '%s' already exists.", c.RoleName)
-		if _, err := env.q.RoleGet(ctx, env.conn, c.RoleName); err == nil {
-			return exitWith(sio, 10, exists)
-		} else if !isNotFound(err) {
-			return fmt.Errorf("get role: %w", err)
-		}
-		_, err := env.q.RoleCreate(ctx, env.conn, db.RoleCreateParams{Name: c.RoleName, Description: &c.Description})
-		if isNotFound(err) { // created concurrently
-			return exitWith(sio, 10, exists)
+		err := env.st.CreateRole(ctx, c.RoleName, c.Description)
+		if errors.Is(err, store.ErrConflict) {
+			return exitWith(sio, 10, fmt.Sprintf("Role '%s' already exists.", c.RoleName))
 		} else if err != nil {
-			return fmt.Errorf("create role: %w", err)
+			return err
 		}
 		fmt.Fprintf(sio.Out, "✅ Created role '%s' with description: '%s'.\n", c.RoleName, c.Description)
 		return nil
@@ -115,28 +100,12 @@ type rolesGrantCmd struct {
 
 func (c *rolesGrantCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		// Locking the role, then the permission, serialises concurrent grants
-		// (the link has no unique constraint) and deletions of either.
-		err := pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
-			role, err := getRoleForUpdate(ctx, env, tx, c.RoleName)
-			if err != nil {
-				return err
-			}
-			perm, err := getPermissionForUpdate(ctx, env, tx, c.PermissionName)
-			if err != nil {
-				return err
-			}
-			n, err := env.q.RolePermissionGrant(ctx, tx, db.RolePermissionGrantParams{RoleID: role.ID, PermissionID: perm.ID})
-			if err != nil {
-				return fmt.Errorf("grant permission: %w", err)
-			}
-			if n == 0 {
-				return exitWith(sio, 10, fmt.Sprintf("Role '%s' already has permission '%s'.", c.RoleName, c.PermissionName))
-			}
-			return nil
-		})
+		granted, err := env.st.GrantRolePermission(ctx, c.RoleName, c.PermissionName)
 		if err != nil {
-			return err
+			return notFound(sio, err, names{role: c.RoleName, permission: c.PermissionName})
+		}
+		if !granted {
+			return exitWith(sio, 10, fmt.Sprintf("Role '%s' already has permission '%s'.", c.RoleName, c.PermissionName))
 		}
 		fmt.Fprintf(sio.Out, "✅ Granted permission '%s' to role '%s'.\n", c.PermissionName, c.RoleName)
 		return nil
@@ -151,19 +120,19 @@ type rolesRevokeCmd struct {
 
 func (c *rolesRevokeCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		role, err := getRole(ctx, env, env.conn, c.RoleName)
+		n := names{role: c.RoleName, permission: c.PermissionName}
+		role, err := env.st.Role(ctx, c.RoleName)
 		if err != nil {
-			return err
+			return notFound(sio, err, n)
 		}
-		perm, err := getPermission(ctx, env, env.conn, c.PermissionName)
+		perm, err := env.st.Permission(ctx, c.PermissionName)
 		if err != nil {
-			return err
+			return notFound(sio, err, n)
 		}
-		link := db.RolePermissionExistsParams{RoleID: role.ID, PermissionID: perm.ID}
 		missing := fmt.Sprintf("Role '%s' does not have permission '%s'.", c.RoleName, c.PermissionName)
-		has, err := env.q.RolePermissionExists(ctx, env.conn, link)
+		has, err := env.st.RoleHasPermission(ctx, role.ID, perm.ID)
 		if err != nil {
-			return fmt.Errorf("check role permission: %w", err)
+			return err
 		}
 		if !has {
 			return exitWith(sio, 10, missing)
@@ -172,11 +141,11 @@ func (c *rolesRevokeCmd) Run(sio stdio) error {
 		if ok, err := confirmUnless(sio, c.Yes, q); !ok {
 			return err
 		}
-		n, err := env.q.RolePermissionRevoke(ctx, env.conn, db.RolePermissionRevokeParams(link))
+		revoked, err := env.st.RevokeRolePermission(ctx, role.ID, perm.ID)
 		if err != nil {
-			return fmt.Errorf("revoke permission: %w", err)
+			return err
 		}
-		if n == 0 { // revoked concurrently
+		if !revoked { // revoked concurrently
 			return exitWith(sio, 10, missing)
 		}
 		fmt.Fprintf(sio.Out, "✅ Revoked permission '%s' from role '%s'.\n", c.PermissionName, c.RoleName)
@@ -191,104 +160,56 @@ type rolesDeleteCmd struct {
 
 func (c *rolesDeleteCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		role, err := getRole(ctx, env, env.conn, c.RoleName)
+		role, err := env.st.RoleDetail(ctx, c.RoleName)
 		if err != nil {
-			return err
+			return notFound(sio, err, names{role: c.RoleName})
 		}
-		if err := checkRoleUnused(ctx, env, env.conn, role.ID, c.RoleName); err != nil {
+		if err := roleInUse(sio, role.InUse(), c.RoleName); err != nil {
 			return err
 		}
 		if ok, err := confirmUnless(sio, c.Yes, fmt.Sprintf("Are you sure you want to delete role '%s'?", c.RoleName)); !ok {
 			return err
 		}
-		// Check again under the role's lock, which grants also take: the
-		// foreign keys would otherwise silently cascade to links made since.
-		err = pgx.BeginFunc(ctx, env.conn, func(tx pgx.Tx) error {
-			role, err := getRoleForUpdate(ctx, env, tx, c.RoleName)
-			if err != nil {
-				return err
-			}
-			if err := checkRoleUnused(ctx, env, tx, role.ID, c.RoleName); err != nil {
-				return err
-			}
-			if _, err := env.q.RoleDelete(ctx, tx, role.ID); err != nil {
-				return fmt.Errorf("delete role: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+		// The store checks again under the role's lock.
+		if err := env.st.DeleteRole(ctx, c.RoleName); err != nil {
+			return notFound(sio, roleInUse(sio, err, c.RoleName), names{role: c.RoleName})
 		}
 		fmt.Fprintf(sio.Out, "✅ Successfully deleted role '%s'.\n", c.RoleName)
 		return nil
 	})
 }
 
-// checkRoleUnused ends the command with status 10 and the commands to run
-// first when the role is assigned to API clients or holds permissions.
-func checkRoleUnused(ctx context.Context, env *cliEnv, conn db.DBTX, roleID int32, name string) error {
-	clients, err := env.q.RoleClients(ctx, conn, roleID)
-	if err != nil {
-		return fmt.Errorf("list API clients of role: %w", err)
+// roleInUse ends the command with status 10 and the commands to run first when
+// err is a store.RoleInUseError; any other error is returned as is.
+func roleInUse(sio stdio, err error, name string) error {
+	inUse, ok := errors.AsType[*store.RoleInUseError](err)
+	if !ok {
+		return err
 	}
-	if len(clients) > 0 {
-		var b strings.Builder
+	var b strings.Builder
+	if len(inUse.Clients) > 0 {
 		fmt.Fprintf(&b, "Cannot delete role '%s' because it is assigned to API clients.\n", name)
 		b.WriteString("To proceed, remove the role from clients first:")
-		for _, id := range clients {
+		for _, id := range inUse.Clients {
 			fmt.Fprintf(&b, "\n  ctms-cli clients revoke %s %s", id, name)
 		}
-		return exitWith(env.sio, 10, b.String())
-	}
-	perms, err := env.q.RolePermissions(ctx, conn, roleID)
-	if err != nil {
-		return fmt.Errorf("list permissions of role: %w", err)
-	}
-	if len(perms) > 0 {
-		var b strings.Builder
+	} else {
 		fmt.Fprintf(&b, "Cannot delete role '%s' because it has permissions assigned.\n", name)
 		b.WriteString("To proceed, revoke these permissions first:")
-		for _, p := range perms {
-			fmt.Fprintf(&b, "\n  ctms-cli roles revoke %s %s", name, p.Name)
+		for _, p := range inUse.Permissions {
+			fmt.Fprintf(&b, "\n  ctms-cli roles revoke %s %s", name, p)
 		}
-		return exitWith(env.sio, 10, b.String())
 	}
-	return nil
-}
-
-// getRole loads a role or ends the command with "Role '…' not found." (exit 4).
-func getRole(ctx context.Context, env *cliEnv, conn db.DBTX, name string) (db.Role, error) {
-	return lookup(env, "role", fmt.Sprintf("Role '%s' not found.", name), func() (db.Role, error) {
-		return env.q.RoleGet(ctx, conn, name)
-	})
-}
-
-// getRoleForUpdate is getRole that also locks the role row (inside a transaction).
-func getRoleForUpdate(ctx context.Context, env *cliEnv, tx pgx.Tx, name string) (db.Role, error) {
-	return lookup(env, "role", fmt.Sprintf("Role '%s' not found.", name), func() (db.Role, error) {
-		return env.q.RoleGetForUpdate(ctx, tx, name)
-	})
-}
-
-// lookup runs a :one query, turning "no row" into notFoundMsg with exit status 4.
-func lookup[T any](env *cliEnv, what, notFoundMsg string, get func() (T, error)) (T, error) {
-	v, err := get()
-	if isNotFound(err) {
-		return v, exitWith(env.sio, 4, notFoundMsg)
-	}
-	if err != nil {
-		return v, fmt.Errorf("get %s: %w", what, err)
-	}
-	return v, nil
+	return exitWith(sio, 10, b.String())
 }
 
 // describe renders an optional description as ctms-cli does: NULL or empty
 // prints "No description".
-func describe(desc *string) string {
-	if desc == nil || *desc == "" {
+func describe(desc string) string {
+	if desc == "" {
 		return "No description"
 	}
-	return *desc
+	return desc
 }
 
 // checkNameLength rejects names longer than the varchar(255) column as a

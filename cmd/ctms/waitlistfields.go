@@ -23,7 +23,7 @@ type waitlistFieldsListCmd struct{}
 
 func (c *waitlistFieldsListCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		rules, err := store.New(env.conn).WaitlistFieldRules(ctx)
+		rules, err := env.st.WaitlistFieldRules(ctx)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func (c *waitlistFieldsSetCmd) Run(sio stdio) error {
 		rule.Pattern = regexp.MustCompile(c.Pattern) // checked by Validate
 	}
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		if err := store.New(env.conn).SetWaitlistFieldRule(ctx, rule); err != nil {
+		if err := env.st.SetWaitlistFieldRule(ctx, rule); err != nil {
 			return err
 		}
 		fmt.Fprintf(sio.Out, "✅ Set rule for field '%s' of waitlist '%s': %s.\n", c.Field, c.Waitlist, describeRule(rule))
@@ -105,8 +105,7 @@ type waitlistFieldsDeleteCmd struct {
 
 func (c *waitlistFieldsDeleteCmd) Run(sio stdio) error {
 	return withDB(sio, func(ctx context.Context, env *cliEnv) error {
-		st := store.New(env.conn)
-		rules, err := st.WaitlistFieldRules(ctx)
+		rules, err := env.st.WaitlistFieldRules(ctx)
 		if err != nil {
 			return err
 		}
@@ -120,7 +119,7 @@ func (c *waitlistFieldsDeleteCmd) Run(sio stdio) error {
 		if ok, err := confirmUnless(sio, c.Yes, fmt.Sprintf("Are you sure you want to delete the rule for field '%s' of waitlist '%s'?", c.Field, c.Waitlist)); !ok {
 			return err
 		}
-		err = st.DeleteWaitlistFieldRule(ctx, c.Waitlist, c.Field)
+		err = env.st.DeleteWaitlistFieldRule(ctx, c.Waitlist, c.Field)
 		if errors.Is(err, store.ErrNotFound) {
 			return exitWith(sio, 4, fmt.Sprintf("No rule for field '%s' of waitlist '%s'.", c.Field, c.Waitlist))
 		}

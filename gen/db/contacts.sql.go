@@ -68,6 +68,139 @@ func (q *Queries) AmoUpsert(ctx context.Context, db DBTX, arg AmoUpsertParams) e
 	return err
 }
 
+const contactCreate = `-- name: ContactCreate :exec
+WITH e AS (
+  INSERT INTO emails (
+    email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
+    email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+  ) VALUES (
+    $1, $2, $3, $4, $5, $6, $7,
+    $8, $9, $10, $11, $12
+  )
+  ON CONFLICT (email_id) DO NOTHING
+  RETURNING email_id
+), a AS (
+  INSERT INTO amo (
+    email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
+    profile_url, "user", user_id, username
+  )
+  SELECT e.email_id, $13::text, $14::text,
+    $15::boolean, $16::text, $17::date,
+    $18::text, $19::text, $20::boolean,
+    $21::text, $22::text
+  FROM e WHERE $23::boolean
+), f AS (
+  INSERT INTO fxa (email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted)
+  SELECT e.email_id, $24::text, $25::text,
+    $26::text, $27::text, $28::text,
+    $29::boolean
+  FROM e WHERE $30::boolean
+), m AS (
+  INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
+  SELECT e.email_id, $31::text, $32::text,
+    $33::boolean
+  FROM e WHERE $34::boolean
+), n AS (
+  INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
+  SELECT e.email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+  FROM e, json_to_recordset($35::json) AS x(
+    name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
+), w AS (
+  INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
+  SELECT e.email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+  FROM e, json_to_recordset($36::json) AS x(
+    name text, source text, fields json, subscribed boolean, unsub_reason text)
+)
+SELECT email_id FROM e
+`
+
+type ContactCreateParams struct {
+	EmailID            uuid.UUID
+	PrimaryEmail       string
+	BasketToken        *string
+	SfdcID             *string
+	FirstName          *string
+	LastName           *string
+	MailingCountry     *string
+	EmailFormat        *string
+	EmailLang          *string
+	HasOptedOutOfEmail *bool
+	UnsubscribeReason  *string
+	DoubleOptIn        *bool
+	AmoAddOnIds        *string
+	AmoDisplayName     *string
+	AmoEmailOptIn      bool
+	AmoLanguage        *string
+	AmoLastLogin       *time.Time
+	AmoLocation        *string
+	AmoProfileUrl      *string
+	AmoIsUser          bool
+	AmoUserID          *string
+	AmoUsername        *string
+	HasAmo             bool
+	FxaFxaID           *string
+	FxaPrimaryEmail    *string
+	FxaCreatedDate     *string
+	FxaLang            *string
+	FxaFirstService    *string
+	FxaAccountDeleted  bool
+	HasFxa             bool
+	MofoEmailID        *string
+	MofoContactID      *string
+	MofoRelevant       bool
+	HasMofo            bool
+	Newsletters        []byte
+	Waitlists          []byte
+}
+
+// POST: the whole new contact in one statement. When a contact with this
+// email_id exists nothing is written (the caller reads it back and compares it
+// with the body: idempotent re-POST or conflict). The statement returns the new
+// email_id, so its command tag ("SELECT 1" or "SELECT 0") tells which. A group
+// is written when its has_ flag is set; lists are JSON arrays as in
+// NewslettersUpsert and WaitlistsUpsert.
+func (q *Queries) ContactCreate(ctx context.Context, db DBTX, arg ContactCreateParams) error {
+	_, err := db.Exec(ctx, contactCreate,
+		arg.EmailID,
+		arg.PrimaryEmail,
+		arg.BasketToken,
+		arg.SfdcID,
+		arg.FirstName,
+		arg.LastName,
+		arg.MailingCountry,
+		arg.EmailFormat,
+		arg.EmailLang,
+		arg.HasOptedOutOfEmail,
+		arg.UnsubscribeReason,
+		arg.DoubleOptIn,
+		arg.AmoAddOnIds,
+		arg.AmoDisplayName,
+		arg.AmoEmailOptIn,
+		arg.AmoLanguage,
+		arg.AmoLastLogin,
+		arg.AmoLocation,
+		arg.AmoProfileUrl,
+		arg.AmoIsUser,
+		arg.AmoUserID,
+		arg.AmoUsername,
+		arg.HasAmo,
+		arg.FxaFxaID,
+		arg.FxaPrimaryEmail,
+		arg.FxaCreatedDate,
+		arg.FxaLang,
+		arg.FxaFirstService,
+		arg.FxaAccountDeleted,
+		arg.HasFxa,
+		arg.MofoEmailID,
+		arg.MofoContactID,
+		arg.MofoRelevant,
+		arg.HasMofo,
+		arg.Newsletters,
+		arg.Waitlists,
+	)
+	return err
+}
+
 const contactDeleteChildren = `-- name: ContactDeleteChildren :exec
 WITH a AS (DELETE FROM amo WHERE amo.email_id = $1),
      m AS (DELETE FROM mofo WHERE mofo.email_id = $1),
@@ -82,7 +215,7 @@ func (q *Queries) ContactDeleteChildren(ctx context.Context, db DBTX, emailID uu
 	return err
 }
 
-const contactsGetByIDs = `-- name: ContactsGetByIDs :many
+const contactGet = `-- name: ContactGet :many
 
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
@@ -118,16 +251,16 @@ FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
-WHERE e.email_id = ANY($1::uuid[])
-   OR lower(e.primary_email) = lower($2::text)
+WHERE e.email_id = coalesce($1::uuid,
+  (SELECT x.email_id FROM emails x WHERE lower(x.primary_email) = lower($2::text)))
 `
 
-type ContactsGetByIDsParams struct {
-	EmailIds     []uuid.UUID
+type ContactGetParams struct {
+	EmailID      *uuid.UUID
 	PrimaryEmail *string
 }
 
-type ContactsGetByIDsRow struct {
+type ContactGetRow struct {
 	EmailID            uuid.UUID
 	PrimaryEmail       string
 	BasketToken        *string
@@ -172,11 +305,158 @@ type ContactsGetByIDsRow struct {
 
 // Contacts: the emails row, its one-to-one groups (amo, fxa, mofo) and its
 // newsletters and waitlists.
-// Whole contacts in one round trip: groups by LEFT JOIN, lists as JSON arrays
-// ordered by name with the database collation. Selected by email_id, or by
-// primary email (case-insensitive) so the hottest lookup is one round trip too.
-func (q *Queries) ContactsGetByIDs(ctx context.Context, db DBTX, arg ContactsGetByIDsParams) ([]ContactsGetByIDsRow, error) {
-	rows, err := db.Query(ctx, contactsGetByIDs, arg.EmailIds, arg.PrimaryEmail)
+// The hot lookup: one whole contact by email_id, or else by primary email
+// (case-insensitive, unique), in one statement. Groups by LEFT JOIN, lists as
+// JSON arrays ordered by name with the database collation. Written so that one
+// generic plan serves every call: no OR between the two keys (which would keep
+// the plan cache on custom plans, planned again on every execution); the
+// primary email becomes an email_id in an InitPlan that coalesce skips when
+// the email_id is given.
+func (q *Queries) ContactGet(ctx context.Context, db DBTX, arg ContactGetParams) ([]ContactGetRow, error) {
+	rows, err := db.Query(ctx, contactGet, arg.EmailID, arg.PrimaryEmail)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ContactGetRow{}
+	for rows.Next() {
+		var i ContactGetRow
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.PrimaryEmail,
+			&i.BasketToken,
+			&i.SfdcID,
+			&i.FirstName,
+			&i.LastName,
+			&i.MailingCountry,
+			&i.EmailFormat,
+			&i.EmailLang,
+			&i.HasOptedOutOfEmail,
+			&i.UnsubscribeReason,
+			&i.DoubleOptIn,
+			&i.CreateTimestamp,
+			&i.UpdateTimestamp,
+			&i.AmoRowID,
+			&i.AmoAddOnIds,
+			&i.AmoDisplayName,
+			&i.AmoEmailOptIn,
+			&i.AmoLanguage,
+			&i.AmoLastLogin,
+			&i.AmoLocation,
+			&i.AmoProfileUrl,
+			&i.AmoUser,
+			&i.AmoUserID,
+			&i.AmoUsername,
+			&i.AmoCreateTimestamp,
+			&i.AmoUpdateTimestamp,
+			&i.FxaRowID,
+			&i.FxaFxaID,
+			&i.FxaPrimaryEmail,
+			&i.FxaCreatedDate,
+			&i.FxaLang,
+			&i.FxaFirstService,
+			&i.FxaAccountDeleted,
+			&i.MofoRowID,
+			&i.MofoMofoEmailID,
+			&i.MofoMofoContactID,
+			&i.MofoMofoRelevant,
+			&i.Newsletters,
+			&i.Waitlists,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const contactsGetByIDs = `-- name: ContactsGetByIDs :many
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM emails e
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY($1::uuid[])
+`
+
+type ContactsGetByIDsRow struct {
+	EmailID            uuid.UUID
+	PrimaryEmail       string
+	BasketToken        *string
+	SfdcID             *string
+	FirstName          *string
+	LastName           *string
+	MailingCountry     *string
+	EmailFormat        *string
+	EmailLang          *string
+	HasOptedOutOfEmail *bool
+	UnsubscribeReason  *string
+	DoubleOptIn        *bool
+	CreateTimestamp    time.Time
+	UpdateTimestamp    time.Time
+	AmoRowID           *int32
+	AmoAddOnIds        *string
+	AmoDisplayName     *string
+	AmoEmailOptIn      *bool
+	AmoLanguage        *string
+	AmoLastLogin       *time.Time
+	AmoLocation        *string
+	AmoProfileUrl      *string
+	AmoUser            *bool
+	AmoUserID          *string
+	AmoUsername        *string
+	AmoCreateTimestamp *time.Time
+	AmoUpdateTimestamp *time.Time
+	FxaRowID           *int32
+	FxaFxaID           *string
+	FxaPrimaryEmail    *string
+	FxaCreatedDate     *string
+	FxaLang            *string
+	FxaFirstService    *string
+	FxaAccountDeleted  *bool
+	MofoRowID          *int32
+	MofoMofoEmailID    *string
+	MofoMofoContactID  *string
+	MofoMofoRelevant   *bool
+	Newsletters        []byte
+	Waitlists          []byte
+}
+
+// Whole contacts by email_id (any number), as ContactGet.
+func (q *Queries) ContactsGetByIDs(ctx context.Context, db DBTX, emailIds []uuid.UUID) ([]ContactsGetByIDsRow, error) {
+	rows, err := db.Query(ctx, contactsGetByIDs, emailIds)
 	if err != nil {
 		return nil, err
 	}
@@ -245,65 +525,35 @@ func (q *Queries) EmailDelete(ctx context.Context, db DBTX, emailID uuid.UUID) e
 	return err
 }
 
-const emailInsert = `-- name: EmailInsert :execrows
-INSERT INTO emails (
-  email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
-  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
-) VALUES (
-  $1, $2, $3, $4, $5, $6, $7,
-  $8, $9, $10, $11, $12
-)
-ON CONFLICT (email_id) DO NOTHING
-`
-
-type EmailInsertParams struct {
-	EmailID            uuid.UUID
-	PrimaryEmail       string
-	BasketToken        *string
-	SfdcID             *string
-	FirstName          *string
-	LastName           *string
-	MailingCountry     *string
-	EmailFormat        *string
-	EmailLang          *string
-	HasOptedOutOfEmail *bool
-	UnsubscribeReason  *string
-	DoubleOptIn        *bool
-}
-
-// POST: 0 rows when a contact with this email_id exists (the caller then
-// compares it with the body: idempotent re-POST or conflict).
-func (q *Queries) EmailInsert(ctx context.Context, db DBTX, arg EmailInsertParams) (int64, error) {
-	result, err := db.Exec(ctx, emailInsert,
-		arg.EmailID,
-		arg.PrimaryEmail,
-		arg.BasketToken,
-		arg.SfdcID,
-		arg.FirstName,
-		arg.LastName,
-		arg.MailingCountry,
-		arg.EmailFormat,
-		arg.EmailLang,
-		arg.HasOptedOutOfEmail,
-		arg.UnsubscribeReason,
-		arg.DoubleOptIn,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const emailLock = `-- name: EmailLock :one
+const emailLock = `-- name: EmailLock :exec
 SELECT email_id FROM emails WHERE email_id = $1 FOR UPDATE
 `
 
 // Locks a contact for a read-modify-write (PATCH).
-func (q *Queries) EmailLock(ctx context.Context, db DBTX, emailID uuid.UUID) (uuid.UUID, error) {
-	row := db.QueryRow(ctx, emailLock, emailID)
-	var email_id uuid.UUID
-	err := row.Scan(&email_id)
-	return email_id, err
+func (q *Queries) EmailLock(ctx context.Context, db DBTX, emailID uuid.UUID) error {
+	_, err := db.Exec(ctx, emailLock, emailID)
+	return err
+}
+
+const emailLockByPrimaryEmail = `-- name: EmailLockByPrimaryEmail :exec
+SELECT e.email_id, set_config('ctms.deleted_by', $1::text, true)
+FROM emails e WHERE lower(e.primary_email) = lower($2::text)
+FOR UPDATE OF e
+`
+
+type EmailLockByPrimaryEmailParams struct {
+	DeletedBy    string
+	PrimaryEmail string
+}
+
+// DELETE: locks the contact of a primary email (case-insensitive, unique)
+// before any of its child rows is touched, so that a concurrent write of the
+// same contact either finishes first or waits and then finds it gone; and names
+// who deletes for the tombstone trigger until the transaction ends
+// (sql/migrations/00005_deletion_tombstones.sql).
+func (q *Queries) EmailLockByPrimaryEmail(ctx context.Context, db DBTX, arg EmailLockByPrimaryEmailParams) error {
+	_, err := db.Exec(ctx, emailLockByPrimaryEmail, arg.DeletedBy, arg.PrimaryEmail)
+	return err
 }
 
 const emailUpdate = `-- name: EmailUpdate :exec
@@ -399,34 +649,6 @@ func (q *Queries) EmailUpsert(ctx context.Context, db DBTX, arg EmailUpsertParam
 		arg.DoubleOptIn,
 	)
 	return err
-}
-
-const emailsLockByPrimaryEmail = `-- name: EmailsLockByPrimaryEmail :many
-SELECT email_id FROM emails WHERE lower(primary_email) = lower($1::text)
-ORDER BY email_id FOR UPDATE
-`
-
-// DELETE: locks the contacts of a primary email (case-insensitive) before any
-// of their child rows is touched, so that a concurrent write of the same
-// contact either finishes first or waits and then finds it gone.
-func (q *Queries) EmailsLockByPrimaryEmail(ctx context.Context, db DBTX, primaryEmail string) ([]uuid.UUID, error) {
-	rows, err := db.Query(ctx, emailsLockByPrimaryEmail, primaryEmail)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []uuid.UUID{}
-	for rows.Next() {
-		var email_id uuid.UUID
-		if err := rows.Scan(&email_id); err != nil {
-			return nil, err
-		}
-		items = append(items, email_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const fxaDelete = `-- name: FxaDelete :exec
@@ -560,6 +782,61 @@ func (q *Queries) IdentitiesFind(ctx context.Context, db DBTX, arg IdentitiesFin
 	return items, nil
 }
 
+const identityByPrimaryEmail = `-- name: IdentityByPrimaryEmail :many
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id,
+  m.mofo_contact_id, m.mofo_email_id, a.user_id AS amo_user_id,
+  f.fxa_id, f.primary_email AS fxa_primary_email
+FROM emails e
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE lower(e.primary_email) = lower($1::text)
+`
+
+type IdentityByPrimaryEmailRow struct {
+	EmailID         uuid.UUID
+	PrimaryEmail    string
+	BasketToken     *string
+	SfdcID          *string
+	MofoContactID   *string
+	MofoEmailID     *string
+	AmoUserID       *string
+	FxaID           *string
+	FxaPrimaryEmail *string
+}
+
+// The identity of the contact of a primary email (case-insensitive, unique).
+func (q *Queries) IdentityByPrimaryEmail(ctx context.Context, db DBTX, primaryEmail string) ([]IdentityByPrimaryEmailRow, error) {
+	rows, err := db.Query(ctx, identityByPrimaryEmail, primaryEmail)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []IdentityByPrimaryEmailRow{}
+	for rows.Next() {
+		var i IdentityByPrimaryEmailRow
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.PrimaryEmail,
+			&i.BasketToken,
+			&i.SfdcID,
+			&i.MofoContactID,
+			&i.MofoEmailID,
+			&i.AmoUserID,
+			&i.FxaID,
+			&i.FxaPrimaryEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const mofoDelete = `-- name: MofoDelete :exec
 DELETE FROM mofo WHERE email_id = $1
 `
@@ -633,16 +910,52 @@ func (q *Queries) NewslettersUpsert(ctx context.Context, db DBTX, arg Newsletter
 }
 
 const updatesFirstPage = `-- name: UpdatesFirstPage :many
-SELECT e.email_id, e.update_timestamp
-FROM emails e
-WHERE e.update_timestamp >= $1 AND e.update_timestamp < $2
-  AND ($3::boolean IS NULL OR (
-    CASE WHEN $3::boolean
-      THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
-      ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
-    END))
+WITH page AS (
+  SELECT x.email_id FROM emails x
+  WHERE x.update_timestamp >= $1 AND x.update_timestamp < $2
+    AND ($3::boolean IS NULL OR (
+      CASE WHEN $3::boolean
+        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
+        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
+      END))
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT $4
+)
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM page p JOIN emails e ON e.email_id = p.email_id
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
 ORDER BY e.update_timestamp, e.email_id
-LIMIT $4
 `
 
 type UpdatesFirstPageParams struct {
@@ -653,11 +966,50 @@ type UpdatesFirstPageParams struct {
 }
 
 type UpdatesFirstPageRow struct {
-	EmailID         uuid.UUID
-	UpdateTimestamp time.Time
+	EmailID            uuid.UUID
+	PrimaryEmail       string
+	BasketToken        *string
+	SfdcID             *string
+	FirstName          *string
+	LastName           *string
+	MailingCountry     *string
+	EmailFormat        *string
+	EmailLang          *string
+	HasOptedOutOfEmail *bool
+	UnsubscribeReason  *string
+	DoubleOptIn        *bool
+	CreateTimestamp    time.Time
+	UpdateTimestamp    time.Time
+	AmoRowID           *int32
+	AmoAddOnIds        *string
+	AmoDisplayName     *string
+	AmoEmailOptIn      *bool
+	AmoLanguage        *string
+	AmoLastLogin       *time.Time
+	AmoLocation        *string
+	AmoProfileUrl      *string
+	AmoUser            *bool
+	AmoUserID          *string
+	AmoUsername        *string
+	AmoCreateTimestamp *time.Time
+	AmoUpdateTimestamp *time.Time
+	FxaRowID           *int32
+	FxaFxaID           *string
+	FxaPrimaryEmail    *string
+	FxaCreatedDate     *string
+	FxaLang            *string
+	FxaFirstService    *string
+	FxaAccountDeleted  *bool
+	MofoRowID          *int32
+	MofoMofoEmailID    *string
+	MofoMofoContactID  *string
+	MofoMofoRelevant   *bool
+	Newsletters        []byte
+	Waitlists          []byte
 }
 
-// First page of the change feed: keyset order on bulk_read_index.
+// First page of the change feed, whole contacts in one statement: keyset order
+// on bulk_read_index.
 func (q *Queries) UpdatesFirstPage(ctx context.Context, db DBTX, arg UpdatesFirstPageParams) ([]UpdatesFirstPageRow, error) {
 	rows, err := db.Query(ctx, updatesFirstPage,
 		arg.StartTs,
@@ -672,7 +1024,48 @@ func (q *Queries) UpdatesFirstPage(ctx context.Context, db DBTX, arg UpdatesFirs
 	items := []UpdatesFirstPageRow{}
 	for rows.Next() {
 		var i UpdatesFirstPageRow
-		if err := rows.Scan(&i.EmailID, &i.UpdateTimestamp); err != nil {
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.PrimaryEmail,
+			&i.BasketToken,
+			&i.SfdcID,
+			&i.FirstName,
+			&i.LastName,
+			&i.MailingCountry,
+			&i.EmailFormat,
+			&i.EmailLang,
+			&i.HasOptedOutOfEmail,
+			&i.UnsubscribeReason,
+			&i.DoubleOptIn,
+			&i.CreateTimestamp,
+			&i.UpdateTimestamp,
+			&i.AmoRowID,
+			&i.AmoAddOnIds,
+			&i.AmoDisplayName,
+			&i.AmoEmailOptIn,
+			&i.AmoLanguage,
+			&i.AmoLastLogin,
+			&i.AmoLocation,
+			&i.AmoProfileUrl,
+			&i.AmoUser,
+			&i.AmoUserID,
+			&i.AmoUsername,
+			&i.AmoCreateTimestamp,
+			&i.AmoUpdateTimestamp,
+			&i.FxaRowID,
+			&i.FxaFxaID,
+			&i.FxaPrimaryEmail,
+			&i.FxaCreatedDate,
+			&i.FxaLang,
+			&i.FxaFirstService,
+			&i.FxaAccountDeleted,
+			&i.MofoRowID,
+			&i.MofoMofoEmailID,
+			&i.MofoMofoContactID,
+			&i.MofoMofoRelevant,
+			&i.Newsletters,
+			&i.Waitlists,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -684,17 +1077,53 @@ func (q *Queries) UpdatesFirstPage(ctx context.Context, db DBTX, arg UpdatesFirs
 }
 
 const updatesNextPage = `-- name: UpdatesNextPage :many
-SELECT e.email_id, e.update_timestamp
-FROM emails e
-WHERE (e.update_timestamp, e.email_id) > ($1::timestamptz, $2::uuid)
-  AND e.update_timestamp < $3
-  AND ($4::boolean IS NULL OR (
-    CASE WHEN $4::boolean
-      THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
-      ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
-    END))
+WITH page AS (
+  SELECT x.email_id FROM emails x
+  WHERE (x.update_timestamp, x.email_id) > ($1::timestamptz, $2::uuid)
+    AND x.update_timestamp < $3
+    AND ($4::boolean IS NULL OR (
+      CASE WHEN $4::boolean
+        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
+        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
+      END))
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT $5
+)
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM page p JOIN emails e ON e.email_id = p.email_id
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
 ORDER BY e.update_timestamp, e.email_id
-LIMIT $5
 `
 
 type UpdatesNextPageParams struct {
@@ -706,8 +1135,46 @@ type UpdatesNextPageParams struct {
 }
 
 type UpdatesNextPageRow struct {
-	EmailID         uuid.UUID
-	UpdateTimestamp time.Time
+	EmailID            uuid.UUID
+	PrimaryEmail       string
+	BasketToken        *string
+	SfdcID             *string
+	FirstName          *string
+	LastName           *string
+	MailingCountry     *string
+	EmailFormat        *string
+	EmailLang          *string
+	HasOptedOutOfEmail *bool
+	UnsubscribeReason  *string
+	DoubleOptIn        *bool
+	CreateTimestamp    time.Time
+	UpdateTimestamp    time.Time
+	AmoRowID           *int32
+	AmoAddOnIds        *string
+	AmoDisplayName     *string
+	AmoEmailOptIn      *bool
+	AmoLanguage        *string
+	AmoLastLogin       *time.Time
+	AmoLocation        *string
+	AmoProfileUrl      *string
+	AmoUser            *bool
+	AmoUserID          *string
+	AmoUsername        *string
+	AmoCreateTimestamp *time.Time
+	AmoUpdateTimestamp *time.Time
+	FxaRowID           *int32
+	FxaFxaID           *string
+	FxaPrimaryEmail    *string
+	FxaCreatedDate     *string
+	FxaLang            *string
+	FxaFirstService    *string
+	FxaAccountDeleted  *bool
+	MofoRowID          *int32
+	MofoMofoEmailID    *string
+	MofoMofoContactID  *string
+	MofoMofoRelevant   *bool
+	Newsletters        []byte
+	Waitlists          []byte
 }
 
 // Next page after the cursor (update_timestamp, email_id): a strict keyset, so no
@@ -727,7 +1194,48 @@ func (q *Queries) UpdatesNextPage(ctx context.Context, db DBTX, arg UpdatesNextP
 	items := []UpdatesNextPageRow{}
 	for rows.Next() {
 		var i UpdatesNextPageRow
-		if err := rows.Scan(&i.EmailID, &i.UpdateTimestamp); err != nil {
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.PrimaryEmail,
+			&i.BasketToken,
+			&i.SfdcID,
+			&i.FirstName,
+			&i.LastName,
+			&i.MailingCountry,
+			&i.EmailFormat,
+			&i.EmailLang,
+			&i.HasOptedOutOfEmail,
+			&i.UnsubscribeReason,
+			&i.DoubleOptIn,
+			&i.CreateTimestamp,
+			&i.UpdateTimestamp,
+			&i.AmoRowID,
+			&i.AmoAddOnIds,
+			&i.AmoDisplayName,
+			&i.AmoEmailOptIn,
+			&i.AmoLanguage,
+			&i.AmoLastLogin,
+			&i.AmoLocation,
+			&i.AmoProfileUrl,
+			&i.AmoUser,
+			&i.AmoUserID,
+			&i.AmoUsername,
+			&i.AmoCreateTimestamp,
+			&i.AmoUpdateTimestamp,
+			&i.FxaRowID,
+			&i.FxaFxaID,
+			&i.FxaPrimaryEmail,
+			&i.FxaCreatedDate,
+			&i.FxaLang,
+			&i.FxaFirstService,
+			&i.FxaAccountDeleted,
+			&i.MofoRowID,
+			&i.MofoMofoEmailID,
+			&i.MofoMofoContactID,
+			&i.MofoMofoRelevant,
+			&i.Newsletters,
+			&i.Waitlists,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

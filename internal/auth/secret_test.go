@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +189,27 @@ func FuzzParseHash(f *testing.F) {
 		require.GreaterOrEqual(t, len(h.salt), minSaltLen)
 		require.GreaterOrEqual(t, len(h.expected), minKeyLen)
 	})
+}
+
+// A verification hands the hash's memory cost (64 MiB here) back when it ends:
+// the process does not keep it, and the collector's next target is not raised
+// by it (the heap would otherwise grow to twice the hash's memory under the load
+// that follows a login). Not parallel: it reads the process's memory statistics.
+func TestVerifierReturnsHashMemory(t *testing.T) {
+	const slack = 16 << 20
+	v := NewVerifier(1, 0)
+	debug.FreeOSMemory()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := v.Verify(context.Background(), "wrong secret", pyHashDefault); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	heldBefore, heldAfter := before.HeapSys-before.HeapReleased, after.HeapSys-after.HeapReleased
+	if heldAfter > heldBefore+slack {
+		t.Errorf("heap memory held after a verification: %d MiB, before: %d MiB", heldAfter>>20, heldBefore>>20)
+	}
+	if after.NextGC > before.NextGC+slack {
+		t.Errorf("next collection at %d MiB after a verification, %d MiB before", after.NextGC>>20, before.NextGC>>20)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"sync/atomic"
 )
 
 // ErrBusy is returned by Verifier.Verify when its queue is full: the caller
@@ -17,9 +19,16 @@ var ErrBusy = errors.New("auth: too many secret verifications waiting")
 // and at most `queue` more wait for a slot; further calls fail with ErrBusy
 // without waiting. The memory argon2 holds is thus at most
 // concurrency × maxMemory, whatever the burst of logins.
+//
+// When the last running verification ends, its memory goes back to the
+// operating system at once (a forced collection): otherwise the collector,
+// having seen the hash memory live, lets the heap grow to twice that before
+// collecting again, and the process keeps the hash's memory cost twice over
+// under the load that follows a login.
 type Verifier struct {
 	admitted chan struct{} // running + waiting, capacity concurrency+queue
 	running  chan struct{} // capacity concurrency
+	inFlight atomic.Int32  // verifications computing now
 }
 
 // Default sizes of the server's Verifier: a login is rare (a token lasts an
@@ -56,8 +65,13 @@ func (v *Verifier) Verify(ctx context.Context, secret, phc string) (bool, error)
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	defer func() { <-v.running }()
-	return h.matches(secret), nil
+	v.inFlight.Add(1)
+	ok := h.matches(secret)
+	<-v.running
+	if v.inFlight.Add(-1) == 0 {
+		debug.FreeOSMemory()
+	}
+	return ok, nil
 }
 
 // DummyHash returns a well-formed hash with the parameters of HashSecret (and

@@ -1,11 +1,5 @@
 package contact
 
-import (
-	"strings"
-
-	whatwg "github.com/nlnwa/whatwg-url/url"
-)
-
 // ProblemKind says which rule an input breaks.
 type ProblemKind int
 
@@ -78,92 +72,4 @@ func normaliseSource(problems []Problem, src *Change[string], list string, i int
 	}
 	src.To = &norm
 	return problems
-}
-
-// urlParser follows the WHATWG URL standard, as pydantic's URL type (Rust url crate) does.
-var urlParser = whatwg.NewParser()
-
-// NormaliseSource returns the form in which an item's source URL is stored
-// (lower-case scheme and host, "/" path, ...), as the Python CTMS stores it; or,
-// when s is not an absolute URL, why, in the words of the Rust url crate that
-// pydantic uses ("relative URL without a base", "empty host", "invalid URL").
-func NormaliseSource(s string) (normalised, why string) {
-	if isNormalURL(s) {
-		return s, ""
-	}
-	u, err := urlParser.Parse(s)
-	if err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "missing a scheme"):
-			return "", "relative URL without a base"
-		case strings.Contains(msg, "does not contain a host"), strings.Contains(msg, "empty host"):
-			return "", "empty host"
-		}
-		return "", "invalid URL"
-	}
-	return u.Href(false), ""
-}
-
-// isNormalURL reports whether s is an http(s) URL that the WHATWG parser
-// writes back unchanged: a lower-case host name (no port, no user, no IP
-// address, no punycode), a path without dot segments and a query, made of
-// characters that are never escaped and no "%". Most sources are such URLs;
-// they skip the parser (the equivalence is fuzzed in check_test.go).
-func isNormalURL(s string) bool {
-	rest, ok := strings.CutPrefix(s, "https://")
-	if !ok {
-		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
-			return false
-		}
-	}
-	host, path, ok := strings.Cut(rest, "/")
-	if !ok || !isNormalHost(host) {
-		return false
-	}
-	path, query, _ := strings.Cut(path, "?")
-	for segment := range strings.SplitSeq(path, "/") {
-		if segment == "." || segment == ".." {
-			return false
-		}
-		for i := range len(segment) {
-			if !urlByte(segment[i]) {
-				return false
-			}
-		}
-	}
-	for i := range len(query) {
-		if c := query[i]; !urlByte(c) && c != '/' && c != '?' {
-			return false
-		}
-	}
-	return true
-}
-
-// isNormalHost: dot-separated labels of lower-case letters, digits and inner
-// hyphens, the last one letters only (a host ending in a number is an IPv4 address).
-func isNormalHost(host string) bool {
-	var label string
-	for label = range strings.SplitSeq(host, ".") {
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' || (len(label) >= 4 && label[2:4] == "--") {
-			return false
-		}
-		for i := range len(label) {
-			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	for i := range len(label) {
-		if c := label[i]; !('a' <= c && c <= 'z') {
-			return false
-		}
-	}
-	return true
-}
-
-// urlByte: the characters of a path segment or query that the parser keeps as they are.
-func urlByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("-._~!$&()*+,;=:@", c) >= 0
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -46,20 +45,25 @@ func checkAccessRules(spec *openapi3.T) error {
 	return errors.Join(errs...)
 }
 
-var errNoPermissionDeclared = httpError(http.StatusForbidden, "Forbidden: the operation declares no permission")
+func requiresBearer(op *openapi3.Operation) bool {
+	if op.Security == nil {
+		return false
+	}
+	for _, req := range *op.Security {
+		if _, ok := req["OAuth2ClientCredentials"]; ok {
+			return true
+		}
+	}
+	return false
+}
 
-// admit lets a request to op through: public operations at once, the others with
-// an enabled bearer client that holds one of the operation's permissions.
-func (s *server) admit(r *http.Request, op *openapi3.Operation) error {
-	if isPublic(op) {
-		return nil
+func requiredPermissions(op *openapi3.Operation) []string {
+	raw, _ := op.Extensions["x-ctms-permissions"].([]any)
+	perms := make([]string, 0, len(raw))
+	for _, p := range raw {
+		if name, ok := p.(string); ok {
+			perms = append(perms, name)
+		}
 	}
-	if len(requiredPermissions(op)) == 0 {
-		return errNoPermissionDeclared // fail closed: nobody, admin included
-	}
-	client, err := s.authenticate(r)
-	if err != nil {
-		return err
-	}
-	return s.authorize(client, op)
+	return perms
 }

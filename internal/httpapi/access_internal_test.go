@@ -29,8 +29,9 @@ func TestAccessFailsClosed(t *testing.T) {
 	require.ErrorContains(t, err, "GET /metrics has neither")
 
 	s := &server{cfg: &config.Config{EnforcePermissions: false}}
-	for _, op := range []*openapi3.Operation{patch, metrics} {
-		err = s.admit(httptest.NewRequest("GET", "/", nil), op)
+	ops := specOperations(spec)
+	for _, op := range []*operation{ops["PATCH /ctms/{email_id}"], ops["GET /metrics"]} {
+		err = s.authenticateCall(&call{r: httptest.NewRequest("GET", "/", nil), op: op})
 		e, ok := err.(*Error)
 		require.True(t, ok, "%v", err)
 		require.Equal(t, http.StatusForbidden, e.Status)

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/obs"
@@ -119,6 +119,17 @@ func (s *server) authenticate(r *http.Request) (*store.APIClient, error) {
 // CTMS_SECRET_KEY_PREVIOUS when set: tokens issued before a key rotation keep
 // working until they expire. Tokens are only ever signed with the current key.
 func (s *server) parseToken(token string, now time.Time) (string, error) {
+	if id, ok := s.tokens.get(token, now); ok {
+		return id, nil
+	}
+	clientID, err := s.verifyToken(token, now)
+	if err == nil {
+		s.tokens.put(token, clientID)
+	}
+	return clientID, err
+}
+
+func (s *server) verifyToken(token string, now time.Time) (string, error) {
 	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, now)
 	if errors.Is(err, auth.ErrBadToken) && s.cfg.SecretKeyPrevious != "" {
 		if id, prevErr := auth.ParseToken(s.cfg.SecretKeyPrevious, token, now); !errors.Is(prevErr, auth.ErrBadToken) {
@@ -128,28 +139,58 @@ func (s *server) parseToken(token string, now time.Time) (string, error) {
 	return clientID, err
 }
 
+// verifiedTokens remembers the bearer tokens that passed verification, so a
+// client's requests cost one HMAC check and one JSON decoding per token, not per
+// request. A token is the same text whoever sends it: its signature, subject and
+// not-before are as good at its next use; only its expiry is checked again.
+type verifiedTokens struct {
+	mu      sync.Mutex
+	entries map[string]verifiedToken
+}
+
+type verifiedToken struct {
+	clientID string
+	expires  time.Time
+}
+
+// maxVerifiedTokens bounds the memory of verifiedTokens (tokens are ~200 bytes);
+// when full it starts over.
+const maxVerifiedTokens = 4096
+
+func (v *verifiedTokens) get(token string, now time.Time) (string, bool) {
+	v.mu.Lock()
+	e, ok := v.entries[token]
+	v.mu.Unlock()
+	if !ok || !now.Before(e.expires) { // exp must be strictly after now (auth.ParseToken)
+		return "", false
+	}
+	return e.clientID, true
+}
+
+// put remembers a token that passed auth.ParseToken, with its expiry.
+func (v *verifiedTokens) put(token, clientID string) {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.ExpiresAt == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.entries == nil || len(v.entries) >= maxVerifiedTokens {
+		v.entries = map[string]verifiedToken{}
+	}
+	v.entries[token] = verifiedToken{clientID: clientID, expires: claims.ExpiresAt.Time}
+}
+
 // authorize enforces the permissions an operation declares in the spec
 // (x-ctms-permissions): the client needs one of them, or the role "admin".
-func (s *server) authorize(client *store.APIClient, op *openapi3.Operation) error {
+func (s *server) authorize(client *store.APIClient, perms []string) error {
 	if !s.cfg.EnforcePermissions {
 		return nil
 	}
-	perms := requiredPermissions(op)
 	if len(perms) == 0 || client.HasAny(perms) {
 		return nil
 	}
 	return &Error{Status: http.StatusForbidden, Detail: "Permission(s) required: " + strings.Join(perms, ", ")}
-}
-
-func requiredPermissions(op *openapi3.Operation) []string {
-	raw, _ := op.Extensions["x-ctms-permissions"].([]any)
-	perms := make([]string, 0, len(raw))
-	for _, p := range raw {
-		if name, ok := p.(string); ok {
-			perms = append(perms, name)
-		}
-	}
-	return perms
 }
 
 // lastAccess throttles last_access writes to one a minute per client

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func benchContactBody(email string, id *uuid.UUID) []byte {
 
 const benchPatchBody = `{"newsletters":[{"name":"mozilla-and-you","subscribed":false}],"email":{"first_name":"Augusta"}}`
 
-// ---- request validation (kin-openapi, as the validating middleware runs it; no database) ----
+// ---- request validation (kin-openapi with the options of the old single-pass validator; no database) ----
 
 // benchRoute finds a spec operation the way the middleware indexes them.
 func benchRoute(b *testing.B, method, path string) *routers.Route {
@@ -298,10 +299,30 @@ func BenchmarkHandler(b *testing.B) {
 	for _, c := range benchCases(s) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := processCPU()
 			for b.Loop() {
 				s.run(b, c, 0)
 			}
+			reportCPU(b, cpu)
 		})
+	}
+}
+
+// processCPU is the CPU time (user and system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds the process's CPU µs per operation since start: the Go side's
+// cost of a request (PostgreSQL runs in its own processes), the figure of
+// issue 12's target (server CPU per request), where ns/op also counts waiting.
+func reportCPU(b *testing.B, start time.Duration) {
+	if b.N > 0 {
+		b.ReportMetric(float64(processCPU()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}
 }
 

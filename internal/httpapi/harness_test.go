@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -243,6 +244,12 @@ func (a *apiTest) checkContract(req *http.Request, resp *response) {
 	route, params, err := contractRouter(a.t).FindRoute(req)
 	if err != nil {
 		return // not a spec operation (unknown path, docs, ...)
+	}
+	// Every status a handler test receives is one the spec declares for the operation
+	// (the statuses of the request stages: stages_test.go).
+	if route.Operation.Responses.Value(strconv.Itoa(resp.Status)) == nil {
+		a.t.Errorf("contract: %s %s answered %d, which api/openapi.yaml does not declare for %s %s",
+			req.Method, req.URL.Path, resp.Status, route.Method, route.Path)
 	}
 	input := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Input that is well-formed JSON or a well-formed URL but that PostgreSQL cannot
@@ -123,52 +121,10 @@ func numberProblem(n string) string {
 	return ""
 }
 
-// checkParams refuses a declared query or path parameter holding a NUL
-// character (PostgreSQL text cannot), and replaces invalid UTF-8 in them with
-// U+FFFD, as Starlette decodes them for the Python CTMS.
-func checkParams(r *http.Request, rt *route, op *openapi3.Operation) error {
-	fixUTF8(r, rt)
-	var items []ValidationItem
-	for _, p := range op.Parameters {
-		v := p.Value
-		var values []string
-		switch v.In {
-		case "query":
-			values = r.URL.Query()[v.Name]
-		case "path":
-			if pv, ok := rt.params[v.Name]; ok {
-				values = []string{pv}
-			}
-		}
-		for _, s := range values {
-			if strings.IndexByte(s, 0) >= 0 {
-				items = append(items, ValidationItem{Type: "value_error", Loc: []any{v.In, v.Name},
-					Msg: "Value error, NUL character not allowed", Input: s,
-					Ctx: map[string]any{"error": "NUL character not allowed"}})
-				break
-			}
-		}
-	}
-	if len(items) > 0 {
-		return invalid(items...)
-	}
-	return nil
-}
-
-// fixUTF8 rewrites query values and path segments that decode to invalid UTF-8.
-func fixUTF8(r *http.Request, rt *route) {
-	q, changed := r.URL.Query(), false
-	for name, vs := range q {
-		for i, s := range vs {
-			if !utf8.ValidString(s) {
-				q[name][i] = strings.ToValidUTF8(s, "\uFFFD")
-				changed = true
-			}
-		}
-	}
-	if changed {
-		r.URL.RawQuery = q.Encode()
-	}
+// fixPathUTF8 rewrites the path segments that decode to invalid UTF-8 with
+// U+FFFD, as Starlette decodes them for the Python CTMS (the query:
+// fastapi.NormaliseQuery).
+func fixPathUTF8(r *http.Request, rt *route) {
 	if utf8.ValidString(r.URL.Path) {
 		return
 	}

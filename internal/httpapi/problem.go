@@ -1,16 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/getsentry/sentry-go"
 
+	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
 )
 
@@ -31,14 +28,7 @@ func (e *Error) Error() string {
 }
 
 // ValidationItem is one entry of a 422 `detail` list, in pydantic's key order.
-type ValidationItem struct {
-	Type  string         `json:"type"`
-	Loc   []any          `json:"loc"`
-	Msg   string         `json:"msg"`
-	Input any            `json:"input"`
-	Ctx   map[string]any `json:"ctx,omitempty"`
-	URL   string         `json:"url,omitempty"`
-}
+type ValidationItem = fastapi.ValidationItem
 
 // statusClientClosedRequest is nginx's code for a request its client abandoned.
 const statusClientClosedRequest = 499
@@ -91,60 +81,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}{e.Detail})
 }
 
-// writeJSON writes v as compact JSON without HTML escaping (as the Python CTMS does).
+// writeJSON writes v as JSON in the Python CTMS's form (fastapi.Marshal).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		status, buf = http.StatusInternalServerError, *bytes.NewBufferString(`{"detail":"Internal Server Error"}`)
+	body, err := fastapi.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"detail":"Internal Server Error"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-}
-
-// pythonJSONWriter gives the bodies of the generated handlers, which use
-// json.Encoder, the form writeJSON writes: no trailing newline, and <, >, &,
-// U+2028 and U+2029 not escaped. The encoder writes a body in one Write.
-type pythonJSONWriter struct {
-	http.ResponseWriter
-}
-
-func (w pythonJSONWriter) Write(b []byte) (int, error) {
-	if w.Header().Get("Content-Type") != "application/json" {
-		return w.ResponseWriter.Write(b)
-	}
-	if _, err := w.ResponseWriter.Write(unescapeHTML(bytes.TrimSuffix(b, []byte("\n")))); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-func (w pythonJSONWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// unescapeHTML undoes encoding/json's HTML-safe escapes in JSON text.
-func unescapeHTML(b []byte) []byte {
-	if !bytes.Contains(b, []byte(`\u`)) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 >= len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		if b[i+1] == 'u' && i+6 <= len(b) {
-			switch string(b[i+2 : i+6]) {
-			case "003c", "003e", "0026", "2028", "2029":
-				r, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 32)
-				out = utf8.AppendRune(out, rune(r)) // #nosec G115 -- four hex digits
-				i += 5
-				continue
-			}
-		}
-		out = append(out, b[i], b[i+1]) // any other escape, kept as is
-		i++
-	}
-	return out
+	_, _ = w.Write(body)
 }

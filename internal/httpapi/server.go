@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/gen/api"
@@ -26,6 +25,9 @@ import (
 )
 
 func init() {
+	// Request ids and new email_ids are random UUIDs: draw their randomness from
+	// crypto/rand in batches rather than one system call per UUID.
+	uuid.EnableRandPool()
 	// kin-openapi checks formats only when told how: the same UUID spellings the
 	// binder accepts (hyphenated, 32 hex digits, braces, urn:uuid:), and WHATWG
 	// absolute URLs for newsletter and waitlist sources.
@@ -56,9 +58,10 @@ type server struct {
 	spec     *openapi3.T
 	specJSON []byte
 	// operations maps ServeMux patterns to spec operations.
-	operations  map[string]*routers.Route
+	operations  map[string]*operation
 	mux         *http.ServeMux
 	access      lastAccess
+	tokens      verifiedTokens // bearer tokens already verified (auth.go)
 	throttle    *tokenThrottle // failed POST /token attempts per address and client id (throttle.go)
 	verifier    *auth.Verifier // bounds the argon2 work of POST /token
 	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
@@ -160,7 +163,10 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		return nil, fmt.Errorf("read API clients for metrics: %w", err)
 	}
 	s.metrics.Preinit(s.metricRoutes(), clientIDs)
-	return s.observe(s.recoverer(s.routing(s.validating(s.mux)))), nil
+	// The request path, outermost first: request id, metrics and log line
+	// (observe.go); panics to 500; routing to the spec operation (middleware.go);
+	// the request stages (stages.go); the generated handler and ours (mux).
+	return s.observe(s.recoverer(s.routing(s.stages(s.mux)))), nil
 }
 
 // hiddenRoutes are served but not in the spec: (method, path, statuses whose

@@ -2,7 +2,6 @@ package migrate_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,8 +174,8 @@ func difference(a, b []string) []string {
 	return out
 }
 
-// findPgDump picks the pg_dump of the server's major version from Debian's
-// /usr/lib/postgresql/<major>/bin, else the highest installed there, else the one on PATH.
+// findPgDump picks the pg_dump of the server's major version, else the highest installed
+// when it is newer (pg_dump refuses older servers only); scripts/pgbin.sh finds them.
 func findPgDump(t *testing.T, url string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -188,30 +187,15 @@ func findPgDump(t *testing.T, url string) string {
 	require.NoError(t, err)
 	major := versionNum / 10000
 
-	candidates, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
-	best, bestMajor := "", 0
-	for _, c := range candidates {
-		m, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(c))))
-		if err != nil {
-			continue
-		}
-		if m == major {
-			return c
-		}
-		if m > bestMajor {
-			best, bestMajor = c, m
-		}
+	dir, err := testdb.PGBinDir(major)
+	if err != nil {
+		dir, err = testdb.PGBinDir(0)
 	}
-	if best != "" && bestMajor > major {
-		return best
+	if err != nil {
+		t.Fatalf("pg_dump for PostgreSQL %d: %v", major, err)
 	}
-	if p, err := exec.LookPath("pg_dump"); err == nil {
-		return p
+	if m, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir))); m != 0 && m < major {
+		t.Fatalf("pg_dump for PostgreSQL %d: only PostgreSQL %d is installed (%s); install postgresql-%d", major, m, dir, major)
 	}
-	if best != "" {
-		return best
-	}
-	t.Fatal(fmt.Sprintf("pg_dump not found for PostgreSQL %d: install postgresql-client-%d "+
-		"(apt-get install postgresql-client) or run `make test`, whose scripts/pg.sh installs it", major, major))
-	return ""
+	return filepath.Join(dir, "pg_dump")
 }

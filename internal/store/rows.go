@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,10 +9,28 @@ import (
 	"github.com/ctms-go/ctms/internal/contact"
 )
 
-// contactFromRow maps a ContactsGetByIDs row to a contact. NULLs in columns the
+// contactRow is a row of the whole-contact queries of sql/queries/contacts.sql
+// (ContactGet, ContactsGetByIDs, UpdatesFirstPage, UpdatesNextPage): they select
+// the same columns, so sqlc's row types convert to it.
+type contactRow db.ContactsGetByIDsRow
+
+// contactsFromRows maps the rows of a whole-contact query to contacts, in order.
+func contactsFromRows[R db.ContactGetRow | db.UpdatesFirstPageRow | db.UpdatesNextPageRow](rows []R) ([]contact.Contact, error) {
+	out := make([]contact.Contact, len(rows))
+	for i := range rows {
+		row := contactRow(rows[i])
+		var err error
+		if out[i], err = contactFromRow(&row); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// contactFromRow maps a whole-contact row to a contact. NULLs in columns the
 // API treats as required read as the field's default (docs/migrating-from-python.md) rather than
 // failing the read.
-func contactFromRow(r *db.ContactsGetByIDsRow) (contact.Contact, error) {
+func contactFromRow(r *contactRow) (contact.Contact, error) {
 	c := contact.Contact{
 		Email: contact.Email{
 			EmailID:            r.EmailID,
@@ -58,48 +74,12 @@ func contactFromRow(r *db.ContactsGetByIDsRow) (contact.Contact, error) {
 		}
 	}
 
-	var nls []struct {
-		Name        string    `json:"name"`
-		Subscribed  *bool     `json:"subscribed"`
-		Format      *string   `json:"format"`
-		Lang        *string   `json:"lang"`
-		Source      *string   `json:"source"`
-		UnsubReason *string   `json:"unsub_reason"`
-		Created     time.Time `json:"create_timestamp"`
-		Updated     time.Time `json:"update_timestamp"`
+	var err error
+	if c.Newsletters, err = decodeNewsletters(r.Newsletters); err != nil {
+		return c, err
 	}
-	if err := json.Unmarshal(r.Newsletters, &nls); err != nil {
-		return c, fmt.Errorf("decode newsletters of a contact: %w", err)
-	}
-	c.Newsletters = make([]contact.Newsletter, len(nls))
-	for i, n := range nls {
-		c.Newsletters[i] = contact.Newsletter{
-			Name: n.Name, Subscribed: n.Subscribed == nil || *n.Subscribed,
-			Format: orDefault(n.Format, contact.DefaultNewsletterFormat), Lang: n.Lang, Source: n.Source,
-			UnsubReason: n.UnsubReason, CreateTimestamp: n.Created.UTC(), UpdateTimestamp: n.Updated.UTC(),
-		}
-	}
-
-	var wls []struct {
-		Name        string          `json:"name"`
-		Source      *string         `json:"source"`
-		Fields      json.RawMessage `json:"fields"`
-		Subscribed  *bool           `json:"subscribed"`
-		UnsubReason *string         `json:"unsub_reason"`
-		Created     time.Time       `json:"create_timestamp"`
-		Updated     time.Time       `json:"update_timestamp"`
-	}
-	if err := json.Unmarshal(r.Waitlists, &wls); err != nil {
-		return c, fmt.Errorf("decode waitlists of a contact: %w", err)
-	}
-	c.Waitlists = make([]contact.Waitlist, len(wls))
-	for i, w := range wls {
-		c.Waitlists[i] = contact.Waitlist{
-			Name: w.Name, Source: w.Source, Fields: w.Fields, Subscribed: w.Subscribed == nil || *w.Subscribed,
-			UnsubReason: w.UnsubReason, CreateTimestamp: w.Created.UTC(), UpdateTimestamp: w.Updated.UTC(),
-		}
-	}
-	return c, nil
+	c.Waitlists, err = decodeWaitlists(r.Waitlists)
+	return c, err
 }
 
 func orFalse(b *bool) bool { return b != nil && *b }

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -37,6 +35,7 @@ var (
 type DB interface {
 	db.DBTX
 	Begin(ctx context.Context) (pgx.Tx, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Store reads and writes contacts.
@@ -47,46 +46,6 @@ type Store struct {
 
 // New returns a Store on a pool (or, in tests, on a transaction).
 func New(d DB) *Store { return &Store{db: d, q: db.New()} }
-
-// inTx runs fn in one transaction, committed when fn returns nil.
-//
-// Writes racing on one contact can lose in ways that say nothing about the
-// request: a deadlock or serialization failure, or (retryUnique, for PUT and
-// POST of a new contact) a unique violation against a concurrent creator of
-// the same contact, whose row the next attempt finds and updates. Those are
-// run again, a bounded number of times, so the loser answers as if it had
-// come just after the winner.
-func (s *Store) inTx(ctx context.Context, retryUnique bool, fn func(pgx.Tx) error) error {
-	var err error
-	uniqueRetries := 0
-	for attempt := 1; ; attempt++ {
-		err = pgx.BeginFunc(ctx, s.db, fn)
-		again, unique := retryable(err)
-		if unique {
-			again = retryUnique && uniqueRetries < maxUniqueRetries
-			uniqueRetries++
-		}
-		if again && attempt == maxAttempts && !unique {
-			// Lost every attempt to concurrent writers: the database is too busy for
-			// this contact now, which is a 503 to retry later, not a server fault.
-			return fmt.Errorf("transaction: %w: lost %d races in a row: %w", ErrUnavailable, maxAttempts, err)
-		}
-		if !again || attempt == maxAttempts || ctx.Err() != nil {
-			break
-		}
-		// A short random pause, so that racers do not collide again in step.
-		time.Sleep(time.Duration(attempt) * time.Duration(rand.Int64N(int64(5*time.Millisecond)))) // #nosec G404 -- jitter, not a secret
-	}
-	if err != nil && !errors.Is(err, ErrUnavailable) && unavailable(err) {
-		return fmt.Errorf("transaction: %w: %w", ErrUnavailable, err)
-	}
-	return err
-}
-
-const (
-	maxAttempts      = 5 // per write transaction
-	maxUniqueRetries = 2 // a genuine conflict costs this many more attempts
-)
 
 // errRetry makes inTx run the transaction again: what it read vanished under a
 // concurrent write (e.g. a POST found a contact that a DELETE then removed).
@@ -157,7 +116,11 @@ func mapError(op string, err error) error {
 
 // Contact loads one contact.
 func (s *Store) Contact(ctx context.Context, id uuid.UUID) (*contact.Contact, error) {
-	cs, err := s.contacts(ctx, s.db, []uuid.UUID{id})
+	return s.contactByID(ctx, s.db, id)
+}
+
+func (s *Store) contactByID(ctx context.Context, d db.DBTX, id uuid.UUID) (*contact.Contact, error) {
+	cs, err := s.contactGet(ctx, d, db.ContactGetParams{EmailID: &id})
 	if err != nil {
 		return nil, err
 	}
@@ -167,16 +130,20 @@ func (s *Store) Contact(ctx context.Context, id uuid.UUID) (*contact.Contact, er
 	return &cs[0], nil
 }
 
-// Contacts loads contacts in the order of ids (unknown ids are left out).
-func (s *Store) Contacts(ctx context.Context, ids []uuid.UUID) ([]contact.Contact, error) {
-	return s.contacts(ctx, s.db, ids)
+func (s *Store) contactGet(ctx context.Context, d db.DBTX, p db.ContactGetParams) ([]contact.Contact, error) {
+	rows, err := s.q.ContactGet(ctx, d, p)
+	if err != nil {
+		return nil, mapError("contact get", err)
+	}
+	return contactsFromRows(rows)
 }
 
-func (s *Store) contacts(ctx context.Context, d db.DBTX, ids []uuid.UUID) ([]contact.Contact, error) {
+// Contacts loads contacts in the order of ids (unknown ids are left out).
+func (s *Store) Contacts(ctx context.Context, ids []uuid.UUID) ([]contact.Contact, error) {
 	if len(ids) == 0 {
 		return []contact.Contact{}, nil
 	}
-	rows, err := s.q.ContactsGetByIDs(ctx, d, db.ContactsGetByIDsParams{EmailIds: ids})
+	rows, err := s.q.ContactsGetByIDs(ctx, s.db, ids)
 	if err != nil {
 		return nil, mapError("contacts get", err)
 	}
@@ -190,7 +157,7 @@ func (s *Store) contacts(ctx context.Context, d db.DBTX, ids []uuid.UUID) ([]con
 		if !ok {
 			continue
 		}
-		c, err := contactFromRow(&rows[i])
+		c, err := contactFromRow((*contactRow)(&rows[i]))
 		if err != nil {
 			return nil, err
 		}
@@ -219,6 +186,19 @@ func (s *Store) FindIdentities(ctx context.Context, f Filter) ([]contact.Identit
 }
 
 func (s *Store) findIdentities(ctx context.Context, d db.DBTX, f Filter) ([]contact.Identity, error) {
+	if f.PrimaryEmail != nil && (f == Filter{PrimaryEmail: f.PrimaryEmail}) {
+		// The common lookup by primary email alone: a statement with a generic plan
+		// (IdentitiesFind is planned anew on every call, its filters being optional).
+		rows, err := s.q.IdentityByPrimaryEmail(ctx, d, *f.PrimaryEmail)
+		if err != nil {
+			return nil, mapError("identity by primary email", err)
+		}
+		out := make([]contact.Identity, len(rows))
+		for i, r := range rows {
+			out[i] = contact.Identity(r)
+		}
+		return out, nil
+	}
 	var token *string
 	if f.BasketToken != nil {
 		token = new(f.BasketToken.String())
@@ -242,19 +222,7 @@ func (s *Store) findIdentities(ctx context.Context, d db.DBTX, f Filter) ([]cont
 func (s *Store) FindContacts(ctx context.Context, f Filter) ([]contact.Contact, error) {
 	if f.PrimaryEmail != nil && (f == Filter{PrimaryEmail: f.PrimaryEmail}) {
 		// The common lookup by primary email alone: one statement.
-		rows, err := s.q.ContactsGetByIDs(ctx, s.db, db.ContactsGetByIDsParams{EmailIds: []uuid.UUID{}, PrimaryEmail: f.PrimaryEmail})
-		if err != nil {
-			return nil, mapError("contacts by primary email", err)
-		}
-		out := make([]contact.Contact, 0, len(rows))
-		for i := range rows {
-			c, err := contactFromRow(&rows[i])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		return out, nil
+		return s.contactGet(ctx, s.db, db.ContactGetParams{PrimaryEmail: f.PrimaryEmail})
 	}
 	ids, err := s.FindIdentities(ctx, f)
 	if err != nil {
@@ -273,25 +241,21 @@ func emailIDs(ids []contact.Identity) []uuid.UUID {
 
 // Create inserts a new contact. When a contact with the same email_id exists, it
 // returns that contact and created=false, leaving the idempotency decision to the caller.
+// One round trip: the contact in one statement, then its read-back.
 func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact.Contact, created bool, err error) {
-	err = s.inTx(ctx, true, func(tx pgx.Tx) error {
-		created = false
-		inserted, err := s.q.EmailInsert(ctx, tx, emailParams(&c.Email))
-		if err != nil {
-			return mapError("email insert", err)
+	params, err := createParams(c)
+	if err != nil {
+		return nil, false, err
+	}
+	err = s.inBatch(ctx, true, func(p *pipeline) error {
+		if err := s.q.ContactCreate(ctx, p, params); err != nil {
+			return mapError("contact create", err)
 		}
-		if inserted == 0 { // the email_id exists: hand the stored contact back
-			stored, err = s.reload(ctx, tx, c.Email.EmailID)
-			if errors.Is(err, ErrNotFound) {
-				return errRetry // deleted since the insert saw it: create it now
-			}
-			return err
+		stored, err = s.contactByID(ctx, p, c.Email.EmailID)
+		if errors.Is(err, ErrNotFound) {
+			return errRetry // it existed, then was deleted before the read-back: create it now
 		}
-		if err := s.writeChildren(ctx, tx, nil, c, true); err != nil {
-			return err
-		}
-		created = true
-		stored, err = s.reload(ctx, tx, c.Email.EmailID)
+		created = err == nil && p.rowsAffected(0) == 1
 		return err
 	})
 	if err != nil {
@@ -300,99 +264,87 @@ func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact
 	return stored, created, nil
 }
 
-// Replace creates the contact or replaces it entirely (PUT).
+// Replace creates the contact or replaces it entirely (PUT). One round trip: the
+// emails row, every group and list, then the read-back.
 func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contact.Contact, err error) {
-	err = s.inTx(ctx, true, func(tx pgx.Tx) error {
-		// The upsert locks the row first, so the children read next are current.
-		if err := s.q.EmailUpsert(ctx, tx, db.EmailUpsertParams(emailParams(&c.Email))); err != nil {
+	err = s.inBatch(ctx, true, func(p *pipeline) error {
+		if err := s.q.EmailUpsert(ctx, p, emailUpsertParams(&c.Email)); err != nil {
 			return mapError("email upsert", err)
 		}
-		old, err := s.reload(ctx, tx, c.Email.EmailID)
-		if err != nil {
+		if err := s.queueChildren(ctx, p, nil, c); err != nil {
 			return err
 		}
-		if err := s.writeChildren(ctx, tx, old, c, true); err != nil {
-			return err
-		}
-		stored, err = s.reload(ctx, tx, c.Email.EmailID)
+		stored, err = s.contactByID(ctx, p, c.Email.EmailID)
 		return err
 	})
 	return stored, err
 }
 
 // Update applies the patch to the stored contact under a row lock and writes
-// what changed (PATCH). The email row's update_timestamp is always bumped.
+// what changed (PATCH). The email row's update_timestamp is always bumped. Two
+// round trips: BEGIN, the lock and the read; then the writes, the read-back and COMMIT.
 func (s *Store) Update(ctx context.Context, id uuid.UUID, patch *contact.Patch) (stored *contact.Contact, err error) {
-	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
-		if _, err := s.q.EmailLock(ctx, tx, id); err != nil {
-			return mapError("email lock", err)
+	err = s.inConnTx(ctx, func(tx *connTx) error {
+		read := tx.pipeline()
+		_ = s.q.EmailLock(ctx, read, id) // queued: its error comes with the read's
+		// A statement of its own after the lock: it reads what the last writer committed.
+		old, err := s.contactByID(ctx, read, id)
+		if closeErr := read.close(ctx); err == nil {
+			err = mapError("email lock", closeErr)
 		}
-		old, err := s.reload(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		next := old.Clone()
 		patch.Apply(next)
-		if err := s.q.EmailUpdate(ctx, tx, emailUpdateParams(&next.Email)); err != nil {
-			return mapError("email update", err)
-		}
-		if err := s.writeChildren(ctx, tx, old, next, false); err != nil {
+		write := tx.pipeline()
+		_ = s.q.EmailUpdate(ctx, write, emailUpdateParams(&next.Email))
+		if err := s.queueChildren(ctx, write, old, next); err != nil {
 			return err
 		}
-		stored, err = s.reload(ctx, tx, id)
+		tx.commitAfter(write)
+		stored, err = s.contactByID(ctx, write, id)
+		if closeErr := write.close(ctx); err == nil {
+			err = mapError("write contact", closeErr)
+		}
 		return err
 	})
 	return stored, err
 }
 
-// DeleteByPrimaryEmail deletes every contact whose primary email matches
-// case-insensitively and returns their identities. Each deleted contact leaves a
-// tombstone naming deletedBy (the API client id), written by the database trigger
-// (sql/migrations/00005_deletion_tombstones.sql). The contacts are locked
-// before their child rows are touched: a PATCH or PUT of one of them either
-// commits first (and its rows are deleted too) or waits and finds it gone.
+// DeleteByPrimaryEmail deletes the contact whose primary email matches
+// case-insensitively (at most one: the index is unique) and returns its identity.
+// The deleted contact leaves a tombstone naming deletedBy (the API client id),
+// written by the database trigger (sql/migrations/00005_deletion_tombstones.sql).
+// The contact is locked before its child rows are touched: a PATCH or PUT of it
+// either commits first (and its rows are deleted too) or waits and finds it gone.
+// Two round trips: BEGIN, the lock and the identity; then the deletions and COMMIT.
 func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy string) (deleted []contact.Identity, err error) {
-	err = s.inTx(ctx, false, func(tx pgx.Tx) error {
+	err = s.inConnTx(ctx, func(tx *connTx) error {
 		deleted = nil
-		locked, err := s.q.EmailsLockByPrimaryEmail(ctx, tx, email)
-		if err != nil || len(locked) == 0 {
-			return mapError("emails lock", err)
+		find := tx.pipeline()
+		_ = s.q.EmailLockByPrimaryEmail(ctx, find, db.EmailLockByPrimaryEmailParams{DeletedBy: deletedBy, PrimaryEmail: email})
+		found, err := s.q.IdentityByPrimaryEmail(ctx, find, email)
+		if closeErr := find.close(ctx); err == nil {
+			err = closeErr
 		}
-		found, err := s.findIdentities(ctx, tx, Filter{PrimaryEmail: &email})
 		if err != nil {
-			return err
+			return mapError("identity by primary email", err)
 		}
-		if err := s.q.DeletionsSetDeletedBy(ctx, tx, deletedBy); err != nil {
-			return mapError("deletions set deleted_by", err)
+		remove := tx.pipeline()
+		tx.commitAfter(remove)
+		if find.rowsAffected(0) == 1 { // else none, or created since the lock was taken: not this request's
+			for _, ident := range found {
+				_ = s.q.ContactDeleteChildren(ctx, remove, ident.EmailID)
+				_ = s.q.EmailDelete(ctx, remove, ident.EmailID)
+				deleted = append(deleted, contact.Identity(ident))
+			}
 		}
-		isLocked := make(map[uuid.UUID]bool, len(locked))
-		for _, id := range locked {
-			isLocked[id] = true
-		}
-		for _, ident := range found {
-			if !isLocked[ident.EmailID] {
-				continue // created since the lock was taken: not this request's
-			}
-			if err := s.q.ContactDeleteChildren(ctx, tx, ident.EmailID); err != nil {
-				return mapError("contact delete children", err)
-			}
-			if err := s.q.EmailDelete(ctx, tx, ident.EmailID); err != nil {
-				return mapError("email delete", err)
-			}
-			deleted = append(deleted, ident)
+		if err := remove.close(ctx); err != nil {
+			deleted = nil
+			return mapError("delete contact", err)
 		}
 		return nil
 	})
 	return deleted, err
-}
-
-func (s *Store) reload(ctx context.Context, tx db.DBTX, id uuid.UUID) (*contact.Contact, error) {
-	cs, err := s.contacts(ctx, tx, []uuid.UUID{id})
-	if err != nil {
-		return nil, err
-	}
-	if len(cs) == 0 {
-		return nil, fmt.Errorf("contact reload: %w", ErrNotFound)
-	}
-	return &cs[0], nil
 }

@@ -3,24 +3,21 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/contact"
 )
 
-func emailParams(e *contact.Email) db.EmailInsertParams {
+func emailUpsertParams(e *contact.Email) db.EmailUpsertParams {
 	var token *string
 	if e.BasketToken != nil {
 		token = new(e.BasketToken.String()) // canonical lower-case form
 	}
-	return db.EmailInsertParams{
+	return db.EmailUpsertParams{
 		EmailID: e.EmailID, PrimaryEmail: e.PrimaryEmail, BasketToken: token, SfdcID: e.SfdcID,
 		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
 		EmailFormat: new(e.EmailFormat), EmailLang: e.EmailLang,
@@ -30,7 +27,7 @@ func emailParams(e *contact.Email) db.EmailInsertParams {
 }
 
 func emailUpdateParams(e *contact.Email) db.EmailUpdateParams {
-	p := emailParams(e)
+	p := emailUpsertParams(e)
 	return db.EmailUpdateParams{
 		PrimaryEmail: p.PrimaryEmail, BasketToken: p.BasketToken, SfdcID: p.SfdcID,
 		FirstName: p.FirstName, LastName: p.LastName, MailingCountry: p.MailingCountry,
@@ -39,111 +36,94 @@ func emailUpdateParams(e *contact.Email) db.EmailUpdateParams {
 	}
 }
 
-// writeChildren brings the groups and lists of the stored contact old (nil when
-// new) to those of c. touchAll (PUT) rewrites every present group and listed
-// item, bumping its update_timestamp; otherwise (PATCH) only what changed is written.
-//
-// The statements are sent as one pipelined batch: one round trip however many
-// groups and lists change.
-func (s *Store) writeChildren(ctx context.Context, tx pgx.Tx, old, c *contact.Contact, touchAll bool) error {
-	p := &pipeline{}
-	if err := s.queueChildren(ctx, p, old, c, touchAll); err != nil {
-		return err
+// createParams is the whole of a new contact for ContactCreate: groups that hold
+// only defaults are not stored.
+func createParams(c *contact.Contact) (db.ContactCreateParams, error) {
+	e := emailUpsertParams(&c.Email)
+	p := db.ContactCreateParams{
+		EmailID: e.EmailID, PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, SfdcID: e.SfdcID,
+		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
+		EmailFormat: e.EmailFormat, EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
+		UnsubscribeReason: e.UnsubscribeReason, DoubleOptIn: e.DoubleOptIn,
 	}
-	return mapError("write contact", p.send(ctx, tx))
+	if a := c.Amo; !a.IsDefault() {
+		p.HasAmo = true
+		p.AmoAddOnIds, p.AmoDisplayName, p.AmoEmailOptIn, p.AmoLanguage = a.AddOnIds, a.DisplayName, a.EmailOptIn, a.Language
+		p.AmoLastLogin, p.AmoLocation, p.AmoProfileUrl, p.AmoIsUser = a.LastLogin, a.Location, a.ProfileURL, a.User
+		p.AmoUserID, p.AmoUsername = a.UserID, a.Username
+	}
+	if f := c.Fxa; !f.IsDefault() {
+		p.HasFxa = true
+		p.FxaFxaID, p.FxaPrimaryEmail, p.FxaCreatedDate = f.FxaID, f.PrimaryEmail, f.CreatedDate
+		p.FxaLang, p.FxaFirstService, p.FxaAccountDeleted = f.Lang, f.FirstService, f.AccountDeleted
+	}
+	if m := c.Mofo; !m.IsDefault() {
+		p.HasMofo = true
+		p.MofoEmailID, p.MofoContactID, p.MofoRelevant = m.MofoEmailID, m.MofoContactID, m.MofoRelevant
+	}
+	var err error
+	if p.Newsletters, err = newsletterItems(c.Newsletters, nil); err != nil {
+		return p, err
+	}
+	p.Waitlists, err = waitlistItems(c.Waitlists, nil)
+	return p, err
 }
 
-func (s *Store) queueChildren(ctx context.Context, tx db.DBTX, old, c *contact.Contact, touchAll bool) error {
-	if old == nil {
+// queueChildren queues the statements that bring the groups and lists of the
+// stored contact old to those of c. With old nil (PUT) everything is replaced:
+// every present group and listed item is written, bumping its update_timestamp,
+// and the rest deleted; otherwise (PATCH) only what changed is written.
+func (s *Store) queueChildren(ctx context.Context, p *pipeline, old, c *contact.Contact) error {
+	replace := old == nil
+	if replace {
 		old = &contact.Contact{}
 	}
 	id := c.Email.EmailID
 
 	switch {
 	case c.Amo.IsDefault():
-		if old.Amo != nil {
-			if err := s.q.AmoDelete(ctx, tx, id); err != nil {
-				return mapError("amo delete", err)
-			}
+		if replace || old.Amo != nil {
+			_ = s.q.AmoDelete(ctx, p, id) // queued: errors come when the pipeline is sent
 		}
-	case touchAll || old.Amo == nil || !old.Amo.SameContent(c.Amo):
+	case replace || old.Amo == nil || !old.Amo.SameContent(c.Amo):
 		a := c.Amo
-		if err := s.q.AmoUpsert(ctx, tx, db.AmoUpsertParams{
+		_ = s.q.AmoUpsert(ctx, p, db.AmoUpsertParams{
 			EmailID: id, AddOnIds: a.AddOnIds, DisplayName: a.DisplayName, EmailOptIn: new(a.EmailOptIn),
 			Language: a.Language, LastLogin: a.LastLogin, Location: a.Location, ProfileUrl: a.ProfileURL,
 			IsUser: new(a.User), UserID: a.UserID, Username: a.Username,
-		}); err != nil {
-			return mapError("amo upsert", err)
-		}
+		})
 	}
 
 	switch {
 	case c.Fxa.IsDefault():
-		if old.Fxa != nil {
-			if err := s.q.FxaDelete(ctx, tx, id); err != nil {
-				return mapError("fxa delete", err)
-			}
+		if replace || old.Fxa != nil {
+			_ = s.q.FxaDelete(ctx, p, id)
 		}
-	case touchAll || old.Fxa == nil || !old.Fxa.SameContent(c.Fxa):
+	case replace || old.Fxa == nil || !old.Fxa.SameContent(c.Fxa):
 		f := c.Fxa
-		if err := s.q.FxaUpsert(ctx, tx, db.FxaUpsertParams{
+		_ = s.q.FxaUpsert(ctx, p, db.FxaUpsertParams{
 			EmailID: id, FxaID: f.FxaID, PrimaryEmail: f.PrimaryEmail, CreatedDate: f.CreatedDate,
 			Lang: f.Lang, FirstService: f.FirstService, AccountDeleted: new(f.AccountDeleted),
-		}); err != nil {
-			return mapError("fxa upsert", err)
-		}
+		})
 	}
 
 	switch {
 	case c.Mofo.IsDefault():
-		if old.Mofo != nil {
-			if err := s.q.MofoDelete(ctx, tx, id); err != nil {
-				return mapError("mofo delete", err)
-			}
+		if replace || old.Mofo != nil {
+			_ = s.q.MofoDelete(ctx, p, id)
 		}
-	case touchAll || old.Mofo == nil || !old.Mofo.SameContent(c.Mofo):
+	case replace || old.Mofo == nil || !old.Mofo.SameContent(c.Mofo):
 		m := c.Mofo
-		if err := s.q.MofoUpsert(ctx, tx, db.MofoUpsertParams{
+		_ = s.q.MofoUpsert(ctx, p, db.MofoUpsertParams{
 			EmailID: id, MofoEmailID: m.MofoEmailID, MofoContactID: m.MofoContactID, MofoRelevant: new(m.MofoRelevant),
-		}); err != nil {
-			return mapError("mofo upsert", err)
-		}
+		})
 	}
 
-	if err := s.writeNewsletters(ctx, tx, old, c, touchAll); err != nil {
+	if err := s.queueNewsletters(ctx, p, old, c, replace); err != nil {
 		return err
 	}
-	return s.writeWaitlists(ctx, tx, old, c, touchAll)
+	return s.queueWaitlists(ctx, p, old, c, replace)
 }
-
-// pipeline is a db.DBTX that queues statements without results (sqlc :exec
-// queries) into a pgx batch; send runs them in order in one round trip and
-// returns the first error.
-type pipeline struct{ batch pgx.Batch }
-
-func (p *pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	p.batch.Queue(sql, args...)
-	return pgconn.CommandTag{}, nil
-}
-
-func (p *pipeline) Query(context.Context, string, ...any) (pgx.Rows, error) {
-	return nil, errors.New("pipeline: only statements without results can be queued")
-}
-
-func (p *pipeline) QueryRow(context.Context, string, ...any) pgx.Row {
-	return errRow{errors.New("pipeline: only statements without results can be queued")}
-}
-
-func (p *pipeline) send(ctx context.Context, tx pgx.Tx) error {
-	if p.batch.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, &p.batch).Close()
-}
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
 
 type newsletterItem struct {
 	Name        string  `json:"name"`
@@ -154,34 +134,48 @@ type newsletterItem struct {
 	UnsubReason *string `json:"unsub_reason"`
 }
 
-func (s *Store) writeNewsletters(ctx context.Context, tx db.DBTX, old, c *contact.Contact, touchAll bool) error {
-	stored := make(map[string]*contact.Newsletter, len(old.Newsletters))
-	for i := range old.Newsletters {
-		stored[old.Newsletters[i].Name] = &old.Newsletters[i]
-	}
-	var changed []newsletterItem
-	keep := make([]string, 0, len(c.Newsletters))
-	for i := range c.Newsletters {
-		n := &c.Newsletters[i]
-		keep = append(keep, n.Name)
-		if prev, ok := stored[n.Name]; ok && !touchAll && prev.SameContent(n) {
+// newsletterItems is the JSON array NewslettersUpsert takes: the newsletters of
+// list that differ from their stored version (every one when stored is nil).
+func newsletterItems(list []contact.Newsletter, stored map[string]*contact.Newsletter) ([]byte, error) {
+	changed := make([]newsletterItem, 0, len(list))
+	for i := range list {
+		n := &list[i]
+		if prev, ok := stored[n.Name]; ok && prev.SameContent(n) {
 			continue
 		}
 		changed = append(changed, newsletterItem{n.Name, n.Subscribed, n.Format, n.Lang, n.Source, n.UnsubReason})
 	}
-	if len(old.Newsletters) > 0 && removesAny(stored, keep) {
-		if err := s.q.NewslettersDeleteExcept(ctx, tx, db.NewslettersDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep}); err != nil {
-			return mapError("newsletters delete", err)
-		}
-	}
 	if len(changed) == 0 {
-		return nil
+		return nil, nil
 	}
 	items, err := json.Marshal(changed)
 	if err != nil {
-		return fmt.Errorf("newsletters encode: %w", err)
+		return nil, fmt.Errorf("newsletters encode: %w", err)
 	}
-	return mapError("newsletters upsert", s.q.NewslettersUpsert(ctx, tx, db.NewslettersUpsertParams{EmailID: c.Email.EmailID, Items: items}))
+	return items, nil
+}
+
+func (s *Store) queueNewsletters(ctx context.Context, p *pipeline, old, c *contact.Contact, replace bool) error {
+	var stored map[string]*contact.Newsletter
+	if !replace {
+		stored = make(map[string]*contact.Newsletter, len(old.Newsletters))
+		for i := range old.Newsletters {
+			stored[old.Newsletters[i].Name] = &old.Newsletters[i]
+		}
+	}
+	keep := make([]string, len(c.Newsletters))
+	for i := range c.Newsletters {
+		keep[i] = c.Newsletters[i].Name
+	}
+	if replace || removesAny(stored, keep) {
+		_ = s.q.NewslettersDeleteExcept(ctx, p, db.NewslettersDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep})
+	}
+	items, err := newsletterItems(c.Newsletters, stored)
+	if err != nil || items == nil {
+		return err
+	}
+	_ = s.q.NewslettersUpsert(ctx, p, db.NewslettersUpsertParams{EmailID: c.Email.EmailID, Items: items})
+	return nil
 }
 
 type waitlistItem struct {
@@ -192,17 +186,13 @@ type waitlistItem struct {
 	UnsubReason *string         `json:"unsub_reason"`
 }
 
-func (s *Store) writeWaitlists(ctx context.Context, tx db.DBTX, old, c *contact.Contact, touchAll bool) error {
-	stored := make(map[string]*contact.Waitlist, len(old.Waitlists))
-	for i := range old.Waitlists {
-		stored[old.Waitlists[i].Name] = &old.Waitlists[i]
-	}
-	var changed []waitlistItem
-	keep := make([]string, 0, len(c.Waitlists))
-	for i := range c.Waitlists {
-		w := &c.Waitlists[i]
-		keep = append(keep, w.Name)
-		if prev, ok := stored[w.Name]; ok && !touchAll && prev.SameContent(w) {
+// waitlistItems is the JSON array WaitlistsUpsert takes: the waitlists of list
+// that differ from their stored version (every one when stored is nil).
+func waitlistItems(list []contact.Waitlist, stored map[string]*contact.Waitlist) ([]byte, error) {
+	changed := make([]waitlistItem, 0, len(list))
+	for i := range list {
+		w := &list[i]
+		if prev, ok := stored[w.Name]; ok && prev.SameContent(w) {
 			continue
 		}
 		fields := w.Fields
@@ -211,19 +201,37 @@ func (s *Store) writeWaitlists(ctx context.Context, tx db.DBTX, old, c *contact.
 		}
 		changed = append(changed, waitlistItem{w.Name, w.Source, fields, w.Subscribed, w.UnsubReason})
 	}
-	if len(old.Waitlists) > 0 && removesAny(stored, keep) {
-		if err := s.q.WaitlistsDeleteExcept(ctx, tx, db.WaitlistsDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep}); err != nil {
-			return mapError("waitlists delete", err)
-		}
-	}
 	if len(changed) == 0 {
-		return nil
+		return nil, nil
 	}
 	items, err := json.Marshal(changed)
 	if err != nil {
-		return fmt.Errorf("waitlists encode: %w", err)
+		return nil, fmt.Errorf("waitlists encode: %w", err)
 	}
-	return mapError("waitlists upsert", s.q.WaitlistsUpsert(ctx, tx, db.WaitlistsUpsertParams{EmailID: c.Email.EmailID, Items: items}))
+	return items, nil
+}
+
+func (s *Store) queueWaitlists(ctx context.Context, p *pipeline, old, c *contact.Contact, replace bool) error {
+	var stored map[string]*contact.Waitlist
+	if !replace {
+		stored = make(map[string]*contact.Waitlist, len(old.Waitlists))
+		for i := range old.Waitlists {
+			stored[old.Waitlists[i].Name] = &old.Waitlists[i]
+		}
+	}
+	keep := make([]string, len(c.Waitlists))
+	for i := range c.Waitlists {
+		keep[i] = c.Waitlists[i].Name
+	}
+	if replace || removesAny(stored, keep) {
+		_ = s.q.WaitlistsDeleteExcept(ctx, p, db.WaitlistsDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep})
+	}
+	items, err := waitlistItems(c.Waitlists, stored)
+	if err != nil || items == nil {
+		return err
+	}
+	_ = s.q.WaitlistsUpsert(ctx, p, db.WaitlistsUpsertParams{EmailID: c.Email.EmailID, Items: items})
+	return nil
 }
 
 // removesAny reports whether some stored name is not in keep.
@@ -255,9 +263,8 @@ type Cursor struct {
 }
 
 // Updates returns one page of contacts changed in [Start, End) (after the cursor
-// when there is one), ordered by (update_timestamp, email_id).
+// when there is one), ordered by (update_timestamp, email_id), in one statement.
 func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact, error) {
-	var ids []uuid.UUID
 	if u.After == nil {
 		rows, err := s.q.UpdatesFirstPage(ctx, s.db, db.UpdatesFirstPageParams{
 			StartTs: u.Start, EndTs: u.End, MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
@@ -265,22 +272,16 @@ func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact,
 		if err != nil {
 			return nil, mapError("updates first page", err)
 		}
-		for _, r := range rows {
-			ids = append(ids, r.EmailID)
-		}
-	} else {
-		rows, err := s.q.UpdatesNextPage(ctx, s.db, db.UpdatesNextPageParams{
-			AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End,
-			MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
-		})
-		if err != nil {
-			return nil, mapError("updates next page", err)
-		}
-		for _, r := range rows {
-			ids = append(ids, r.EmailID)
-		}
+		return contactsFromRows(rows)
 	}
-	return s.Contacts(ctx, ids)
+	rows, err := s.q.UpdatesNextPage(ctx, s.db, db.UpdatesNextPageParams{
+		AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End,
+		MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
+	})
+	if err != nil {
+		return nil, mapError("updates next page", err)
+	}
+	return contactsFromRows(rows)
 }
 
 // UpdatesEnd is the default `end` of /updates: now, or the start of the oldest

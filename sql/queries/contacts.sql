@@ -1,10 +1,14 @@
 -- Contacts: the emails row, its one-to-one groups (amo, fxa, mofo) and its
 -- newsletters and waitlists.
 
--- name: ContactsGetByIDs :many
--- Whole contacts in one round trip: groups by LEFT JOIN, lists as JSON arrays
--- ordered by name with the database collation. Selected by email_id, or by
--- primary email (case-insensitive) so the hottest lookup is one round trip too.
+-- name: ContactGet :many
+-- The hot lookup: one whole contact by email_id, or else by primary email
+-- (case-insensitive, unique), in one statement. Groups by LEFT JOIN, lists as
+-- JSON arrays ordered by name with the database collation. Written so that one
+-- generic plan serves every call: no OR between the two keys (which would keep
+-- the plan cache on custom plans, planned again on every execution); the
+-- primary email becomes an email_id in an InitPlan that coalesce skips when
+-- the email_id is given.
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
   e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
@@ -39,8 +43,46 @@ FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
-WHERE e.email_id = ANY(@email_ids::uuid[])
-   OR lower(e.primary_email) = lower(sqlc.narg(primary_email)::text);
+WHERE e.email_id = coalesce(sqlc.narg(email_id)::uuid,
+  (SELECT x.email_id FROM emails x WHERE lower(x.primary_email) = lower(sqlc.narg(primary_email)::text)));
+
+-- name: ContactsGetByIDs :many
+-- Whole contacts by email_id (any number), as ContactGet.
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM emails e
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY(@email_ids::uuid[]);
 
 -- name: IdentitiesFind :many
 -- Identities matching every given identifier (a NULL parameter is no filter).
@@ -64,55 +106,182 @@ WHERE (sqlc.narg(email_id)::uuid IS NULL OR e.email_id = sqlc.narg(email_id)::uu
   AND (sqlc.narg(fxa_primary_email)::text IS NULL OR lower(f.primary_email) = lower(sqlc.narg(fxa_primary_email)::text));
 
 -- name: UpdatesFirstPage :many
--- First page of the change feed: keyset order on bulk_read_index.
-SELECT e.email_id, e.update_timestamp
-FROM emails e
-WHERE e.update_timestamp >= @start_ts AND e.update_timestamp < @end_ts
-  AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
-    CASE WHEN sqlc.narg(mofo_relevant)::boolean
-      THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
-      ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
-    END))
-ORDER BY e.update_timestamp, e.email_id
-LIMIT @max_rows;
+-- First page of the change feed, whole contacts in one statement: keyset order
+-- on bulk_read_index.
+WITH page AS (
+  SELECT x.email_id FROM emails x
+  WHERE x.update_timestamp >= @start_ts AND x.update_timestamp < @end_ts
+    AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
+      CASE WHEN sqlc.narg(mofo_relevant)::boolean
+        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
+        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
+      END))
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT @max_rows
+)
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM page p JOIN emails e ON e.email_id = p.email_id
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+ORDER BY e.update_timestamp, e.email_id;
 
 -- name: UpdatesNextPage :many
 -- Next page after the cursor (update_timestamp, email_id): a strict keyset, so no
 -- contact repeats or is skipped even when many share one timestamp.
-SELECT e.email_id, e.update_timestamp
-FROM emails e
-WHERE (e.update_timestamp, e.email_id) > (@after_ts::timestamptz, @after_id::uuid)
-  AND e.update_timestamp < @end_ts
-  AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
-    CASE WHEN sqlc.narg(mofo_relevant)::boolean
-      THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
-      ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
-    END))
-ORDER BY e.update_timestamp, e.email_id
-LIMIT @max_rows;
+WITH page AS (
+  SELECT x.email_id FROM emails x
+  WHERE (x.update_timestamp, x.email_id) > (@after_ts::timestamptz, @after_id::uuid)
+    AND x.update_timestamp < @end_ts
+    AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
+      CASE WHEN sqlc.narg(mofo_relevant)::boolean
+        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
+        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
+      END))
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT @max_rows
+)
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
+  e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
+  e.unsubscribe_reason, e.double_opt_in, e.create_timestamp, e.update_timestamp,
+  a.id AS amo_row_id, a.add_on_ids AS amo_add_on_ids, a.display_name AS amo_display_name,
+  a.email_opt_in AS amo_email_opt_in, a.language AS amo_language, a.last_login AS amo_last_login,
+  a.location AS amo_location, a.profile_url AS amo_profile_url, a."user" AS amo_user,
+  a.user_id AS amo_user_id, a.username AS amo_username,
+  a.create_timestamp AS amo_create_timestamp, a.update_timestamp AS amo_update_timestamp,
+  f.id AS fxa_row_id, f.fxa_id AS fxa_fxa_id, f.primary_email AS fxa_primary_email,
+  f.created_date AS fxa_created_date, f.lang AS fxa_lang, f.first_service AS fxa_first_service,
+  f.account_deleted AS fxa_account_deleted,
+  m.id AS mofo_row_id, m.mofo_email_id AS mofo_mofo_email_id,
+  m.mofo_contact_id AS mofo_mofo_contact_id, m.mofo_relevant AS mofo_mofo_relevant,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', n.name, 'subscribed', n.subscribed, 'format', n.format, 'lang', n.lang,
+      'source', n.source, 'unsub_reason', n.unsub_reason,
+      'create_timestamp', n.create_timestamp, 'update_timestamp', n.update_timestamp
+    ) ORDER BY n.name)
+    FROM newsletters n WHERE n.email_id = e.email_id
+  ), '[]')::json AS newsletters,
+  coalesce((
+    SELECT json_agg(json_build_object(
+      'name', w.name, 'source', w.source, 'fields', w.fields, 'subscribed', w.subscribed,
+      'unsub_reason', w.unsub_reason,
+      'create_timestamp', w.create_timestamp, 'update_timestamp', w.update_timestamp
+    ) ORDER BY w.name)
+    FROM waitlists w WHERE w.email_id = e.email_id
+  ), '[]')::json AS waitlists
+FROM page p JOIN emails e ON e.email_id = p.email_id
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+ORDER BY e.update_timestamp, e.email_id;
 
--- name: EmailLock :one
+-- name: EmailLock :exec
 -- Locks a contact for a read-modify-write (PATCH).
 SELECT email_id FROM emails WHERE email_id = @email_id FOR UPDATE;
 
--- name: EmailsLockByPrimaryEmail :many
--- DELETE: locks the contacts of a primary email (case-insensitive) before any
--- of their child rows is touched, so that a concurrent write of the same
--- contact either finishes first or waits and then finds it gone.
-SELECT email_id FROM emails WHERE lower(primary_email) = lower(@primary_email::text)
-ORDER BY email_id FOR UPDATE;
+-- name: EmailLockByPrimaryEmail :exec
+-- DELETE: locks the contact of a primary email (case-insensitive, unique)
+-- before any of its child rows is touched, so that a concurrent write of the
+-- same contact either finishes first or waits and then finds it gone; and names
+-- who deletes for the tombstone trigger until the transaction ends
+-- (sql/migrations/00005_deletion_tombstones.sql).
+SELECT e.email_id, set_config('ctms.deleted_by', @deleted_by::text, true)
+FROM emails e WHERE lower(e.primary_email) = lower(@primary_email::text)
+FOR UPDATE OF e;
 
--- name: EmailInsert :execrows
--- POST: 0 rows when a contact with this email_id exists (the caller then
--- compares it with the body: idempotent re-POST or conflict).
-INSERT INTO emails (
-  email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
-  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
-) VALUES (
-  @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
-  @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
+-- name: IdentityByPrimaryEmail :many
+-- The identity of the contact of a primary email (case-insensitive, unique).
+SELECT
+  e.email_id, e.primary_email, e.basket_token, e.sfdc_id,
+  m.mofo_contact_id, m.mofo_email_id, a.user_id AS amo_user_id,
+  f.fxa_id, f.primary_email AS fxa_primary_email
+FROM emails e
+LEFT JOIN amo a ON a.email_id = e.email_id
+LEFT JOIN fxa f ON f.email_id = e.email_id
+LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE lower(e.primary_email) = lower(@primary_email::text);
+
+-- name: ContactCreate :exec
+-- POST: the whole new contact in one statement. When a contact with this
+-- email_id exists nothing is written (the caller reads it back and compares it
+-- with the body: idempotent re-POST or conflict). The statement returns the new
+-- email_id, so its command tag ("SELECT 1" or "SELECT 0") tells which. A group
+-- is written when its has_ flag is set; lists are JSON arrays as in
+-- NewslettersUpsert and WaitlistsUpsert.
+WITH e AS (
+  INSERT INTO emails (
+    email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
+    email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+  ) VALUES (
+    @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
+    @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
+  )
+  ON CONFLICT (email_id) DO NOTHING
+  RETURNING email_id
+), a AS (
+  INSERT INTO amo (
+    email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
+    profile_url, "user", user_id, username
+  )
+  SELECT e.email_id, sqlc.narg(amo_add_on_ids)::text, sqlc.narg(amo_display_name)::text,
+    @amo_email_opt_in::boolean, sqlc.narg(amo_language)::text, sqlc.narg(amo_last_login)::date,
+    sqlc.narg(amo_location)::text, sqlc.narg(amo_profile_url)::text, @amo_is_user::boolean,
+    sqlc.narg(amo_user_id)::text, sqlc.narg(amo_username)::text
+  FROM e WHERE @has_amo::boolean
+), f AS (
+  INSERT INTO fxa (email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted)
+  SELECT e.email_id, sqlc.narg(fxa_fxa_id)::text, sqlc.narg(fxa_primary_email)::text,
+    sqlc.narg(fxa_created_date)::text, sqlc.narg(fxa_lang)::text, sqlc.narg(fxa_first_service)::text,
+    @fxa_account_deleted::boolean
+  FROM e WHERE @has_fxa::boolean
+), m AS (
+  INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
+  SELECT e.email_id, sqlc.narg(mofo_email_id)::text, sqlc.narg(mofo_contact_id)::text,
+    @mofo_relevant::boolean
+  FROM e WHERE @has_mofo::boolean
+), n AS (
+  INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
+  SELECT e.email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+  FROM e, json_to_recordset(@newsletters::json) AS x(
+    name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
+), w AS (
+  INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
+  SELECT e.email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+  FROM e, json_to_recordset(@waitlists::json) AS x(
+    name text, source text, fields json, subscribed boolean, unsub_reason text)
 )
-ON CONFLICT (email_id) DO NOTHING;
+SELECT email_id FROM e;
 
 -- name: EmailUpsert :exec
 -- PUT: create, or replace every field and bump update_timestamp.

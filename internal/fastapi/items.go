@@ -1,4 +1,4 @@
-package httpapi
+package fastapi
 
 import (
 	"errors"
@@ -10,10 +10,20 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 )
 
-// validationItems turns a kin-openapi request validation error into FastAPI-style
+// ValidationItem is one entry of a 422 `detail` list, in pydantic's key order.
+type ValidationItem struct {
+	Type  string         `json:"type"`
+	Loc   []any          `json:"loc"`
+	Msg   string         `json:"msg"`
+	Input any            `json:"input"`
+	Ctx   map[string]any `json:"ctx,omitempty"`
+	URL   string         `json:"url,omitempty"`
+}
+
+// Items turns a kin-openapi request validation error into FastAPI-style
 // entries (type, loc, msg, input, ctx), so clients see the shapes they know.
 // Values are echoed as `input` like FastAPI does; they are never logged.
-func validationItems(err error) []ValidationItem {
+func Items(err error) []ValidationItem {
 	var items []ValidationItem
 	var walk func(error)
 	walk = func(err error) {
@@ -35,7 +45,7 @@ func validationItems(err error) []ValidationItem {
 			loc := []any{re.Parameter.In, re.Parameter.Name}
 			items = append(items, parameterItems(loc, re)...)
 		case re.RequestBody != nil:
-			items = append(items, schemaItems([]any{"body"}, re.Err)...)
+			items = append(items, SchemaItems([]any{"body"}, re.Err)...)
 		default:
 			items = append(items, ValidationItem{Type: "value_error", Loc: []any{}, Msg: re.Error()})
 		}
@@ -52,15 +62,15 @@ func parameterItems(loc []any, re *openapi3filter.RequestError) []ValidationItem
 		typ, msg := typeMismatch(re.Parameter.Schema.Value)
 		return []ValidationItem{{Type: typ, Loc: loc, Msg: msg, Input: pe.Value}}
 	}
-	return schemaItems(loc, re.Err)
+	return SchemaItems(loc, re.Err)
 }
 
-// schemaItems maps schema errors below loc (the body, or a parameter).
-func schemaItems(loc []any, err error) []ValidationItem {
+// SchemaItems maps the errors of a schema's VisitJSON below loc (["body"], or a parameter).
+func SchemaItems(loc []any, err error) []ValidationItem {
 	var out []ValidationItem
 	if me, ok := err.(openapi3.MultiError); ok {
 		for _, e := range me {
-			out = append(out, schemaItems(loc, e)...)
+			out = append(out, SchemaItems(loc, e)...)
 		}
 		return out
 	}
@@ -86,7 +96,7 @@ func schemaItems(loc []any, err error) []ValidationItem {
 		}
 	case "allOf": // a nullable wrapper of a $ref (e.g. amo in POST): its errors
 		if inner, ok := errors.AsType[openapi3.MultiError](se.Origin); ok {
-			return schemaItems(loc, inner)
+			return SchemaItems(loc, inner)
 		}
 	}
 	return []ValidationItem{schemaItem(path, se)}
@@ -105,7 +115,7 @@ func unionItems(loc, at []any, se *openapi3.SchemaError) []ValidationItem {
 	}
 	var out []ValidationItem
 	for i, alt := range alts {
-		for _, item := range schemaItems(loc, alt) { // locations below loc, through at
+		for _, item := range SchemaItems(loc, alt) { // locations below loc, through at
 			if len(item.Loc) < len(at) {
 				return nil
 			}

@@ -1,14 +1,12 @@
-package main
-
-// Helpers shared by the ctms-cli style commands (clients, and later roles and
-// permissions): Click-compatible argument types, the confirmation prompt, and
-// the database connection.
+// Package emailaddr validates and normalises e-mail addresses as pydantic's
+// EmailStr does: pydantic.networks.validate_email with email-validator 2.2
+// (check_deliverability=False, default options), reproducing its error texts.
+// `ctms clients create` takes the owner's address through it; the API itself
+// stores addresses as given (api/openapi.yaml: "not validated as an address").
+package emailaddr
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -16,143 +14,15 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 	"golang.org/x/text/unicode/runenames"
-
-	"github.com/ctms-go/ctms/gen/db"
-	"github.com/ctms-go/ctms/internal/config"
 )
 
-// usageError is a bad command-line value. run reports it as Click does: usage
-// line, then "Error: <msg>", exit status 2.
-type usageError struct{ msg string }
+// Error is why an address is invalid, in email-validator's words.
+type Error string
 
-func (e *usageError) Error() string { return e.msg }
-
-func invalidValue(param, reason string) error {
-	return &usageError{msg: fmt.Sprintf("Invalid value for '%s': %s", param, reason)}
-}
-
-// clientIDArg is a CLIENT_ID argument: it must start with "id_" and contain
-// only [-_.a-zA-Z0-9], as ctms-cli requires.
-type clientIDArg string
-
-var clientIDChars = regexp.MustCompile(`^[-_.a-zA-Z0-9]*$`)
-
-// Validate is called by kong after parsing.
-func (c clientIDArg) Validate() error {
-	s := string(c)
-	if strings.HasPrefix(s, "id_") && clientIDChars.MatchString(s) {
-		return nil
-	}
-	return invalidValue("CLIENT_ID", fmt.Sprintf("Client ID '%s' is invalid. It must start with 'id_' "+
-		"and should contain only alphanumeric characters, hyphens, underscores, or periods.", s))
-}
-
-// emailArg is an EMAIL argument, validated and normalised like pydantic's
-// EmailStr (email-validator 2.2 without deliverability checks). After
-// validation it holds the normalised address.
-type emailArg string
-
-// Validate normalises the address in place (kong calls it after parsing).
-func (e *emailArg) Validate() error {
-	normalized, err := normalizeEmail(string(*e))
-	if err != nil {
-		return invalidValue("EMAIL", "value is not a valid email address: "+err.Error())
-	}
-	*e = emailArg(normalized)
-	return nil
-}
-
-// confirm asks a yes/no question as click.confirm(question) does: the prompt
-// "<question> [y/N]: " on stdout, "y"/"yes" and "n"/"no" in any case, an empty
-// answer meaning no, anything else re-asking after "Error: invalid input".
-// At end of input it prints "Aborted!" to stderr and returns exitCode(1).
-func confirm(sio stdio, question string) (bool, error) {
-	for {
-		fmt.Fprintf(sio.Out, "%s [y/N]: ", question)
-		line, err := readLine(sio.In)
-		if err != nil {
-			fmt.Fprintln(sio.Err, "Aborted!")
-			return false, exitCode(1)
-		}
-		switch strings.ToLower(strings.TrimSpace(line)) {
-		case "y", "yes":
-			return true, nil
-		case "n", "no", "":
-			return false, nil
-		}
-		fmt.Fprintln(sio.Out, "Error: invalid input")
-	}
-}
-
-// readLine reads one line without buffering ahead, so several prompts can
-// share one reader. Like Python's input(), a last line without newline still
-// counts; only an empty end of input is an error.
-func readLine(r io.Reader) (string, error) {
-	if r == nil {
-		return "", io.EOF
-	}
-	var b []byte
-	buf := make([]byte, 1)
-	for {
-		n, err := r.Read(buf)
-		if n == 1 {
-			if buf[0] == '\n' {
-				return strings.TrimSuffix(string(b), "\r"), nil
-			}
-			b = append(b, buf[0])
-			continue
-		}
-		if err != nil {
-			if len(b) > 0 {
-				return string(b), nil
-			}
-			return "", err
-		}
-	}
-}
-
-// cliEnv is what a database command works with.
-type cliEnv struct {
-	cfg  *config.Config
-	conn *pgx.Conn
-	q    *db.Queries
-	sio  stdio
-}
-
-// withDB loads the configuration (CTMS_DB_URL and CTMS_SECRET_KEY are
-// required, as for the Python CLI), connects, and runs fn.
-func withDB(sio stdio, fn func(ctx context.Context, env *cliEnv) error) error {
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, cfg.DBURL)
-	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	return fn(ctx, &cliEnv{cfg: cfg, conn: conn, q: db.New(), sio: sio})
-}
-
-// exitWith prints msg on stdout (where Click's echo writes) and ends the
-// command with the given status.
-func exitWith(sio stdio, code int, msg string) error {
-	fmt.Fprintln(sio.Out, msg)
-	return exitCode(code)
-}
-
-// ---------------------------------------------------------------------------
-// E-mail validation: pydantic.networks.validate_email + email-validator 2.2
-// (check_deliverability=False, default options), reproducing its error texts.
-
-type emailError string
-
-func (e emailError) Error() string { return string(e) }
+func (e Error) Error() string { return string(e) }
 
 const (
 	emailMaxLength      = 254
@@ -188,11 +58,11 @@ var (
 		idna.BidiRule(), idna.StrictDomainName(false), idna.VerifyDNSLength(false))
 )
 
-// normalizeEmail returns the normalised address or, as the error, the reason
-// email-validator gives for rejecting it.
-func normalizeEmail(value string) (string, error) {
+// Normalize returns the normalised address or, as the error (an Error), the
+// reason email-validator gives for rejecting it.
+func Normalize(value string) (string, error) {
 	if utf8.RuneCountInString(value) > pydanticMaxLength {
-		return "", emailError(fmt.Sprintf("Length must not exceed %d characters", pydanticMaxLength))
+		return "", Error(fmt.Sprintf("Length must not exceed %d characters", pydanticMaxLength))
 	}
 	if m := prettyEmailRegex.FindStringSubmatch(value); m != nil {
 		value = m[3]
@@ -220,11 +90,11 @@ func validateEmail(email string) (string, error) {
 		return "", err
 	}
 	if quoted {
-		return "", emailError("Quoting the part before the @-sign is not allowed here.")
+		return "", Error("Quoting the part before the @-sign is not allowed here.")
 	}
 	if nfc := norm.NFC.String(localPart); nfc != localPart {
 		if _, _, err := validateLocalPart(nfc, false); err != nil {
-			return "", emailError("After Unicode normalization: " + err.Error())
+			return "", Error("After Unicode normalization: " + err.Error())
 		}
 		localPart = nfc
 		if asciiLocal != "" {
@@ -239,12 +109,12 @@ func validateEmail(email string) (string, error) {
 	var domainI18n, asciiDomain string
 	switch {
 	case domain == "":
-		return "", emailError("There must be something after the @-sign.")
+		return "", Error("There must be something after the @-sign.")
 	case strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]"):
 		if err := validateDomainLiteral(domain[1 : len(domain)-1]); err != nil {
 			return "", err
 		}
-		return "", emailError("A bracketed IP address after the @-sign is not allowed here.")
+		return "", Error("A bracketed IP address after the @-sign is not allowed here.")
 	default:
 		if domainI18n, asciiDomain, err = validateDomainName(domain); err != nil {
 			return "", err
@@ -256,7 +126,7 @@ func validateEmail(email string) (string, error) {
 		return "", err
 	}
 	if displayName != nil {
-		return "", emailError("A display name and angle brackets around the email address are not permitted here.")
+		return "", Error("A display name and angle brackets around the email address are not permitted here.")
 	}
 	return normalized, nil
 }
@@ -282,18 +152,18 @@ func splitEmail(email string) (displayName *string, local, domain string, quoted
 				}
 			}
 			if len(bad) > 0 {
-				return nil, "", "", false, emailError("The display name contains invalid characters when not quoted: " + displayChars(bad) + ".")
+				return nil, "", "", false, Error("The display name contains invalid characters when not quoted: " + displayChars(bad) + ".")
 			}
 		}
 		if err := checkUnsafeChars(name, true); err != nil {
 			return nil, "", "", false, err
 		}
 		if !strings.Contains(right, ">") {
-			return nil, "", "", false, emailError("An open angle bracket at the start of the email address has to be followed by a close angle bracket at the end.")
+			return nil, "", "", false, Error("An open angle bracket at the start of the email address has to be followed by a close angle bracket at the end.")
 		}
 		right = strings.TrimRight(right, " ")
 		if !strings.HasSuffix(right, ">") {
-			return nil, "", "", false, emailError("There can't be anything after the email address.")
+			return nil, "", "", false, Error("There can't be anything after the email address.")
 		}
 		addrSpec := strings.TrimRight(right[1:], ">")
 		if local, domain, err = splitAtUnquotedSpecial(addrSpec, "@"); err != nil {
@@ -333,7 +203,7 @@ func splitAtUnquotedSpecial(text, specials string) (string, string, error) {
 			return text[:i], text[i:], nil
 		}
 	}
-	return "", "", emailError("An email address must have an @-sign.")
+	return "", "", Error("An email address must have an @-sign.")
 }
 
 func unquoteQuotedString(text string) (string, bool, error) {
@@ -355,7 +225,7 @@ func unquoteQuotedString(text string) (string, bool, error) {
 					for _, r := range runes[i+1:] {
 						disp = append(disp, safeCharDisplay(r))
 					}
-					return "", false, emailError("Extra character(s) found after close quote: " + strings.Join(disp, ", "))
+					return "", false, Error("Extra character(s) found after close quote: " + strings.Join(disp, ", "))
 				}
 				return b.String(), true, nil
 			default:
@@ -375,10 +245,10 @@ func unquoteQuotedString(text string) (string, bool, error) {
 func validateLocalPart(local string, quoted bool) (string, string, error) {
 	n := utf8.RuneCountInString(local)
 	if n == 0 {
-		return "", "", emailError("There must be something before the @-sign.")
+		return "", "", Error("There must be something before the @-sign.")
 	}
 	if n > localPartMaxLength {
-		return "", "", emailError("The email address is too long before the @-sign " + lengthReason(n, localPartMaxLength) + ".")
+		return "", "", Error("The email address is too long before the @-sign " + lengthReason(n, localPartMaxLength) + ".")
 	}
 	if dotAtomText.MatchString(local) {
 		return local, local, nil
@@ -394,7 +264,7 @@ func validateLocalPart(local string, quoted bool) (string, string, error) {
 			}
 		}
 		if len(bad) > 0 {
-			return "", "", emailError("The email address contains invalid characters in quotes before the @-sign: " + displayChars(bad) + ".")
+			return "", "", Error("The email address contains invalid characters in quotes before the @-sign: " + displayChars(bad) + ".")
 		}
 		for _, c := range local {
 			if c < 32 || c > 126 {
@@ -408,7 +278,7 @@ func validateLocalPart(local string, quoted bool) (string, string, error) {
 			return "", "", err
 		}
 		if !utf8.ValidString(local) {
-			return "", "", emailError("The email address contains an invalid character.")
+			return "", "", Error("The email address contains an invalid character.")
 		}
 		if valid == "quoted" {
 			local = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(local) + `"`
@@ -425,12 +295,12 @@ func validateLocalPart(local string, quoted bool) (string, string, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return "", "", emailError("The email address contains invalid characters before the @-sign: " + displayChars(bad) + ".")
+		return "", "", Error("The email address contains invalid characters before the @-sign: " + displayChars(bad) + ".")
 	}
 	if err := checkDotAtom(local, "An email address cannot start with a %s.", "An email address cannot have a %s immediately before the @-sign.", false); err != nil {
 		return "", "", err
 	}
-	return "", "", emailError("The email address contains invalid characters before the @-sign.")
+	return "", "", Error("The email address contains invalid characters before the @-sign.")
 }
 
 func isAtext(c rune) bool {
@@ -471,26 +341,26 @@ func checkUnsafeChars(s string, allowSpace bool) error {
 	for i, c := range chars {
 		disp[i] = safeCharDisplay(c)
 	}
-	return emailError("The email address contains unsafe characters: " + strings.Join(disp, ", ") + ".")
+	return Error("The email address contains unsafe characters: " + strings.Join(disp, ", ") + ".")
 }
 
 func checkDotAtom(label, startDescr, endDescr string, isHostname bool) error {
 	switch {
 	case strings.HasSuffix(label, "."):
-		return emailError(fmt.Sprintf(endDescr, "period"))
+		return Error(fmt.Sprintf(endDescr, "period"))
 	case strings.HasPrefix(label, "."):
-		return emailError(fmt.Sprintf(startDescr, "period"))
+		return Error(fmt.Sprintf(startDescr, "period"))
 	case strings.Contains(label, ".."):
-		return emailError("An email address cannot have two periods in a row.")
+		return Error("An email address cannot have two periods in a row.")
 	}
 	if isHostname {
 		switch {
 		case strings.HasSuffix(label, "-"):
-			return emailError(fmt.Sprintf(endDescr, "hyphen"))
+			return Error(fmt.Sprintf(endDescr, "hyphen"))
 		case strings.HasPrefix(label, "-"):
-			return emailError(fmt.Sprintf(startDescr, "hyphen"))
+			return Error(fmt.Sprintf(startDescr, "hyphen"))
 		case strings.Contains(label, ".-") || strings.Contains(label, "-."):
-			return emailError("An email address cannot have a period and a hyphen next to each other.")
+			return Error("An email address cannot have a period and a hyphen next to each other.")
 		}
 	}
 	return nil
@@ -499,7 +369,7 @@ func checkDotAtom(label, startDescr, endDescr string, isHostname bool) error {
 // validateDomainName returns the internationalised and the ASCII (IDNA) form.
 func validateDomainName(domain string) (string, string, error) {
 	if bad := badHostnameChars(domain); bad != "" {
-		return "", "", emailError("The part after the @-sign contains invalid characters: " + bad + ".")
+		return "", "", Error("The part after the @-sign contains invalid characters: " + bad + ".")
 	}
 	if err := checkUnsafeChars(domain, false); err != nil {
 		return "", "", err
@@ -510,12 +380,12 @@ func validateDomainName(domain string) (string, string, error) {
 	} else {
 		mapped, err := idnaRemap.ToUnicode(domain)
 		if err != nil {
-			return "", "", emailError(fmt.Sprintf("The part after the @-sign contains invalid characters (%v).", err))
+			return "", "", Error(fmt.Sprintf("The part after the @-sign contains invalid characters (%v).", err))
 		}
 		domain = mapped
 	}
 	if bad := badHostnameChars(domain); bad != "" {
-		return "", "", emailError("The part after the @-sign contains invalid characters after Unicode normalization: " + bad + ".")
+		return "", "", Error("The part after the @-sign contains invalid characters after Unicode normalization: " + bad + ".")
 	}
 	if err := checkDotAtom(domain, "An email address cannot have a %s immediately after the @-sign.", "An email address cannot end with a %s.", true); err != nil {
 		return "", "", err
@@ -523,48 +393,48 @@ func validateDomainName(domain string) (string, string, error) {
 	for _, label := range strings.Split(domain, ".") {
 		r := []rune(label)
 		if len(r) >= 4 && r[2] == '-' && r[3] == '-' && !strings.EqualFold(string(r[:2]), "xn") {
-			return "", "", emailError("An email address cannot have two letters followed by two dashes immediately after the @-sign or after a period, except Punycode.")
+			return "", "", Error("An email address cannot have two letters followed by two dashes immediately after the @-sign or after a period, except Punycode.")
 		}
 	}
 	asciiDomain := domain
 	if !dotAtomTextHost.MatchString(domain) {
 		a, err := idnaStrict.ToASCII(domain)
 		if err != nil {
-			return "", "", emailError(fmt.Sprintf("The part after the @-sign is invalid (%v).", err))
+			return "", "", Error(fmt.Sprintf("The part after the @-sign is invalid (%v).", err))
 		}
 		if !dotAtomTextHost.MatchString(a) {
-			return "", "", emailError("The email address contains invalid characters after the @-sign after IDNA encoding.")
+			return "", "", Error("The email address contains invalid characters after the @-sign after IDNA encoding.")
 		}
 		asciiDomain = a
 	}
 	if n := len(asciiDomain); n > domainMaxLength {
 		if asciiDomain == original {
-			return "", "", emailError("The email address is too long after the @-sign " + lengthReason(n, domainMaxLength) + ".")
+			return "", "", Error("The email address is too long after the @-sign " + lengthReason(n, domainMaxLength) + ".")
 		}
 		diff := n - domainMaxLength
-		return "", "", emailError(fmt.Sprintf("The email address is too long after the @-sign (%d byte%s too many after IDNA encoding).", diff, plural(diff)))
+		return "", "", Error(fmt.Sprintf("The email address is too long after the @-sign (%d byte%s too many after IDNA encoding).", diff, plural(diff)))
 	}
 	for _, label := range strings.Split(asciiDomain, ".") {
 		if len(label) > dnsLabelLengthLimit {
-			return "", "", emailError("After the @-sign, periods cannot be separated by so many characters " + lengthReason(len(label), dnsLabelLengthLimit) + ".")
+			return "", "", Error("After the @-sign, periods cannot be separated by so many characters " + lengthReason(len(label), dnsLabelLengthLimit) + ".")
 		}
 	}
 	if !strings.Contains(asciiDomain, ".") {
-		return "", "", emailError("The part after the @-sign is not valid. It should have a period.")
+		return "", "", Error("The part after the @-sign is not valid. It should have a period.")
 	}
 	if last := asciiDomain[len(asciiDomain)-1]; !(last >= 'a' && last <= 'z' || last >= 'A' && last <= 'Z') {
-		return "", "", emailError("The part after the @-sign is not valid. It is not within a valid top-level domain.")
+		return "", "", Error("The part after the @-sign is not valid. It is not within a valid top-level domain.")
 	}
 	for _, d := range specialUseDomains {
 		if asciiDomain == d || strings.HasSuffix(asciiDomain, "."+d) {
-			return "", "", emailError("The part after the @-sign is a special-use or reserved name that cannot be used with email.")
+			return "", "", Error("The part after the @-sign is a special-use or reserved name that cannot be used with email.")
 		}
 	}
 	domainI18n := asciiDomain
 	if strings.Contains(strings.ToLower(asciiDomain), "xn--") {
 		u, err := idnaStrict.ToUnicode(asciiDomain)
 		if err != nil {
-			return "", "", emailError(fmt.Sprintf("The part after the @-sign is not valid IDNA (%v).", err))
+			return "", "", Error(fmt.Sprintf("The part after the @-sign is not valid IDNA (%v).", err))
 		}
 		domainI18n = u
 	}
@@ -591,7 +461,7 @@ func validateDomainLiteral(lit string) error {
 			if err != nil && strings.Count(lit, ".") == 3 {
 				reason = err.Error()
 			}
-			return emailError(fmt.Sprintf("The address in brackets after the @-sign is not valid: It is not an IPv4 address (%s) or is missing an address literal tag.", reason))
+			return Error(fmt.Sprintf("The address in brackets after the @-sign is not valid: It is not an IPv4 address (%s) or is missing an address literal tag.", reason))
 		}
 		return nil
 	}
@@ -601,12 +471,12 @@ func validateDomainLiteral(lit string) error {
 			if err != nil {
 				reason = err.Error()
 			}
-			return emailError(fmt.Sprintf("The IPv6 address in brackets after the @-sign is not valid (%s).", reason))
+			return Error(fmt.Sprintf("The IPv6 address in brackets after the @-sign is not valid (%s).", reason))
 		}
 		return nil
 	}
 	if !strings.Contains(lit, ":") {
-		return emailError("The part after the @-sign in brackets is not an IPv4 address and has no address literal tag.")
+		return Error("The part after the @-sign in brackets is not an IPv4 address and has no address literal tag.")
 	}
 	var bad []rune
 	for _, c := range lit {
@@ -615,9 +485,9 @@ func validateDomainLiteral(lit string) error {
 		}
 	}
 	if len(bad) > 0 {
-		return emailError("The part after the @-sign contains invalid characters in brackets: " + displayChars(bad) + ".")
+		return Error("The part after the @-sign contains invalid characters in brackets: " + displayChars(bad) + ".")
 	}
-	return emailError("The part after the @-sign contains an invalid address literal tag in brackets.")
+	return Error("The part after the @-sign contains an invalid address literal tag in brackets.")
 }
 
 // validateEmailLength checks the original, normalised and IDNA-ASCII forms
@@ -655,7 +525,7 @@ func validateEmailLength(original, normalized, asciiLocal, localPart, asciiDomai
 		default:
 			reason = fmt.Sprintf("%s (%d byte%s too many)", c.reason, diff, plural(diff))
 		}
-		return emailError("The email address is too long " + reason + ".")
+		return Error("The email address is too long " + reason + ".")
 	}
 	return nil
 }
@@ -715,6 +585,3 @@ func safeCharDisplay(c rune) string {
 	}
 	return fmt.Sprintf("U+%08X", c)
 }
-
-// isNotFound reports a :one query that found no row.
-func isNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

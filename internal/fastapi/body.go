@@ -1,0 +1,427 @@
+package fastapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// Decoded is a JSON request body decoded once: the generic tree encoding/json
+// builds with UseNumber (map[string]any, []any, string, json.Number, bool, nil),
+// which the schema validator checks and the generated binder binds, and the text
+// of each waitlist's "fields" as sent (stored verbatim, as the Python CTMS does).
+type Decoded struct {
+	Value any
+	// fields[i] is the text of body.waitlists[i].fields; nil where there is none.
+	fields []json.RawMessage
+}
+
+// errSyntax is any text that is not one JSON document.
+var errSyntax = errors.New("not a JSON document")
+
+// maxDepth is encoding/json's nesting limit, so that both refuse the same texts.
+const maxDepth = 10000
+
+// DecodeBody decodes data, which must be exactly one JSON document (as
+// json.Valid accepts). On failure, JSONInvalid(data) is the 422 item to answer.
+func DecodeBody(data []byte) (Decoded, error) {
+	p := &parser{data: data}
+	p.space()
+	v, err := p.value(atRoot)
+	if err != nil {
+		return Decoded{}, err
+	}
+	if p.space(); p.i != len(data) {
+		return Decoded{}, errSyntax
+	}
+	return Decoded{Value: v, fields: p.fields}, nil
+}
+
+// where tells the parser where in the body a value is, to find waitlist fields.
+type where int
+
+const (
+	elsewhere    where = iota
+	atRoot             // the body itself
+	inWaitlists        // body.waitlists
+	atWaitlist         // body.waitlists[i]
+	atFieldsOfWl       // body.waitlists[i].fields
+)
+
+type parser struct {
+	data   []byte
+	i      int
+	depth  int
+	item   int // index of the current waitlist
+	fields []json.RawMessage
+}
+
+func (p *parser) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(at where) (any, error) {
+	if p.i >= len(p.data) {
+		return nil, errSyntax
+	}
+	switch c := p.data[p.i]; {
+	case c == '{':
+		return p.object(at)
+	case c == '[':
+		return p.array(at)
+	case c == '"':
+		s, err := p.str()
+		return s, err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	}
+	return nil, errSyntax
+}
+
+func (p *parser) literal(word string) error {
+	if !bytes.HasPrefix(p.data[p.i:], []byte(word)) {
+		return errSyntax
+	}
+	p.i += len(word)
+	return nil
+}
+
+func (p *parser) enter() error {
+	if p.depth++; p.depth > maxDepth {
+		return errSyntax
+	}
+	p.i++ // the opening bracket
+	p.space()
+	return nil
+}
+
+func (p *parser) object(at where) (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		p.depth--
+		return m, nil
+	}
+	for {
+		if p.i >= len(p.data) || p.data[p.i] != '"' {
+			return nil, errSyntax
+		}
+		key, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if p.space(); p.i >= len(p.data) || p.data[p.i] != ':' {
+			return nil, errSyntax
+		}
+		p.i++
+		p.space()
+		inner := elsewhere
+		switch {
+		case at == atRoot && key == "waitlists":
+			inner = inWaitlists
+		case at == atWaitlist && key == "fields":
+			inner = atFieldsOfWl
+		}
+		start := p.i
+		v, err := p.value(inner)
+		if err != nil {
+			return nil, err
+		}
+		if inner == atFieldsOfWl {
+			p.fields[p.item] = p.data[start:p.i]
+		}
+		m[key] = v // the last of repeated names wins, as in encoding/json
+		p.space()
+		if p.i >= len(p.data) {
+			return nil, errSyntax
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+			p.space()
+		case '}':
+			p.i++
+			p.depth--
+			return m, nil
+		default:
+			return nil, errSyntax
+		}
+	}
+}
+
+func (p *parser) array(at where) (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	if at == inWaitlists {
+		p.fields = p.fields[:0] // a repeated "waitlists" replaces the earlier one
+	}
+	list := []any{}
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		p.depth--
+		return list, nil
+	}
+	for {
+		inner := elsewhere
+		if at == inWaitlists {
+			inner, p.item = atWaitlist, len(list)
+			p.fields = append(p.fields, nil)
+		}
+		v, err := p.value(inner)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+		p.space()
+		if p.i >= len(p.data) {
+			return nil, errSyntax
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+			p.space()
+		case ']':
+			p.i++
+			p.depth--
+			return list, nil
+		default:
+			return nil, errSyntax
+		}
+	}
+}
+
+// str reads a string. Plain ASCII text without escapes (nearly every string of
+// a body) is taken as is; anything else is decoded by encoding/json itself, so
+// escapes and invalid UTF-8 read exactly as there.
+func (p *parser) str() (string, error) {
+	start := p.i
+	plain := true
+	for j := start + 1; j < len(p.data); j++ {
+		switch c := p.data[j]; {
+		case c == '"':
+			p.i = j + 1
+			if plain {
+				return string(p.data[start+1 : j]), nil
+			}
+			var s string
+			if json.Unmarshal(p.data[start:p.i], &s) != nil {
+				return "", errSyntax
+			}
+			return s, nil
+		case c == '\\':
+			plain = false
+			j++ // the escaped character (a \u's digits are checked by encoding/json)
+		case c < 0x20:
+			return "", errSyntax
+		case c >= utf8.RuneSelf:
+			plain = false
+		}
+	}
+	return "", errSyntax
+}
+
+// number reads a number as json.Number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *parser) number() (any, error) {
+	start, d := p.i, p.data
+	if p.i < len(d) && d[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(d) && d[p.i] == '0':
+		p.i++
+	case p.i < len(d) && d[p.i] >= '1' && d[p.i] <= '9':
+		p.digits()
+	default:
+		return nil, errSyntax
+	}
+	if p.i < len(d) && d[p.i] == '.' {
+		p.i++
+		if p.digits() == 0 {
+			return nil, errSyntax
+		}
+	}
+	if p.i < len(d) && (d[p.i] == 'e' || d[p.i] == 'E') {
+		p.i++
+		if p.i < len(d) && (d[p.i] == '+' || d[p.i] == '-') {
+			p.i++
+		}
+		if p.digits() == 0 {
+			return nil, errSyntax
+		}
+	}
+	return json.Number(d[start:p.i]), nil
+}
+
+func (p *parser) digits() int {
+	n := 0
+	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+		p.i++
+		n++
+	}
+	return n
+}
+
+// JSONInvalid is FastAPI's 422 item for a body that is not JSON, at the position
+// Python's json module reports: the index, in characters, of the character where
+// decoding failed (the length at the end).
+func JSONInvalid(data []byte) ValidationItem {
+	var v any
+	off := int64(len(data))
+	if se, ok := errors.AsType[*json.SyntaxError](json.Unmarshal(data, &v)); ok {
+		off = se.Offset
+		if off > 0 && off <= int64(len(data)) && !strings.HasPrefix(se.Error(), "unexpected end") {
+			off-- // Go counts the offending byte as read
+		}
+	}
+	return ValidationItem{Type: "json_invalid", Loc: []any{"body", int64(utf8.RuneCount(data[:off]))},
+		Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": "Expecting value"}}
+}
+
+// Pydantic validates in "lax" mode: where a boolean is expected it also takes 0
+// and 1 and, in any case, the strings true/false, t/f, yes/no, y/n, on/off, 1/0.
+// The schema validator is strict, so such values become booleans first.
+
+// LaxBool reads a lax boolean; ok is false for anything else.
+func LaxBool(v any) (b, ok bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case json.Number:
+		switch x.String() {
+		case "0", "0.0":
+			return false, true
+		case "1", "1.0":
+			return true, true
+		}
+	case string:
+		switch strings.ToLower(x) {
+		case "0", "f", "n", "no", "off", "false":
+			return false, true
+		case "1", "t", "y", "yes", "on", "true":
+			return true, true
+		}
+	}
+	return false, false
+}
+
+// CoerceLaxBooleans turns, in the decoded body, the lax booleans where schema
+// expects a boolean into booleans. Values the schema does not describe are left.
+func (d *Decoded) CoerceLaxBooleans(schema *openapi3.Schema) {
+	d.Value = coerce(d.Value, schema)
+}
+
+func coerce(v any, s *openapi3.Schema) any {
+	if s == nil {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if obj := schemaFor(s, "object"); obj != nil {
+			for k, member := range x {
+				if ref := obj.Properties[k]; ref != nil {
+					x[k] = coerce(member, ref.Value)
+				}
+			}
+		}
+	case []any:
+		if list := schemaFor(s, "array"); list != nil && list.Items != nil {
+			for i, item := range x {
+				x[i] = coerce(item, list.Items.Value)
+			}
+		}
+	case bool, nil:
+	default:
+		if schemaFor(s, "boolean") != nil {
+			if b, ok := LaxBool(x); ok {
+				return b
+			}
+		}
+	}
+	return v
+}
+
+// schemaFor finds in s the schema of a value of the given JSON type, looking
+// through allOf wrappers and oneOf alternatives; nil when there is none.
+func schemaFor(s *openapi3.Schema, typ string) *openapi3.Schema {
+	if s == nil {
+		return nil
+	}
+	if s.Type.Is(typ) {
+		return s
+	}
+	for _, alts := range []openapi3.SchemaRefs{s.AllOf, s.OneOf, s.AnyOf} {
+		for _, alt := range alts {
+			if found := schemaFor(alt.Value, typ); found != nil {
+				return found
+			}
+		}
+	}
+	return nil
+}
+
+// ForBinder is the request body the generated handler binds from
+// (runtime.BindJSONBody takes ValidatedValue without decoding again), with every
+// waitlist's fields as the text sent: bound through a map, they would lose their
+// key order, and they are stored verbatim. Call it once the tree is validated.
+func (d *Decoded) ForBinder() *Body {
+	if body, ok := d.Value.(map[string]any); ok {
+		if list, ok := body["waitlists"].([]any); ok && len(list) == len(d.fields) {
+			for i, item := range list {
+				if m, ok := item.(map[string]any); ok && d.fields[i] != nil {
+					if _, has := m["fields"]; has {
+						m["fields"] = d.fields[i]
+					}
+				}
+			}
+		}
+	}
+	return &Body{value: d.Value}
+}
+
+// Body is a decoded request body. Read serves its JSON text (encoded on first
+// use), for a binder that cannot use ValidatedValue.
+type Body struct {
+	value any
+	text  *bytes.Reader
+}
+
+// ValidatedValue is the decoded, validated body (runtime.BindJSONBody's hook).
+func (b *Body) ValidatedValue() any { return b.value }
+
+func (b *Body) Read(p []byte) (int, error) {
+	if b.text == nil {
+		data, err := json.Marshal(b.value)
+		if err != nil {
+			return 0, err
+		}
+		b.text = bytes.NewReader(data)
+	}
+	return b.text.Read(p)
+}
+
+// Close implements io.Closer.
+func (b *Body) Close() error { return nil }
+
+var _ io.ReadCloser = (*Body)(nil)

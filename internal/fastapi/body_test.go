@@ -1,0 +1,156 @@
+package fastapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/stretchr/testify/require"
+)
+
+// decodeStd is what DecodeBody must match: encoding/json with UseNumber, and
+// json.Valid for what is a document.
+func decodeStd(data []byte) (any, bool) {
+	if !json.Valid(data) {
+		return nil, false
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+var bodyCases = []string{
+	`{}`, `[]`, ` { } `, `{"a":1}`, `{"a":-0.5e+10,"b":[true,false,null],"c":{"d":"x"}}`,
+	`"text"`, `12`, `-0`, `0.0`, `1E3`, `null`, `true`,
+	`{"a":1,"a":2}`, `{"é":"ü\u00e9\n\"\\\/"}`, `"\ud83d\ude00"`, `"\ud800"`, "\"\xff\xfe\"",
+	// not documents
+	``, ` `, `{`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `[1 2]`, `{} {}`, `{}x`, `01`, `-`, `1.`, `1e`, `.5`,
+	`tru`, `truex`, `nul`, `"abc`, "\"a\tb\"", `"\x"`, `"\u12"`, `{1:2}`, `{"a" 1}`, `[`, `]`, `+1`, `NaN`,
+}
+
+func TestDecodeBodyMatchesEncodingJSON(t *testing.T) {
+	for _, c := range bodyCases {
+		want, valid := decodeStd([]byte(c))
+		got, err := DecodeBody([]byte(c))
+		require.Equal(t, valid, err == nil, "%q", c)
+		if valid {
+			require.Equal(t, want, got.Value, "%q", c)
+		}
+	}
+}
+
+func FuzzDecodeBody(f *testing.F) {
+	for _, c := range bodyCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, valid := decodeStd(data)
+		got, err := DecodeBody(data)
+		if valid != (err == nil) {
+			t.Fatalf("%q: json.Valid %v, DecodeBody error %v", data, valid, err)
+		}
+		if valid {
+			require.Equal(t, want, got.Value, "%q", data)
+		}
+	})
+}
+
+func TestDecodeBodyKeepsWaitlistFieldsAsSent(t *testing.T) {
+	cases := []struct {
+		body string
+		want []string // the fields of each waitlist once ready for the binder ("" for none)
+	}{
+		{`{"waitlists":[{"name":"vpn","fields":{ "z": 1, "a" : [2] }}]}`, []string{`{ "z": 1, "a" : [2] }`}},
+		{`{"waitlists":[{"name":"a"},{"name":"b","fields":null}]}`, []string{"", `null`}},
+		{`{"waitlists":[{"fields":{"x":1}}],"waitlists":[{"fields":{"y":2}}]}`, []string{`{"y":2}`}},
+		{`{"waitlists":[{"fields":{"a":1},"fields":{"b":2}}]}`, []string{`{"b":2}`}},
+		// Only body.waitlists[].fields: not elsewhere, nor a nested waitlists.
+		{`{"other":[{"fields":{"a":1}}],"waitlists":[{"fields":{"waitlists":[{"fields":{}}]}}]}`,
+			[]string{`{"waitlists":[{"fields":{}}]}`}},
+	}
+	for _, c := range cases {
+		d, err := DecodeBody([]byte(c.body))
+		require.NoError(t, err, c.body)
+		body := d.ForBinder().ValidatedValue().(map[string]any)
+		list := body["waitlists"].([]any)
+		require.Len(t, list, len(c.want), c.body)
+		for i, w := range c.want {
+			f, has := list[i].(map[string]any)["fields"]
+			if w == "" {
+				require.False(t, has, c.body)
+				continue
+			}
+			require.Equal(t, json.RawMessage(w), f, c.body)
+		}
+		if other, ok := body["other"].([]any); ok {
+			require.IsType(t, map[string]any{}, other[0].(map[string]any)["fields"])
+		}
+	}
+}
+
+func TestJSONInvalidPosition(t *testing.T) {
+	for body, at := range map[string]int64{`{"a":}`: 5, `{"a":1`: 6, `{"é":x}`: 5, ``: 0, `[1,]`: 3} {
+		item := JSONInvalid([]byte(body))
+		require.Equal(t, []any{"body", at}, item.Loc, body)
+		require.Equal(t, "json_invalid", item.Type)
+	}
+}
+
+func TestLaxBool(t *testing.T) {
+	cases := []struct {
+		in       any
+		want, ok bool
+	}{
+		{true, true, true}, {false, false, true},
+		{json.Number("1"), true, true}, {json.Number("0"), false, true}, {json.Number("1.0"), true, true},
+		{json.Number("0.0"), false, true}, {json.Number("2"), false, false}, {json.Number("1e0"), false, false},
+		{"yes", true, true}, {"Y", true, true}, {"on", true, true}, {"T", true, true}, {"TRUE", true, true}, {"1", true, true},
+		{"no", false, true}, {"N", false, true}, {"off", false, true}, {"f", false, true}, {"False", false, true}, {"0", false, true},
+		{"", false, false}, {"maybe", false, false}, {nil, false, false}, {map[string]any{}, false, false},
+	}
+	for _, c := range cases {
+		b, ok := LaxBool(c.in)
+		require.Equal(t, c.ok, ok, "%#v", c.in)
+		require.Equal(t, c.want, b, "%#v", c.in)
+	}
+}
+
+func TestCoerceLaxBooleans(t *testing.T) {
+	boolean := &openapi3.Schema{Type: &openapi3.Types{"boolean"}}
+	nullableBool := &openapi3.Schema{AllOf: openapi3.SchemaRefs{{Value: boolean}}}
+	item := &openapi3.Schema{Type: &openapi3.Types{"object"}, Properties: openapi3.Schemas{
+		"subscribed": {Value: boolean}, "name": {Value: &openapi3.Schema{Type: &openapi3.Types{"string"}}}}}
+	union := &openapi3.Schema{OneOf: openapi3.SchemaRefs{
+		{Value: &openapi3.Schema{Type: &openapi3.Types{"array"}, Items: &openapi3.SchemaRef{Value: item}}},
+		{Value: &openapi3.Schema{Type: &openapi3.Types{"string"}, Enum: []any{"UNSUBSCRIBE"}}}}}
+	schema := &openapi3.Schema{Type: &openapi3.Types{"object"}, Properties: openapi3.Schemas{
+		"flag": {Value: nullableBool}, "list": {Value: union}}}
+
+	cases := []struct{ in, want string }{
+		{`{"flag":"yes","list":[{"subscribed":0,"name":"1"}]}`, `{"flag":true,"list":[{"subscribed":false,"name":"1"}]}`},
+		{`{"flag":"maybe","list":"UNSUBSCRIBE","other":"1"}`, `{"flag":"maybe","list":"UNSUBSCRIBE","other":"1"}`},
+		{`{"flag":null,"list":[{"subscribed":"off"}],"x":{"subscribed":"1"}}`, `{"flag":null,"list":[{"subscribed":false}],"x":{"subscribed":"1"}}`},
+	}
+	for _, c := range cases {
+		d, err := DecodeBody([]byte(c.in))
+		require.NoError(t, err)
+		d.CoerceLaxBooleans(schema)
+		want, _ := decodeStd([]byte(c.want))
+		require.Equal(t, want, d.Value, c.in)
+	}
+}
+
+func TestBodyReadsAsJSON(t *testing.T) {
+	d, err := DecodeBody([]byte(`{"waitlists":[{"fields":{"b":1,"a":2}}],"n":1.50}`))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(d.ForBinder())
+	require.NoError(t, err)
+	require.JSONEq(t, `{"waitlists":[{"fields":{"b":1,"a":2}}],"n":1.50}`, buf.String())
+	require.Contains(t, buf.String(), `{"b":1,"a":2}`)
+}

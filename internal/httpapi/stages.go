@@ -1,0 +1,326 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/google/uuid"
+
+	"github.com/ctms-go/ctms/internal/fastapi"
+	"github.com/ctms-go/ctms/internal/store"
+)
+
+// The stages every request to an operation of api/openapi.yaml goes through,
+// after routing (middleware.go) and before its handler, in this order. The order
+// is the Python CTMS's: when a request has several problems, the first stage that
+// finds one answers (e.g. a body that is not JSON gets 422 before a missing token
+// gets 401). Each stage either passes or returns the error writeError answers.
+var requestStages = []struct {
+	name string
+	run  func(*server, *call) error
+	// answers lists the statuses the stage can answer (stages_test.go checks that
+	// api/openapi.yaml declares them for every operation the stage applies to).
+	answers func(*operation) []int
+}{
+	{"deadline", (*server).deadline, none},
+	{"read body", (*server).readBody, func(op *operation) []int {
+		return when(op.hasBody, http.StatusRequestEntityTooLarge, http.StatusBadRequest, http.StatusUnprocessableEntity)
+	}},
+	{"authenticate", (*server).authenticateCall, func(op *operation) []int {
+		return when(!op.public, http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden, http.StatusServiceUnavailable)
+	}},
+	{"authorise", (*server).authorise, func(op *operation) []int { return when(!op.public, http.StatusForbidden) }},
+	{"normalise", (*server).normalise, func(op *operation) []int {
+		return when(op.hasJSONBody || len(op.params) > 0, http.StatusUnprocessableEntity)
+	}},
+	{"validate", (*server).validate, func(op *operation) []int {
+		return when(op.hasJSONBody || len(op.params) > 0, http.StatusUnprocessableEntity)
+	}},
+}
+
+func none(*operation) []int { return nil }
+
+func when(cond bool, statuses ...int) []int {
+	if cond {
+		return statuses
+	}
+	return nil
+}
+
+// call is one request to a spec operation as the stages see it.
+type call struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	rt     *route
+	op     *operation
+	cancel context.CancelFunc // of the deadline, when set
+	body   []byte             // as read (operations with a request body)
+	json   fastapi.Decoded    // the body decoded (JSON bodies sent as JSON)
+	query  url.Values         // the query, normalised
+	client *store.APIClient   // authenticated (non-public operations)
+}
+
+// stages runs the request stages, then the handler with the validated request:
+// its body decoded and checked, its JSON answer written as the Python CTMS does.
+func (s *server) stages(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := routeOf(r)
+		if rt == nil || rt.op == nil {
+			next.ServeHTTP(w, r) // not a spec operation (docs, crash, ...)
+			return
+		}
+		c := &call{w: w, r: r, rt: rt, op: rt.op}
+		defer func() {
+			if c.cancel != nil {
+				c.cancel()
+			}
+		}()
+		for _, stage := range requestStages {
+			if err := stage.run(s, c); err != nil {
+				writeError(w, c.r, err)
+				return
+			}
+		}
+		next.ServeHTTP(fastapi.Writer{ResponseWriter: w}, c.r)
+	})
+}
+
+// deadline bounds the database work of the request: past it, the request fails
+// fast with 503 instead of hanging on an unreachable database.
+func (s *server) deadline(c *call) error {
+	if d := s.cfg.RequestDBTimeout; d > 0 {
+		var ctx context.Context
+		ctx, c.cancel = context.WithTimeout(c.r.Context(), d)
+		c.r = c.r.WithContext(ctx)
+	}
+	return nil
+}
+
+// readBody reads the body (bounded) and, before authentication as FastAPI does,
+// decodes a JSON body sent as JSON, once: malformed JSON is answered 422, and
+// JSON that PostgreSQL could not store 400 or 422 (hostile.go). Form bodies
+// (POST /token) are put back for their handler.
+func (s *server) readBody(c *call) error {
+	if !c.op.hasBody {
+		return nil
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, s.maxBodyBytes()))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return httpError(http.StatusRequestEntityTooLarge, "Request body too large")
+		}
+		return httpError(http.StatusBadRequest, "There was an error reading the body")
+	}
+	c.body = data
+	if !c.op.hasJSONBody {
+		c.r.Body = io.NopCloser(bytes.NewReader(data))
+		c.r.ContentLength = int64(len(data))
+		return nil
+	}
+	if !isJSONContent(c.r) || len(bytes.TrimSpace(data)) == 0 {
+		return nil // refused after authentication (normalise), as FastAPI does
+	}
+	if c.json, err = fastapi.DecodeBody(data); err != nil {
+		return invalid(fastapi.JSONInvalid(data))
+	}
+	return checkStorableJSON(data) // hostile.go
+}
+
+var errNoPermissionDeclared = httpError(http.StatusForbidden, "Forbidden: the operation declares no permission")
+
+// authenticateCall lets public operations through; the others need an enabled
+// bearer client. An operation that declares no permission is refused before
+// credentials are even looked at (access.go: access fails closed).
+func (s *server) authenticateCall(c *call) error {
+	if c.op.public {
+		return nil
+	}
+	if len(c.op.permissions) == 0 {
+		return errNoPermissionDeclared // nobody, admin included
+	}
+	client, err := s.authenticate(c.r) // auth.go
+	c.client = client
+	return err
+}
+
+// authorise enforces the permissions the operation declares (x-ctms-permissions).
+func (s *server) authorise(c *call) error {
+	if c.op.public {
+		return nil
+	}
+	return s.authorize(c.client, c.op.permissions)
+}
+
+// normalise reads the input as FastAPI would for the Python CTMS: a JSON body
+// must be there and sent as JSON, its lax booleans become booleans; the query is
+// normalised in one pass (fastapi.NormaliseQuery) and invalid UTF-8 in the path
+// replaced (hostile.go). Parameters holding NUL are refused.
+func (s *server) normalise(c *call) error {
+	r := c.r
+	if c.op.hasJSONBody {
+		switch {
+		case len(bytes.TrimSpace(c.body)) == 0:
+			return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
+		case !isJSONContent(r):
+			return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
+				Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(c.body)})
+		}
+		r.Header.Set("Content-Type", "application/json") // the binder's content type
+		c.json.CoerceLaxBooleans(c.op.bodySchema)
+	}
+	fixPathUTF8(r, c.rt) // hostile.go
+	c.query = r.URL.Query()
+	changed, problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters)
+	if len(problems) > 0 {
+		return invalid(problems...)
+	}
+	if changed {
+		r.URL.RawQuery = c.query.Encode() // what the generated binder reads
+	}
+	return nil
+}
+
+// validateOptions are those of the schema validation of parameters: kin would
+// also put defaults in place of absent values; the handlers apply them instead.
+var validateOptions = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true}
+
+// validate checks the parameters and the body against the spec (kin-openapi),
+// all problems at once as FastAPI lists them, and hands the validated body to
+// the generated binder (fastapi.Decoded.ForBinder: no second decoding).
+func (s *server) validate(c *call) error {
+	var items []ValidationItem
+	var input *openapi3filter.RequestValidationInput
+	for _, p := range c.op.params {
+		if p.plain && plainValid(p.Parameter, c.rt.params, c.query) {
+			continue
+		}
+		if input == nil {
+			input = &openapi3filter.RequestValidationInput{Request: c.r, PathParams: c.rt.params,
+				QueryParams: c.query, Route: c.op.route, Options: validateOptions}
+		}
+		if err := openapi3filter.ValidateParameter(c.r.Context(), input, p.Parameter); err != nil {
+			items = append(items, fastapi.Items(err)...)
+		}
+	}
+	if c.op.bodySchema != nil {
+		// Stopping at the first error is a quarter cheaper; a body that has one is
+		// checked again for all of them, as FastAPI lists them.
+		if c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest()) != nil {
+			if err := c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
+				items = append(items, fastapi.SchemaItems([]any{"body"}, err)...)
+			}
+		}
+	}
+	if len(items) > 0 {
+		return invalid(items...)
+	}
+	if c.op.hasJSONBody {
+		c.r.Body = c.json.ForBinder()
+	}
+	return nil
+}
+
+// operation is what the stages need of a spec operation, read once at start-up.
+type operation struct {
+	route       *routers.Route
+	public      bool     // x-ctms-public
+	permissions []string // x-ctms-permissions
+	hasBody     bool
+	hasJSONBody bool
+	bodySchema  *openapi3.Schema // of the JSON body
+	params      []param          // the path item's, then the operation's (as kin-openapi orders them)
+}
+
+type param struct {
+	*openapi3.Parameter
+	// plain: a string, maybe a UUID, and nothing else to check (plainValid).
+	plain bool
+}
+
+func newOperation(rt *routers.Route) *operation {
+	op := rt.Operation
+	o := &operation{route: rt, public: isPublic(op), permissions: requiredPermissions(op)}
+	if op.RequestBody != nil && op.RequestBody.Value != nil {
+		o.hasBody = true
+		if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
+			o.hasJSONBody = true
+			if mt.Schema != nil {
+				o.bodySchema = mt.Schema.Value
+			}
+		}
+	}
+	for _, ref := range rt.PathItem.Parameters {
+		if op.Parameters.GetByInAndName(ref.Value.In, ref.Value.Name) == nil {
+			o.params = append(o.params, param{ref.Value, isPlain(ref.Value)})
+		}
+	}
+	for _, ref := range op.Parameters {
+		o.params = append(o.params, param{ref.Value, isPlain(ref.Value)})
+	}
+	return o
+}
+
+// isPlain tells whether a parameter's schema is only a string, possibly of
+// format uuid: the identifiers of GET /ctms/{email_id} and GET /ctms?....
+func isPlain(p *openapi3.Parameter) bool {
+	if p.Content != nil || p.Schema == nil || p.Schema.Value == nil || (p.In != "path" && p.In != "query") {
+		return false
+	}
+	s := p.Schema.Value
+	return s.Type != nil && len(*s.Type) == 1 && s.Type.Is("string") && (s.Format == "" || s.Format == "uuid") &&
+		len(s.Enum) == 0 && s.Pattern == "" && s.MinLength == 0 && s.MaxLength == nil &&
+		len(s.AllOf) == 0 && len(s.OneOf) == 0 && len(s.AnyOf) == 0 && s.Not == nil
+}
+
+// plainValid accepts, without kin-openapi, the value of a plain parameter that
+// kin-openapi would accept: one non-empty value, a UUID where the format says
+// so (the check server.go registers for the format), or an optional parameter
+// left out. Anything else goes to kin-openapi, which says what is wrong.
+func plainValid(p *openapi3.Parameter, path map[string]string, q url.Values) bool {
+	var v string
+	switch p.In {
+	case "path":
+		pv, ok := path[p.Name]
+		if !ok {
+			return false
+		}
+		v = pv
+	case "query":
+		vs := q[p.Name]
+		if len(vs) == 0 {
+			return !p.Required
+		}
+		if len(vs) > 1 {
+			return false
+		}
+		v = vs[0]
+	}
+	if v == "" {
+		return false
+	}
+	if p.Schema.Value.Format == "uuid" {
+		_, err := uuid.Parse(v)
+		return err == nil
+	}
+	return true
+}
+
+// isJSONContent tells whether FastAPI parses the body as JSON: no content type,
+// application/json or application/*+json.
+func isJSONContent(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || ct == "application/json" {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "" || mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
