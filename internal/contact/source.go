@@ -15,9 +15,9 @@ var urlParser = whatwg.NewParser()
 // when s is not an absolute URL, why, in the words of the Rust url crate that
 // pydantic uses ("relative URL without a base", "empty host", "invalid URL").
 //
-// A body's sources are checked by the schema's format check
-// (internal/httpapi/server.go) and normalised again here: most are in normal
-// form already and skip the parser; the others are parsed once and remembered.
+// Each source of a body comes here twice, for the schema's format check
+// (internal/httpapi/server.go) and to be normalised: most are in normal form
+// already and skip the parser; the others are parsed once and remembered.
 func NormaliseSource(s string) (normalised, why string) {
 	if isNormalURL(s) {
 		return s, ""
