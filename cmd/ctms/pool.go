@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/store"
 )
 
 const (
@@ -51,6 +52,7 @@ func poolConfig(name, url string, cfg *config.Config) (*pgxpool.Config, error) {
 	}
 	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pc.ConnConfig.RuntimeParams["application_name"] = "ctms"
+	pc.AfterConnect = store.PrepareConn
 	return pc, nil
 }
 

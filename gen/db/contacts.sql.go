@@ -910,17 +910,6 @@ func (q *Queries) NewslettersUpsert(ctx context.Context, db DBTX, arg Newsletter
 }
 
 const updatesFirstPage = `-- name: UpdatesFirstPage :many
-WITH page AS (
-  SELECT x.email_id FROM emails x
-  WHERE x.update_timestamp >= $1 AND x.update_timestamp < $2
-    AND ($3::boolean IS NULL OR (
-      CASE WHEN $3::boolean
-        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
-        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
-      END))
-  ORDER BY x.update_timestamp, x.email_id
-  LIMIT $4
-)
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
   e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
@@ -951,18 +940,22 @@ SELECT
     ) ORDER BY w.name)
     FROM waitlists w WHERE w.email_id = e.email_id
   ), '[]')::json AS waitlists
-FROM page p JOIN emails e ON e.email_id = p.email_id
+FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY(ARRAY(
+  SELECT x.email_id FROM emails x
+  WHERE x.update_timestamp >= $1 AND x.update_timestamp < $2
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT $3))
 ORDER BY e.update_timestamp, e.email_id
 `
 
 type UpdatesFirstPageParams struct {
-	StartTs      time.Time
-	EndTs        time.Time
-	MofoRelevant *bool
-	MaxRows      int32
+	StartTs time.Time
+	EndTs   time.Time
+	MaxRows int32
 }
 
 type UpdatesFirstPageRow struct {
@@ -1009,14 +1002,13 @@ type UpdatesFirstPageRow struct {
 }
 
 // First page of the change feed, whole contacts in one statement: keyset order
-// on bulk_read_index.
+// on bulk_read_index. Written for one generic plan: the page's email_ids as an
+// array (a page of unknown size planned as a join would be estimated at a tenth
+// of the table, and hash-joined), and without a mofo_relevant filter
+// (UpdatesFirstPageMofo has it: an optional filter keeps a statement on custom
+// plans, planned anew on every call).
 func (q *Queries) UpdatesFirstPage(ctx context.Context, db DBTX, arg UpdatesFirstPageParams) ([]UpdatesFirstPageRow, error) {
-	rows, err := db.Query(ctx, updatesFirstPage,
-		arg.StartTs,
-		arg.EndTs,
-		arg.MofoRelevant,
-		arg.MaxRows,
-	)
+	rows, err := db.Query(ctx, updatesFirstPage, arg.StartTs, arg.EndTs, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -1076,19 +1068,52 @@ func (q *Queries) UpdatesFirstPage(ctx context.Context, db DBTX, arg UpdatesFirs
 	return items, nil
 }
 
+const updatesFirstPageMofo = `-- name: UpdatesFirstPageMofo :many
+SELECT e.email_id FROM emails e
+WHERE e.update_timestamp >= $1 AND e.update_timestamp < $2
+  AND (CASE WHEN $3::boolean
+    THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
+    ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
+  END)
+ORDER BY e.update_timestamp, e.email_id
+LIMIT $4
+`
+
+type UpdatesFirstPageMofoParams struct {
+	StartTs      time.Time
+	EndTs        time.Time
+	MofoRelevant bool
+	MaxRows      int32
+}
+
+// UpdatesFirstPage with the mofo_relevant filter: the page's email_ids, in order
+// (ContactsGetByIDs reads the contacts).
+func (q *Queries) UpdatesFirstPageMofo(ctx context.Context, db DBTX, arg UpdatesFirstPageMofoParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, updatesFirstPageMofo,
+		arg.StartTs,
+		arg.EndTs,
+		arg.MofoRelevant,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var email_id uuid.UUID
+		if err := rows.Scan(&email_id); err != nil {
+			return nil, err
+		}
+		items = append(items, email_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const updatesNextPage = `-- name: UpdatesNextPage :many
-WITH page AS (
-  SELECT x.email_id FROM emails x
-  WHERE (x.update_timestamp, x.email_id) > ($1::timestamptz, $2::uuid)
-    AND x.update_timestamp < $3
-    AND ($4::boolean IS NULL OR (
-      CASE WHEN $4::boolean
-        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
-        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
-      END))
-  ORDER BY x.update_timestamp, x.email_id
-  LIMIT $5
-)
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
   e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
@@ -1119,19 +1144,25 @@ SELECT
     ) ORDER BY w.name)
     FROM waitlists w WHERE w.email_id = e.email_id
   ), '[]')::json AS waitlists
-FROM page p JOIN emails e ON e.email_id = p.email_id
+FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY(ARRAY(
+  SELECT x.email_id FROM emails x
+  WHERE (x.update_timestamp, x.email_id) > ($1::timestamptz, $2::uuid)
+    -- Implied by the keyset: it lets the planner see a range, as on the first page.
+    AND x.update_timestamp >= $1::timestamptz AND x.update_timestamp < $3
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT $4))
 ORDER BY e.update_timestamp, e.email_id
 `
 
 type UpdatesNextPageParams struct {
-	AfterTs      time.Time
-	AfterID      uuid.UUID
-	EndTs        time.Time
-	MofoRelevant *bool
-	MaxRows      int32
+	AfterTs time.Time
+	AfterID uuid.UUID
+	EndTs   time.Time
+	MaxRows int32
 }
 
 type UpdatesNextPageRow struct {
@@ -1178,13 +1209,13 @@ type UpdatesNextPageRow struct {
 }
 
 // Next page after the cursor (update_timestamp, email_id): a strict keyset, so no
-// contact repeats or is skipped even when many share one timestamp.
+// contact repeats or is skipped even when many share one timestamp. Written as
+// UpdatesFirstPage, for one generic plan.
 func (q *Queries) UpdatesNextPage(ctx context.Context, db DBTX, arg UpdatesNextPageParams) ([]UpdatesNextPageRow, error) {
 	rows, err := db.Query(ctx, updatesNextPage,
 		arg.AfterTs,
 		arg.AfterID,
 		arg.EndTs,
-		arg.MofoRelevant,
 		arg.MaxRows,
 	)
 	if err != nil {
@@ -1239,6 +1270,53 @@ func (q *Queries) UpdatesNextPage(ctx context.Context, db DBTX, arg UpdatesNextP
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const updatesNextPageMofo = `-- name: UpdatesNextPageMofo :many
+SELECT e.email_id FROM emails e
+WHERE (e.update_timestamp, e.email_id) > ($1::timestamptz, $2::uuid)
+  AND e.update_timestamp < $3
+  AND (CASE WHEN $4::boolean
+    THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
+    ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
+  END)
+ORDER BY e.update_timestamp, e.email_id
+LIMIT $5
+`
+
+type UpdatesNextPageMofoParams struct {
+	AfterTs      time.Time
+	AfterID      uuid.UUID
+	EndTs        time.Time
+	MofoRelevant bool
+	MaxRows      int32
+}
+
+// UpdatesNextPage with the mofo_relevant filter: the page's email_ids, in order.
+func (q *Queries) UpdatesNextPageMofo(ctx context.Context, db DBTX, arg UpdatesNextPageMofoParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, updatesNextPageMofo,
+		arg.AfterTs,
+		arg.AfterID,
+		arg.EndTs,
+		arg.MofoRelevant,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var email_id uuid.UUID
+		if err := rows.Scan(&email_id); err != nil {
+			return nil, err
+		}
+		items = append(items, email_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -35,6 +35,7 @@ func Connect(ctx context.Context, url string) (*Store, func(), error) {
 	if err != nil {
 		return nil, nil, mapError("connect to database", err)
 	}
+	_ = PrepareConn(ctx, conn) // cannot fail
 	return New(conn), func() { _ = conn.Close(context.WithoutCancel(ctx)) }, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -62,6 +63,18 @@ func TestHotStatementsUseGenericPlans(t *testing.T) {
 			t.Fatalf("identities %d: %v, %d identities", i, err, len(ids))
 		}
 	}
+	start, end := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	for range n {
+		page, err := s.Updates(ctx, UpdatesQuery{Start: start, End: end, Limit: 10})
+		if err != nil || len(page) != 10 {
+			t.Fatalf("updates: %v, %d contacts", err, len(page))
+		}
+		last := page[len(page)-1].Email
+		after := &Cursor{EmailID: last.EmailID, UpdateTimestamp: last.UpdateTimestamp}
+		if page, err = s.Updates(ctx, UpdatesQuery{Start: start, End: end, After: after, Limit: 10}); err != nil || len(page) != 10 {
+			t.Fatalf("updates after: %v, %d contacts", err, len(page))
+		}
+	}
 	for i := range n {
 		if _, err := s.DeleteByPrimaryEmail(ctx, emails[i], "test"); err != nil {
 			t.Fatal(err)
@@ -84,7 +97,7 @@ func TestHotStatementsUseGenericPlans(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"ContactGet", "ContactCreate", "EmailLock", "EmailUpdate", "EmailLockByPrimaryEmail", "IdentityByPrimaryEmail"} {
+	for _, name := range []string{"ContactGet", "ContactCreate", "EmailLock", "EmailUpdate", "EmailLockByPrimaryEmail", "IdentityByPrimaryEmail", "UpdatesFirstPage", "UpdatesNextPage"} {
 		var generic, custom int64
 		err := pool.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)
 			FROM pg_prepared_statements WHERE statement LIKE '-- name: ' || $1 || ' %'`, name).Scan(&generic, &custom)

@@ -263,25 +263,44 @@ type Cursor struct {
 }
 
 // Updates returns one page of contacts changed in [Start, End) (after the cursor
-// when there is one), ordered by (update_timestamp, email_id), in one statement.
+// when there is one), ordered by (update_timestamp, email_id): in one statement,
+// or, filtered on mofo_relevant, in two (the page's ids, then their contacts).
 func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact, error) {
-	if u.After == nil {
-		rows, err := s.q.UpdatesFirstPage(ctx, s.db, db.UpdatesFirstPageParams{
-			StartTs: u.Start, EndTs: u.End, MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
-		})
+	limit := int32(u.Limit) // #nosec G115 -- limit is 1..1000 (checked by the handler)
+	switch {
+	case u.MofoRelevant != nil:
+		ids, err := s.updatesMofo(ctx, u, limit)
+		if err != nil {
+			return nil, err
+		}
+		return s.Contacts(ctx, ids)
+	case u.After == nil:
+		rows, err := s.q.UpdatesFirstPage(ctx, s.db, db.UpdatesFirstPageParams{StartTs: u.Start, EndTs: u.End, MaxRows: limit})
 		if err != nil {
 			return nil, mapError("updates first page", err)
 		}
 		return contactsFromRows(rows)
 	}
 	rows, err := s.q.UpdatesNextPage(ctx, s.db, db.UpdatesNextPageParams{
-		AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End,
-		MofoRelevant: u.MofoRelevant, MaxRows: int32(u.Limit), // #nosec G115 -- limit is 1..1000 (checked by the handler)
+		AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End, MaxRows: limit,
 	})
 	if err != nil {
 		return nil, mapError("updates next page", err)
 	}
 	return contactsFromRows(rows)
+}
+
+func (s *Store) updatesMofo(ctx context.Context, u UpdatesQuery, limit int32) ([]uuid.UUID, error) {
+	if u.After == nil {
+		ids, err := s.q.UpdatesFirstPageMofo(ctx, s.db, db.UpdatesFirstPageMofoParams{
+			StartTs: u.Start, EndTs: u.End, MofoRelevant: *u.MofoRelevant, MaxRows: limit,
+		})
+		return ids, mapError("updates first page", err)
+	}
+	ids, err := s.q.UpdatesNextPageMofo(ctx, s.db, db.UpdatesNextPageMofoParams{
+		AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End, MofoRelevant: *u.MofoRelevant, MaxRows: limit,
+	})
+	return ids, mapError("updates next page", err)
 }
 
 // UpdatesEnd is the default `end` of /updates: now, or the start of the oldest

@@ -107,18 +107,11 @@ WHERE (sqlc.narg(email_id)::uuid IS NULL OR e.email_id = sqlc.narg(email_id)::uu
 
 -- name: UpdatesFirstPage :many
 -- First page of the change feed, whole contacts in one statement: keyset order
--- on bulk_read_index.
-WITH page AS (
-  SELECT x.email_id FROM emails x
-  WHERE x.update_timestamp >= @start_ts AND x.update_timestamp < @end_ts
-    AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
-      CASE WHEN sqlc.narg(mofo_relevant)::boolean
-        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
-        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
-      END))
-  ORDER BY x.update_timestamp, x.email_id
-  LIMIT @max_rows
-)
+-- on bulk_read_index. Written for one generic plan: the page's email_ids as an
+-- array (a page of unknown size planned as a join would be estimated at a tenth
+-- of the table, and hash-joined), and without a mofo_relevant filter
+-- (UpdatesFirstPageMofo has it: an optional filter keeps a statement on custom
+-- plans, planned anew on every call).
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
   e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
@@ -149,27 +142,21 @@ SELECT
     ) ORDER BY w.name)
     FROM waitlists w WHERE w.email_id = e.email_id
   ), '[]')::json AS waitlists
-FROM page p JOIN emails e ON e.email_id = p.email_id
+FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY(ARRAY(
+  SELECT x.email_id FROM emails x
+  WHERE x.update_timestamp >= @start_ts AND x.update_timestamp < @end_ts
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT @max_rows))
 ORDER BY e.update_timestamp, e.email_id;
 
 -- name: UpdatesNextPage :many
 -- Next page after the cursor (update_timestamp, email_id): a strict keyset, so no
--- contact repeats or is skipped even when many share one timestamp.
-WITH page AS (
-  SELECT x.email_id FROM emails x
-  WHERE (x.update_timestamp, x.email_id) > (@after_ts::timestamptz, @after_id::uuid)
-    AND x.update_timestamp < @end_ts
-    AND (sqlc.narg(mofo_relevant)::boolean IS NULL OR (
-      CASE WHEN sqlc.narg(mofo_relevant)::boolean
-        THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant = true)
-        ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = x.email_id AND m.mofo_relevant IS NOT false)
-      END))
-  ORDER BY x.update_timestamp, x.email_id
-  LIMIT @max_rows
-)
+-- contact repeats or is skipped even when many share one timestamp. Written as
+-- UpdatesFirstPage, for one generic plan.
 SELECT
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
   e.mailing_country, e.email_format, e.email_lang, e.has_opted_out_of_email,
@@ -200,11 +187,42 @@ SELECT
     ) ORDER BY w.name)
     FROM waitlists w WHERE w.email_id = e.email_id
   ), '[]')::json AS waitlists
-FROM page p JOIN emails e ON e.email_id = p.email_id
+FROM emails e
 LEFT JOIN amo a ON a.email_id = e.email_id
 LEFT JOIN fxa f ON f.email_id = e.email_id
 LEFT JOIN mofo m ON m.email_id = e.email_id
+WHERE e.email_id = ANY(ARRAY(
+  SELECT x.email_id FROM emails x
+  WHERE (x.update_timestamp, x.email_id) > (@after_ts::timestamptz, @after_id::uuid)
+    -- Implied by the keyset: it lets the planner see a range, as on the first page.
+    AND x.update_timestamp >= @after_ts::timestamptz AND x.update_timestamp < @end_ts
+  ORDER BY x.update_timestamp, x.email_id
+  LIMIT @max_rows))
 ORDER BY e.update_timestamp, e.email_id;
+
+-- name: UpdatesFirstPageMofo :many
+-- UpdatesFirstPage with the mofo_relevant filter: the page's email_ids, in order
+-- (ContactsGetByIDs reads the contacts).
+SELECT e.email_id FROM emails e
+WHERE e.update_timestamp >= @start_ts AND e.update_timestamp < @end_ts
+  AND (CASE WHEN @mofo_relevant::boolean
+    THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
+    ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
+  END)
+ORDER BY e.update_timestamp, e.email_id
+LIMIT @max_rows;
+
+-- name: UpdatesNextPageMofo :many
+-- UpdatesNextPage with the mofo_relevant filter: the page's email_ids, in order.
+SELECT e.email_id FROM emails e
+WHERE (e.update_timestamp, e.email_id) > (@after_ts::timestamptz, @after_id::uuid)
+  AND e.update_timestamp < @end_ts
+  AND (CASE WHEN @mofo_relevant::boolean
+    THEN EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant = true)
+    ELSE NOT EXISTS (SELECT 1 FROM mofo m WHERE m.email_id = e.email_id AND m.mofo_relevant IS NOT false)
+  END)
+ORDER BY e.update_timestamp, e.email_id
+LIMIT @max_rows;
 
 -- name: EmailLock :exec
 -- Locks a contact for a read-modify-write (PATCH).
