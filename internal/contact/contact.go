@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -241,26 +242,49 @@ func (c *Contact) RelayWaitlistGeo() *string {
 	return nil
 }
 
-// fieldString reads a string member of a waitlist's fields; anything else is nil.
+// fieldString reads a string member of a waitlist's fields; anything else
+// (absent, null, another type) is nil.
 func fieldString(fields json.RawMessage, key string) *string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(fields, &m) != nil {
+	text, ok := memberText(fields, key)
+	if !ok { // a member name with escapes: decode the whole object
+		var m map[string]json.RawMessage
+		if json.Unmarshal(fields, &m) != nil {
+			return nil
+		}
+		text = m[key]
+	}
+	if len(text) < 2 || text[0] != '"' {
 		return nil
 	}
-	raw, ok := m[key]
-	if !ok {
-		return nil
+	if bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text) {
+		return new(string(text[1 : len(text)-1]))
 	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(text, &s) != nil {
 		return nil
 	}
 	return &s
 }
 
+// memberText is the text of the value of the member key of the JSON object
+// obj (nil when obj has no such member or is no object; the last one when the
+// name repeats, as decoding into a map keeps). ok is false when the scan
+// cannot tell (see members).
+func memberText(obj []byte, key string) (text []byte, ok bool) {
+	_, ok = members(obj, func(name, value []byte) {
+		if string(name) == key {
+			text = value
+		}
+	})
+	if !ok {
+		return nil, false
+	}
+	return text, true
+}
+
 // SameJSON compares two JSON documents as values (key order and spacing aside).
 func SameJSON(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
+	if sameTokens(a, b) {
 		return true
 	}
 	var x, y any
@@ -270,6 +294,35 @@ func SameJSON(a, b json.RawMessage) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+// sameTokens reports whether two JSON texts are the same but for the spacing
+// between tokens (the common case: one text stored by a client that spaces it),
+// which makes them the same value without decoding them.
+func sameTokens(a, b []byte) bool {
+	i, j, inString := 0, 0, false
+	for {
+		if !inString {
+			i, j = skipSpace(a, i), skipSpace(b, j)
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i] != b[j] {
+			return false
+		}
+		c := a[i]
+		i, j = i+1, j+1
+		switch {
+		case inString && c == '\\': // the escaped byte compares as is
+			if i == len(a) || j == len(b) || a[i] != b[j] {
+				return false
+			}
+			i, j = i+1, j+1
+		case c == '"':
+			inString = !inString
+		}
+	}
 }
 
 func orEmptyObject(j json.RawMessage) json.RawMessage {

@@ -1,6 +1,7 @@
 package contact
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -60,6 +61,14 @@ func (rs FieldRules) For(waitlist string) (rules map[string]FieldRule, extraForb
 // Check validates a waitlist's fields object (already known to be a JSON
 // object). Problems name the waitlist and the field.
 func (rs FieldRules) Check(waitlist string, fields json.RawMessage) []FieldProblem {
+	if rs.allValid(waitlist, fields) {
+		return nil
+	}
+	return rs.problems(waitlist, fields)
+}
+
+// problems is Check by decoding fields.
+func (rs FieldRules) problems(waitlist string, fields json.RawMessage) []FieldProblem {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(fields, &m); err != nil {
 		return []FieldProblem{{Type: "dict_type", Msg: "Input should be a valid dictionary", Input: string(fields)}}
@@ -106,6 +115,48 @@ func (rs FieldRules) Check(waitlist string, fields json.RawMessage) []FieldProbl
 		}
 	}
 	return out
+}
+
+// allValid tells, without decoding fields, that it breaks no rule; false means
+// that it may (Check then decodes it and says what is wrong).
+func (rs FieldRules) allValid(waitlist string, fields json.RawMessage) bool {
+	rules, closed := rs.For(waitlist)
+	valid := true
+	isObject, ok := members(fields, func(name, value []byte) {
+		valid = valid && validMember(rules, closed, name, value)
+	})
+	return ok && isObject && valid
+}
+
+// validMember checks one member of fields: a member with a rule is null or a
+// string that follows it; others are refused by a closed waitlist. Strings
+// with escapes are left to the decoding check.
+func validMember(rules map[string]FieldRule, closed bool, name, value []byte) bool {
+	rule, ok := rules[string(name)]
+	switch {
+	case !ok:
+		return !closed
+	case string(value) == "null":
+		return true
+	case value[0] != '"' || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(value):
+		return false
+	}
+	s := value[1 : len(value)-1]
+	if rule.MaxLength != nil && utf8.RuneCount(s) > *rule.MaxLength {
+		return false
+	}
+	if rule.Pattern != nil && !rule.Pattern.Match(s) {
+		return false
+	}
+	if len(rule.AllowedValues) == 0 {
+		return true
+	}
+	for _, v := range rule.AllowedValues {
+		if string(s) == v {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

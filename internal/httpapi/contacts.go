@@ -103,19 +103,9 @@ func (s *server) CreateCtmsContact(ctx context.Context, req api.CreateCtmsContac
 			return nil, err
 		}
 	}
-	e := b.Email
-	rules, err := s.waitlistRules(ctx)
+	c, err := s.newContact(ctx, id, postInput(b))
 	if err != nil {
 		return nil, err
-	}
-	c, problems := inputContact(id, emailInput{
-		PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
-		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
-		EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
-		UnsubscribeReason: e.UnsubscribeReason,
-	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists, rules)
-	if len(problems) > 0 {
-		return nil, invalid(problems...)
 	}
 	stored, created, err := s.store.Create(ctx, c)
 	switch {
@@ -143,18 +133,9 @@ func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOr
 	if e.EmailId != req.EmailId {
 		return nil, unprocessable("email_id in path must match email_id in contact")
 	}
-	rules, err := s.waitlistRules(ctx)
+	c, err := s.newContact(ctx, req.EmailId, putInput(b))
 	if err != nil {
 		return nil, err
-	}
-	c, problems := inputContact(req.EmailId, emailInput{
-		PrimaryEmail: e.PrimaryEmail, BasketToken: e.BasketToken, DoubleOptIn: e.DoubleOptIn, SfdcId: e.SfdcId,
-		FirstName: e.FirstName, LastName: e.LastName, MailingCountry: e.MailingCountry,
-		EmailFormat: (*string)(e.EmailFormat), EmailLang: e.EmailLang, HasOptedOutOfEmail: e.HasOptedOutOfEmail,
-		UnsubscribeReason: e.UnsubscribeReason,
-	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists, rules)
-	if len(problems) > 0 {
-		return nil, invalid(problems...)
 	}
 	stored, err := s.store.Replace(ctx, c)
 	if errors.Is(err, store.ErrConflict) {
@@ -172,16 +153,14 @@ func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUp
 	if err != nil {
 		return nil, err
 	}
-	p, err := preparePatch(req.Body, rules)
+	p, err := patchFrom(req.Body, rules)
 	if err != nil {
 		return nil, err
 	}
-	if p.email != nil {
-		if id, err := p.email.EmailId.Get(); err == nil && id != req.EmailId {
-			return nil, unprocessable("cannot change email_id")
-		}
+	if p.ChangesEmailID(req.EmailId) {
+		return nil, unprocessable("cannot change email_id")
 	}
-	stored, err := s.store.Update(ctx, req.EmailId, p.apply)
+	stored, err := s.store.Update(ctx, req.EmailId, p)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errUnknownEmailID
@@ -209,6 +188,18 @@ func (s *server) DeleteContactByPrimaryEmail(ctx context.Context, req api.Delete
 		out[i] = identityResponse(&deleted[i])
 	}
 	return out, nil
+}
+
+// newContact is the contact of a POST or PUT body, or the 422 of its problems.
+func (s *server) newContact(ctx context.Context, id uuid.UUID, in *contact.Patch) (*contact.Contact, error) {
+	rules, err := s.waitlistRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if problems := in.Validate(rules); len(problems) > 0 {
+		return nil, invalid(problemItems(problems)...)
+	}
+	return contact.New(id, in), nil
 }
 
 // checkV4 enforces that a body email_id is a version-4 UUID (pydantic's UUID4).

@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/oapi-codegen/nullable"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/contact"
@@ -22,18 +19,15 @@ func pyTimestamp(t time.Time) string {
 
 // pyISO formats t with the given text for a UTC offset ("+00:00" or "Z").
 func pyISO(t time.Time, utcSuffix string) string {
-	b := make([]byte, 0, 32)
-	b = t.AppendFormat(b, "2006-01-02T15:04:05")
+	var buf [48]byte // on the stack: the string is the only allocation
+	b := t.AppendFormat(buf[:0], "2006-01-02T15:04:05")
 	if us := t.Nanosecond() / 1000; us != 0 {
-		b = append(b, '.')
-		s := strconv.Itoa(us)
-		for i := len(s); i < 6; i++ {
-			b = append(b, '0')
+		b = append(b, '.', '0', '0', '0', '0', '0', '0')
+		for i := len(b) - 1; us > 0; i, us = i-1, us/10 {
+			b[i] = byte('0' + us%10)
 		}
-		b = append(b, s...)
 	}
-	_, off := t.Zone()
-	if off == 0 {
+	if _, off := t.Zone(); off == 0 {
 		return string(append(b, utcSuffix...))
 	}
 	return string(t.AppendFormat(b, "-07:00"))
@@ -97,7 +91,7 @@ func contactResponse(c *contact.Contact) api.CTMSResponse {
 	}
 	for i, w := range c.Waitlists {
 		r.Waitlists[i] = api.WaitlistTimestampedSchema{
-			Name: w.Name, Source: w.Source, Fields: compactJSON(w.Fields), Subscribed: w.Subscribed,
+			Name: w.Name, Source: w.Source, Fields: orEmptyObject(w.Fields), Subscribed: w.Subscribed,
 			UnsubReason:     w.UnsubReason,
 			CreateTimestamp: pyTimestamp(w.CreateTimestamp), UpdateTimestamp: pyTimestamp(w.UpdateTimestamp),
 		}
@@ -130,140 +124,121 @@ func identityResponse(i *contact.Identity) api.IdentityResponse {
 	return r
 }
 
-// compactJSON re-serialises stored waitlist fields compactly, keeping key order
-// (the column is json, stored verbatim, maybe with spaces).
-func compactJSON(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 {
+// orEmptyObject is a waitlist's fields for the response: "{}" when none were
+// read. The stored text is written as it is: the JSON encoder compacts it.
+func orEmptyObject(fields json.RawMessage) json.RawMessage {
+	if len(fields) == 0 {
 		return json.RawMessage("{}")
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return json.RawMessage("{}")
-	}
-	return buf.Bytes()
+	return fields
 }
 
-// inputContact maps a POST/PUT body to a contact, applying the input defaults,
-// normalising source URLs and checking what the schema cannot express
-// (waitlist fields, duplicate names). Problems come back as 422 entries.
-func inputContact(id uuid.UUID, e emailInput, amo *api.AddOnsInSchema, fxa *api.FirefoxAccountsInSchema,
+// postInput maps a POST body to the domain input (contact.New makes the contact).
+func postInput(b *api.ContactInSchema) *contact.Patch {
+	e := &b.Email
+	return contactInput(&contact.EmailPatch{
+		PrimaryEmail: &e.PrimaryEmail, BasketToken: given(e.BasketToken), DoubleOptIn: e.DoubleOptIn,
+		SfdcID: given(e.SfdcId), FirstName: given(e.FirstName), LastName: given(e.LastName),
+		MailingCountry: given(e.MailingCountry), EmailFormat: (*string)(e.EmailFormat), EmailLang: change(e.EmailLang),
+		HasOptedOutOfEmail: e.HasOptedOutOfEmail, UnsubscribeReason: given(e.UnsubscribeReason),
+	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists)
+}
+
+// putInput maps a PUT body to the domain input (contact.New makes the contact).
+func putInput(b *api.ContactPutSchema) *contact.Patch {
+	e := &b.Email
+	return contactInput(&contact.EmailPatch{
+		PrimaryEmail: &e.PrimaryEmail, BasketToken: given(e.BasketToken), DoubleOptIn: e.DoubleOptIn,
+		SfdcID: given(e.SfdcId), FirstName: given(e.FirstName), LastName: given(e.LastName),
+		MailingCountry: given(e.MailingCountry), EmailFormat: (*string)(e.EmailFormat), EmailLang: change(e.EmailLang),
+		HasOptedOutOfEmail: e.HasOptedOutOfEmail, UnsubscribeReason: given(e.UnsubscribeReason),
+	}, b.Amo, b.Fxa, b.Mofo, b.Newsletters, b.Waitlists)
+}
+
+// contactInput maps the parts POST and PUT bodies share.
+func contactInput(email *contact.EmailPatch, amo *api.AddOnsInSchema, fxa *api.FirefoxAccountsInSchema,
 	mofo *api.MozillaFoundationInSchema, newsletters *[]api.NewsletterInSchema, waitlists *[]api.WaitlistInSchema,
-	rules contact.FieldRules,
-) (*contact.Contact, []ValidationItem) {
-	c := &contact.Contact{Email: contact.Email{
-		EmailID:            id,
-		PrimaryEmail:       e.PrimaryEmail,
-		BasketToken:        e.BasketToken,
-		DoubleOptIn:        deref(e.DoubleOptIn, false),
-		SfdcID:             e.SfdcId,
-		FirstName:          e.FirstName,
-		LastName:           e.LastName,
-		MailingCountry:     e.MailingCountry,
-		EmailFormat:        deref(e.EmailFormat, contact.DefaultEmailFormat),
-		EmailLang:          orDefault(e.EmailLang, contact.DefaultEmailLang),
-		HasOptedOutOfEmail: deref(e.HasOptedOutOfEmail, false),
-		UnsubscribeReason:  e.UnsubscribeReason,
-	}}
+) *contact.Patch {
+	in := &contact.Patch{Email: email}
 	if amo != nil {
-		c.Amo = &contact.AddOns{
-			AddOnIds: amo.AddOnIds, DisplayName: amo.DisplayName, EmailOptIn: deref(amo.EmailOptIn, false),
-			Language: amo.Language, LastLogin: dateTime(amo.LastLogin), Location: amo.Location,
-			ProfileURL: amo.ProfileUrl, User: deref(amo.User, false), UserID: amo.UserId, Username: amo.Username,
+		in.Amo = &contact.AddOnsPatch{
+			AddOnIds: given(amo.AddOnIds), DisplayName: given(amo.DisplayName), EmailOptIn: amo.EmailOptIn,
+			Language: given(amo.Language), Location: given(amo.Location), ProfileURL: given(amo.ProfileUrl),
+			User: amo.User, UserID: given(amo.UserId), Username: given(amo.Username),
+		}
+		if amo.LastLogin != nil {
+			in.Amo.LastLogin = contact.Set(amo.LastLogin.Time)
 		}
 	}
 	if fxa != nil {
-		c.Fxa = &contact.FirefoxAccounts{
-			FxaID: fxa.FxaId, PrimaryEmail: fxa.PrimaryEmail, CreatedDate: fxa.CreatedDate, Lang: fxa.Lang,
-			FirstService: fxa.FirstService, AccountDeleted: deref(fxa.AccountDeleted, false),
+		in.Fxa = &contact.FirefoxAccountsPatch{
+			FxaID: given(fxa.FxaId), PrimaryEmail: given(fxa.PrimaryEmail), CreatedDate: given(fxa.CreatedDate),
+			Lang: given(fxa.Lang), FirstService: given(fxa.FirstService), AccountDeleted: fxa.AccountDeleted,
 		}
 	}
 	if mofo != nil {
-		c.Mofo = &contact.MozillaFoundation{
-			MofoEmailID: mofo.MofoEmailId, MofoContactID: mofo.MofoContactId, MofoRelevant: deref(mofo.MofoRelevant, false),
+		in.Mofo = &contact.MozillaFoundationPatch{
+			MofoEmailID: given(mofo.MofoEmailId), MofoContactID: given(mofo.MofoContactId), MofoRelevant: mofo.MofoRelevant,
 		}
 	}
-	var problems []ValidationItem
 	if newsletters != nil {
-		seen := map[string]bool{}
-		for i, n := range *newsletters {
-			loc := []any{"body", "newsletters", i}
-			if seen[n.Name] {
-				problems = append(problems, duplicateName(loc, "newsletter", n.Name))
-			}
-			seen[n.Name] = true
-			source, bad := normaliseSource(n.Source, loc)
-			problems = append(problems, bad...)
-			c.Newsletters = append(c.Newsletters, contact.Newsletter{
-				Name: n.Name, Subscribed: deref(n.Subscribed, true), Format: string(deref(n.Format, contact.DefaultNewsletterFormat)),
-				Lang: orDefault(n.Lang, contact.DefaultNewsletterLang), Source: source, UnsubReason: n.UnsubReason,
-			})
+		in.Newsletters = make([]contact.NewsletterPatch, len(*newsletters))
+		for i := range *newsletters {
+			n := &(*newsletters)[i]
+			in.Newsletters[i] = contact.NewsletterPatch{Name: n.Name, Subscribed: n.Subscribed, Format: (*string)(n.Format),
+				Lang: change(n.Lang), Source: given(n.Source), UnsubReason: given(n.UnsubReason)}
 		}
 	}
 	if waitlists != nil {
-		seen := map[string]bool{}
-		for i, w := range *waitlists {
-			loc := []any{"body", "waitlists", i}
-			if seen[w.Name] {
-				problems = append(problems, duplicateName(loc, "waitlist", w.Name))
-			}
-			seen[w.Name] = true
-			source, bad := normaliseSource(w.Source, loc)
-			problems = append(problems, bad...)
-			fields := json.RawMessage("{}")
+		in.Waitlists = make([]contact.WaitlistPatch, len(*waitlists))
+		for i := range *waitlists {
+			w := &(*waitlists)[i]
+			in.Waitlists[i] = contact.WaitlistPatch{Name: w.Name, Source: given(w.Source), Subscribed: w.Subscribed,
+				UnsubReason: given(w.UnsubReason)}
 			if w.Fields != nil {
-				fields = *w.Fields
+				in.Waitlists[i].Fields = *w.Fields
 			}
-			problems = append(problems, waitlistFieldProblems(loc, w.Name, fields, rules)...)
-			c.Waitlists = append(c.Waitlists, contact.Waitlist{
-				Name: w.Name, Source: source, Fields: fields, Subscribed: deref(w.Subscribed, true), UnsubReason: w.UnsubReason,
-			})
 		}
 	}
-	return c, problems
+	return in
 }
 
-// emailInput is the common part of the POST and PUT email objects.
-type emailInput struct {
-	PrimaryEmail       string
-	BasketToken        *openapi_types.UUID
-	DoubleOptIn        *bool
-	SfdcId             *string
-	FirstName          *string
-	LastName           *string
-	MailingCountry     *string
-	EmailFormat        *string
-	EmailLang          nullable.Nullable[string]
-	HasOptedOutOfEmail *bool
-	UnsubscribeReason  *string
-}
-
-func duplicateName(loc []any, kind, name string) ValidationItem {
-	return ValidationItem{Type: "value_error", Loc: append(append([]any(nil), loc...), "name"),
-		Msg: "Value error, duplicate " + kind + " name in this request", Input: name,
-		Ctx: map[string]any{"error": "duplicate " + kind + " name"}}
-}
-
-// orDefault is a nullable input value: def when absent, nil when null.
-func orDefault[T any](v nullable.Nullable[T], def T) *T {
-	switch {
-	case !v.IsSpecified():
-		return &def
-	case v.IsNull():
-		return nil
+// problemItems are the 422 entries of the problems of a POST or PUT body.
+func problemItems(problems []contact.Problem) []ValidationItem {
+	items := make([]ValidationItem, len(problems))
+	for i := range problems {
+		items[i] = problemItem(&problems[i], []any{"body", problems[i].List, problems[i].Index})
 	}
-	return new(v.MustGet())
+	return items
 }
 
-func deref[T any](p *T, def T) T {
-	if p == nil {
-		return def
+// problemItem is the FastAPI detail entry of a problem of the item at loc.
+func problemItem(p *contact.Problem, loc []any) ValidationItem {
+	switch p.Kind {
+	case contact.DuplicateName:
+		return ValidationItem{Type: "value_error", Loc: append(loc, "name"),
+			Msg: "Value error, " + p.Msg + " in this request", Input: p.Input, Ctx: map[string]any{"error": p.Msg}}
+	case contact.InvalidSource:
+		return ValidationItem{Type: "url_parsing", Loc: append(loc, "source"),
+			Msg: "Input should be a valid URL, " + p.Msg, Input: p.Input, Ctx: map[string]any{"error": p.Msg}}
 	}
-	return *p
+	// A waitlist field rule: as in pydantic, the location omits "fields" when a member is wrong.
+	field := p.Field
+	if field == "" {
+		field = "fields"
+	}
+	return ValidationItem{Type: p.Rule.Type, Loc: append(loc, field), Msg: p.Rule.Msg, Input: p.Rule.Input, Ctx: p.Rule.Ctx}
 }
 
-func dateTime(d *openapi_types.Date) *time.Time {
-	if d == nil {
-		return nil
+// change is a nullable input value: not given when absent, cleared when null.
+func change[T any](v nullable.Nullable[T]) contact.Change[T] {
+	if x, err := v.Get(); err == nil {
+		return contact.Set(x)
 	}
-	return new(d.Time)
+	return contact.Change[T]{Given: v.IsNull()}
+}
+
+// given is an optional input value (nil: absent or null).
+func given[T any](v *T) contact.Change[T] {
+	return contact.Change[T]{Given: v != nil, To: v}
 }

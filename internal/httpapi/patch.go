@@ -4,132 +4,108 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-
-	"github.com/oapi-codegen/nullable"
-	"github.com/oapi-codegen/runtime"
+	"reflect"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/contact"
 )
 
-// patch is a validated PATCH body, ready to apply to a stored contact. It is
-// prepared before the contact is loaded so that invalid input answers 422 even
+// patchFrom maps a PATCH body to the domain patch, reading each union of the
+// body (a group or DELETE, a list or UNSUBSCRIBE) once. Its problems are
+// checked before the contact is loaded, so that invalid input answers 422 even
 // for an unknown email_id, as in the Python CTMS.
-type patch struct {
-	email                *api.EmailPatchSchema
-	amo                  *api.AddOnsPatchSchema
-	fxa                  *api.FirefoxAccountsPatchSchema
-	mofo                 *api.MozillaFoundationPatchSchema
-	deleteAmo, deleteFxa bool
-	deleteMofo           bool
-	newsletters          []api.NewsletterPatchSchema
-	waitlists            []api.WaitlistPatchSchema
-	unsubscribeNewsletters,
-	unsubscribeWaitlists bool
-}
-
-// unionRaw is implemented by the generated oneOf wrappers.
-type unionRaw interface{ MarshalJSON() ([]byte, error) }
-
-// decodeUnion returns true when the value is the given string literal, else
-// binds it into dst with exact member names (as the validator saw it).
-func decodeUnion(u unionRaw, literal string, dst any) (isLiteral bool, err error) {
-	raw, err := u.MarshalJSON()
-	if err != nil {
-		return false, err
+func patchFrom(b *api.ContactPatchSchema, rules contact.FieldRules) (*contact.Patch, error) {
+	p := &contact.Patch{}
+	if b.Email != nil {
+		p.Email = emailPatch(b.Email)
 	}
-	if bytes.Equal(bytes.TrimSpace(raw), []byte(`"`+literal+`"`)) {
-		return true, nil
-	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return false, err
-	}
-	return false, runtime.BindJSONValue(v, dst)
-}
-
-func preparePatch(b *api.ContactPatchSchema, rules contact.FieldRules) (*patch, error) {
-	p := &patch{email: b.Email}
-	var err error
 	if b.Amo != nil {
-		p.amo = new(api.AddOnsPatchSchema)
-		if p.deleteAmo, err = decodeUnion(b.Amo, "DELETE", p.amo); err != nil {
+		del, in, err := alternative(b.Amo, "DELETE", b.Amo.AsAddOnsPatchSchema)
+		if err != nil {
 			return nil, fmt.Errorf("patch amo: %w", err)
+		}
+		if p.DeleteAmo = del; !del {
+			p.Amo = addOnsPatch(&in)
 		}
 	}
 	if b.Fxa != nil {
-		p.fxa = new(api.FirefoxAccountsPatchSchema)
-		if p.deleteFxa, err = decodeUnion(b.Fxa, "DELETE", p.fxa); err != nil {
+		del, in, err := alternative(b.Fxa, "DELETE", b.Fxa.AsFirefoxAccountsPatchSchema)
+		if err != nil {
 			return nil, fmt.Errorf("patch fxa: %w", err)
+		}
+		if p.DeleteFxa = del; !del {
+			p.Fxa = fxaPatch(&in)
 		}
 	}
 	if b.Mofo != nil {
-		p.mofo = new(api.MozillaFoundationPatchSchema)
-		if p.deleteMofo, err = decodeUnion(b.Mofo, "DELETE", p.mofo); err != nil {
+		del, in, err := alternative(b.Mofo, "DELETE", b.Mofo.AsMozillaFoundationPatchSchema)
+		if err != nil {
 			return nil, fmt.Errorf("patch mofo: %w", err)
 		}
+		if p.DeleteMofo = del; !del {
+			p.Mofo = mofoPatch(&in)
+		}
 	}
-	var problems []ValidationItem
 	if b.Newsletters != nil {
-		if p.unsubscribeNewsletters, err = decodeUnion(b.Newsletters, "UNSUBSCRIBE", &p.newsletters); err != nil {
+		all, in, err := alternative(b.Newsletters, "UNSUBSCRIBE", b.Newsletters.AsNewsletterPatchList)
+		if err != nil {
 			return nil, fmt.Errorf("patch newsletters: %w", err)
 		}
-		seen := map[string]bool{}
-		for i := range p.newsletters {
-			n := &p.newsletters[i]
-			loc := []any{"body", "newsletters", i}
-			if seen[n.Name] {
-				problems = append(problems, duplicateName(loc, "newsletter", n.Name))
-			}
-			seen[n.Name] = true
-			problems = append(problems, normaliseNullableSource(&n.Source, loc)...)
+		p.UnsubscribeAllNewsletters = all
+		p.Newsletters = make([]contact.NewsletterPatch, len(in))
+		for i := range in {
+			p.Newsletters[i] = newsletterPatch(&in[i])
 		}
 	}
 	if b.Waitlists != nil {
-		if p.unsubscribeWaitlists, err = decodeUnion(b.Waitlists, "UNSUBSCRIBE", &p.waitlists); err != nil {
+		all, in, err := alternative(b.Waitlists, "UNSUBSCRIBE", b.Waitlists.AsWaitlistPatchList)
+		if err != nil {
 			return nil, fmt.Errorf("patch waitlists: %w", err)
 		}
-		// Binding went through a map: take the fields as sent (they are stored verbatim).
-		if raw, err := b.Waitlists.MarshalJSON(); err == nil {
-			if texts := itemFieldsText(raw); len(texts) == len(p.waitlists) {
-				for i := range p.waitlists {
-					if texts[i] != nil && p.waitlists[i].Fields != nil {
-						p.waitlists[i].Fields = &texts[i]
-					}
-				}
-			}
-		}
-		seen := map[string]bool{}
-		var fieldProblems []ValidationItem
-		for i := range p.waitlists {
-			w := &p.waitlists[i]
-			loc := []any{"body", "waitlists", i}
-			if seen[w.Name] {
-				problems = append(problems, duplicateName(loc, "waitlist", w.Name))
-			}
-			seen[w.Name] = true
-			problems = append(problems, normaliseNullableSource(&w.Source, loc)...)
-			if w.Fields != nil {
-				// pydantic checks fields inside the list alternative of the union.
-				tagged := []any{"body", "waitlists", waitlistsListTag, i}
-				fieldProblems = append(fieldProblems, waitlistFieldProblems(tagged, w.Name, *w.Fields, rules)...)
-			}
-		}
-		if len(fieldProblems) > 0 {
-			problems = append(problems, fieldProblems...)
-			problems = append(problems, unsubscribeLiteralError("waitlists", b.Waitlists))
+		p.UnsubscribeAllWaitlists = all
+		p.Waitlists = make([]contact.WaitlistPatch, len(in))
+		for i := range in {
+			p.Waitlists[i] = waitlistPatch(&in[i])
 		}
 	}
-	if len(problems) > 0 {
-		return nil, invalid(problems...)
+	if problems := p.Validate(rules); len(problems) > 0 {
+		return nil, invalid(patchProblemItems(problems, b.Waitlists)...)
 	}
 	return p, nil
 }
 
 // waitlistsListTag is the union tag of the list alternative of PATCH waitlists.
 const waitlistsListTag = "list[function-after[check_fields(), WaitlistBase]]"
+
+// patchProblemItems are the 422 entries of a PATCH's problems, as pydantic
+// lists them: it checks waitlist fields inside the list alternative of the
+// union (its tag is in their loc), after the rest, then reports that the
+// "UNSUBSCRIBE" alternative does not match either.
+func patchProblemItems(problems []contact.Problem, waitlists unionRaw) []ValidationItem {
+	items := make([]ValidationItem, 0, len(problems)+1)
+	for i := range problems {
+		if problems[i].Kind != contact.BrokenFieldRule {
+			items = append(items, problemItem(&problems[i], []any{"body", problems[i].List, problems[i].Index}))
+		}
+	}
+	fieldProblems := false
+	for i := range problems {
+		if p := &problems[i]; p.Kind == contact.BrokenFieldRule {
+			items = append(items, problemItem(p, []any{"body", p.List, waitlistsListTag, p.Index}))
+			fieldProblems = true
+		}
+	}
+	if fieldProblems {
+		items = append(items, unsubscribeLiteralError("waitlists", waitlists))
+	}
+	return items
+}
+
+// unionRaw is implemented by the generated oneOf wrappers: their JSON text.
+type unionRaw interface{ MarshalJSON() ([]byte, error) }
 
 // unsubscribeLiteralError is the error of the "UNSUBSCRIBE" alternative of a
 // PATCH list, which pydantic lists after those of the list alternative.
@@ -142,170 +118,199 @@ func unsubscribeLiteralError(list string, u unionRaw) ValidationItem {
 		Msg: "Input should be 'UNSUBSCRIBE'", Input: input, Ctx: map[string]any{"expected": "'UNSUBSCRIBE'"}}
 }
 
-func normaliseNullableSource(src *nullable.Nullable[string], loc []any) []ValidationItem {
-	v, err := src.Get()
-	if err != nil { // absent or null
-		return nil
+// alternative reads a union of a string literal (DELETE, UNSUBSCRIBE: the
+// validator let no other string through) and an object or a list of objects,
+// decoded by its generated As... method as the validator read it. As...
+// decodes with encoding/json, which also binds a member whose name differs
+// from a field's only in case ("Subscribed"), where pydantic and the validator
+// ignore it; so text that has such a name (rare) loses its inexact members first.
+func alternative[T any](u unionRaw, literal string, as func() (T, error)) (isLiteral bool, v T, err error) {
+	raw, err := u.MarshalJSON()
+	if err != nil {
+		return false, v, err
 	}
-	norm, problems := normaliseSource(&v, loc)
-	if norm != nil {
-		src.Set(*norm)
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil || s != literal {
+			return false, v, fmt.Errorf("not the literal %q: %s", literal, t)
+		}
+		return true, v, nil
 	}
-	return problems
+	if hasCaseVariant(raw) {
+		v, err = decodeExact[T](raw)
+	} else {
+		v, err = as()
+	}
+	return false, v, err
 }
 
-// setN writes a nullable PATCH value when it was given (null clears the field).
-func setN[T any](dst **T, v nullable.Nullable[T]) {
-	if !v.IsSpecified() {
-		return
+// patchMemberNames are the member names of the objects inside the PATCH unions.
+var patchMemberNames = memberNames(api.AddOnsPatchSchema{}, api.FirefoxAccountsPatchSchema{},
+	api.MozillaFoundationPatchSchema{}, api.NewsletterPatchSchema{}, api.WaitlistPatchSchema{})
+
+func memberNames(objects ...any) map[string]bool {
+	names := map[string]bool{}
+	for _, o := range objects {
+		t := reflect.TypeOf(o)
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			names[name] = true
+		}
 	}
-	if v.IsNull() {
-		*dst = nil
-		return
-	}
-	*dst = new(v.MustGet())
+	return names
 }
 
-func setP[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-// apply writes the keys present in the PATCH body onto c.
-func (p *patch) apply(c *contact.Contact) error {
-	if e := p.email; e != nil {
-		setP(&c.Email.PrimaryEmail, e.PrimaryEmail)
-		if v, err := e.BasketToken.Get(); err == nil {
-			c.Email.BasketToken = &v
-		} else if e.BasketToken.IsNull() {
-			c.Email.BasketToken = nil
+// hasCaseVariant reports whether a string of the JSON text raw (a member name
+// or, erring on the safe side, any other string) is a case variant of a member
+// name: one that encoding/json would bind to that member.
+func hasCaseVariant(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '"' {
+			continue
 		}
-		setP(&c.Email.DoubleOptIn, e.DoubleOptIn)
-		setN(&c.Email.SfdcID, e.SfdcId)
-		setN(&c.Email.FirstName, e.FirstName)
-		setN(&c.Email.LastName, e.LastName)
-		setN(&c.Email.MailingCountry, e.MailingCountry)
-		if e.EmailFormat != nil {
-			c.Email.EmailFormat = string(*e.EmailFormat)
-		}
-		setN(&c.Email.EmailLang, e.EmailLang)
-		setP(&c.Email.HasOptedOutOfEmail, e.HasOptedOutOfEmail)
-		setN(&c.Email.UnsubscribeReason, e.UnsubscribeReason)
-	}
-
-	switch {
-	case p.deleteAmo:
-		c.Amo = nil
-	case p.amo != nil:
-		a := contact.AddOns{}
-		if c.Amo != nil {
-			a = *c.Amo
-		}
-		in := p.amo
-		setN(&a.AddOnIds, in.AddOnIds)
-		setN(&a.DisplayName, in.DisplayName)
-		setP(&a.EmailOptIn, in.EmailOptIn)
-		setN(&a.Language, in.Language)
-		if v, err := in.LastLogin.Get(); err == nil {
-			a.LastLogin = new(v.Time)
-		} else if in.LastLogin.IsNull() {
-			a.LastLogin = nil
-		}
-		setN(&a.Location, in.Location)
-		setN(&a.ProfileURL, in.ProfileUrl)
-		setP(&a.User, in.User)
-		setN(&a.UserID, in.UserId)
-		setN(&a.Username, in.Username)
-		c.Amo = &a
-	}
-
-	switch {
-	case p.deleteFxa:
-		c.Fxa = nil
-	case p.fxa != nil:
-		f := contact.FirefoxAccounts{}
-		if c.Fxa != nil {
-			f = *c.Fxa
-		}
-		in := p.fxa
-		setN(&f.FxaID, in.FxaId)
-		setN(&f.PrimaryEmail, in.PrimaryEmail)
-		setN(&f.CreatedDate, in.CreatedDate)
-		setN(&f.Lang, in.Lang)
-		setN(&f.FirstService, in.FirstService)
-		setP(&f.AccountDeleted, in.AccountDeleted)
-		c.Fxa = &f
-	}
-
-	switch {
-	case p.deleteMofo:
-		c.Mofo = nil
-	case p.mofo != nil:
-		m := contact.MozillaFoundation{}
-		if c.Mofo != nil {
-			m = *c.Mofo
-		}
-		setN(&m.MofoEmailID, p.mofo.MofoEmailId)
-		setN(&m.MofoContactID, p.mofo.MofoContactId)
-		setP(&m.MofoRelevant, p.mofo.MofoRelevant)
-		c.Mofo = &m
-	}
-
-	if p.unsubscribeNewsletters {
-		for i := range c.Newsletters {
-			c.Newsletters[i].Subscribed = false
-		}
-	}
-	for _, in := range p.newsletters {
-		n := findByName(c.Newsletters, func(n *contact.Newsletter) string { return n.Name }, in.Name)
-		if n == nil {
-			if in.Subscribed != nil && !*in.Subscribed {
-				continue // unsubscribing from an unknown newsletter creates nothing
+		end, escaped := i+1, false
+		for ; end < len(raw) && raw[end] != '"'; end++ {
+			if raw[end] == '\\' {
+				escaped = true
+				end++
 			}
-			lang := contact.DefaultNewsletterLang
-			c.Newsletters = append(c.Newsletters, contact.Newsletter{Name: in.Name, Subscribed: true,
-				Format: contact.DefaultNewsletterFormat, Lang: &lang})
-			n = &c.Newsletters[len(c.Newsletters)-1]
 		}
-		setP(&n.Subscribed, in.Subscribed)
-		if in.Format != nil {
-			n.Format = string(*in.Format)
+		if end >= len(raw) {
+			return true // not well-formed: the exact decoding reports it
 		}
-		setN(&n.Lang, in.Lang)
-		setN(&n.Source, in.Source)
-		setN(&n.UnsubReason, in.UnsubReason)
-	}
-
-	if p.unsubscribeWaitlists {
-		for i := range c.Waitlists {
-			c.Waitlists[i].Subscribed = false
-		}
-	}
-	for _, in := range p.waitlists {
-		w := findByName(c.Waitlists, func(w *contact.Waitlist) string { return w.Name }, in.Name)
-		if w == nil {
-			if in.Subscribed != nil && !*in.Subscribed {
-				continue
+		s := raw[i+1 : end]
+		if escaped {
+			var unquoted string
+			if json.Unmarshal(raw[i:end+1], &unquoted) != nil {
+				return true
 			}
-			c.Waitlists = append(c.Waitlists, contact.Waitlist{Name: in.Name, Subscribed: true, Fields: json.RawMessage("{}")})
-			w = &c.Waitlists[len(c.Waitlists)-1]
+			s = []byte(unquoted)
 		}
-		setN(&w.Source, in.Source)
-		if in.Fields != nil {
-			w.Fields = *in.Fields // replaced wholesale, never merged
+		if isCaseVariant(s) {
+			return true
 		}
-		setP(&w.Subscribed, in.Subscribed)
-		setN(&w.UnsubReason, in.UnsubReason)
+		i = end
 	}
-	return nil
+	return false
 }
 
-func findByName[T any](items []T, name func(*T) string, want string) *T {
-	for i := range items {
-		if name(&items[i]) == want {
-			return &items[i]
+// isCaseVariant tells whether s folds (as encoding/json folds member names) to
+// a member name without being one. Member names are lower-case ASCII; the only
+// other runes that fold to ASCII letters are the Kelvin sign and the long s.
+func isCaseVariant(s []byte) bool {
+	var buf [32]byte
+	folded, variant := buf[:0], false
+	for _, r := range string(s) {
+		switch {
+		case 'A' <= r && r <= 'Z':
+			r += 'a' - 'A'
+			variant = true
+		case r == '\u212a': // Kelvin sign
+			r, variant = 'k', true
+		case r == '\u017f': // long s
+			r, variant = 's', true
+		case r >= utf8.RuneSelf:
+			return false
+		}
+		if len(folded) == len(buf) {
+			return false // longer than any member name
+		}
+		folded = append(folded, byte(r))
+	}
+	return variant && patchMemberNames[string(folded)]
+}
+
+// decodeExact decodes the members of raw whose names are exactly member names.
+func decodeExact[T any](raw []byte) (T, error) {
+	var v T
+	exact, err := exactMembers(raw)
+	if err == nil {
+		err = json.Unmarshal(exact, &v)
+	}
+	return v, err
+}
+
+// exactMembers is the JSON text of an object, or of a list of objects, without
+// the members whose name is not exactly a member name.
+func exactMembers(raw []byte) (json.RawMessage, error) {
+	keepExact := func(o map[string]json.RawMessage) {
+		for name := range o {
+			if !patchMemberNames[name] {
+				delete(o, name)
+			}
 		}
 	}
-	return nil
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
+		var items []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, err
+		}
+		for _, o := range items {
+			keepExact(o)
+		}
+		return json.Marshal(items)
+	}
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, err
+	}
+	keepExact(o)
+	return json.Marshal(o)
+}
+
+func emailPatch(e *api.EmailPatchSchema) *contact.EmailPatch {
+	p := &contact.EmailPatch{
+		PrimaryEmail: e.PrimaryEmail, BasketToken: change(e.BasketToken), DoubleOptIn: e.DoubleOptIn,
+		SfdcID: change(e.SfdcId), FirstName: change(e.FirstName), LastName: change(e.LastName),
+		MailingCountry: change(e.MailingCountry), EmailFormat: (*string)(e.EmailFormat), EmailLang: change(e.EmailLang),
+		HasOptedOutOfEmail: e.HasOptedOutOfEmail, UnsubscribeReason: change(e.UnsubscribeReason),
+	}
+	if id, err := e.EmailId.Get(); err == nil {
+		p.EmailID = &id
+	}
+	return p
+}
+
+func addOnsPatch(in *api.AddOnsPatchSchema) *contact.AddOnsPatch {
+	p := &contact.AddOnsPatch{
+		AddOnIds: change(in.AddOnIds), DisplayName: change(in.DisplayName), EmailOptIn: in.EmailOptIn,
+		Language: change(in.Language), Location: change(in.Location), ProfileURL: change(in.ProfileUrl),
+		User: in.User, UserID: change(in.UserId), Username: change(in.Username),
+	}
+	if d, err := in.LastLogin.Get(); err == nil {
+		p.LastLogin = contact.Set(d.Time)
+	} else if in.LastLogin.IsNull() {
+		p.LastLogin = contact.Clear[time.Time]()
+	}
+	return p
+}
+
+func fxaPatch(in *api.FirefoxAccountsPatchSchema) *contact.FirefoxAccountsPatch {
+	return &contact.FirefoxAccountsPatch{
+		FxaID: change(in.FxaId), PrimaryEmail: change(in.PrimaryEmail), CreatedDate: change(in.CreatedDate),
+		Lang: change(in.Lang), FirstService: change(in.FirstService), AccountDeleted: in.AccountDeleted,
+	}
+}
+
+func mofoPatch(in *api.MozillaFoundationPatchSchema) *contact.MozillaFoundationPatch {
+	return &contact.MozillaFoundationPatch{
+		MofoEmailID: change(in.MofoEmailId), MofoContactID: change(in.MofoContactId), MofoRelevant: in.MofoRelevant,
+	}
+}
+
+func newsletterPatch(in *api.NewsletterPatchSchema) contact.NewsletterPatch {
+	return contact.NewsletterPatch{
+		Name: in.Name, Subscribed: in.Subscribed, Format: (*string)(in.Format), Lang: change(in.Lang),
+		Source: change(in.Source), UnsubReason: change(in.UnsubReason),
+	}
+}
+
+func waitlistPatch(in *api.WaitlistPatchSchema) contact.WaitlistPatch {
+	p := contact.WaitlistPatch{
+		Name: in.Name, Source: change(in.Source), Subscribed: in.Subscribed, UnsubReason: change(in.UnsubReason),
+	}
+	if in.Fields != nil {
+		p.Fields = *in.Fields // the text as sent: stored verbatim
+	}
+	return p
 }

@@ -122,6 +122,22 @@ func TestPatchRejectsNulls(t *testing.T) {
 	require.Equal(t, before, a.get(id), "nothing changed")
 }
 
+func TestPatchMemberNamesMatchExactly(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id, body := newContact()
+	body["amo"] = obj{"username": "u"}
+	body["waitlists"] = arr{obj{"name": "vpn", "fields": obj{"geo": "fr"}}}
+	a.create(body)
+	before := a.get(id)
+	got := a.patch(id, obj{"amo": obj{"Username": nil, "DISPLAY_NAME": "x", "user": true},
+		"waitlists": arr{obj{"name": "vpn", "Fields": obj{"geo": "de"}, "Key": 1}}})
+	require.Equal(t, "u", at(t, got, "amo", "username"), "a case variant is no member")
+	require.Nil(t, at(t, got, "amo", "display_name"))
+	require.Equal(t, true, at(t, got, "amo", "user"))
+	require.Equal(t, before["waitlists"], got["waitlists"])
+}
+
 func TestPatchGroups(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)
@@ -267,6 +283,9 @@ func TestPatchLists(t *testing.T) {
 		{"unsubscribed item is re-subscribed explicitly", arr{obj{"name": "b", "subscribed": true}}, []string{"a:true", "b:true", "c:true"}},
 		{"unsubscribe one", arr{obj{"name": "a", "subscribed": false}}, []string{"a:false", "b:false", "c:true"}},
 		{"UNSUBSCRIBE keeps every row", "UNSUBSCRIBE", []string{"a:false", "b:false", "c:false"}},
+		// As in pydantic, a member whose name differs only in case is an unknown member.
+		{"member names match exactly", arr{obj{"name": "a", "Subscribed": false}, obj{"name": "d", "ſubscribed": false}},
+			[]string{"a:true", "b:false", "c:true", "d:true"}},
 	}
 	for _, list := range []string{"newsletters", "waitlists"} {
 		for _, tc := range tests {

@@ -51,7 +51,7 @@ func TestHotStatementsUseGenericPlans(t *testing.T) {
 		if _, err := s.Contact(ctx, c.Email.EmailID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Update(ctx, c.Email.EmailID, func(c *contact.Contact) error { c.Email.FirstName = new("Ada"); return nil }); err != nil {
+		if _, err := s.Update(ctx, c.Email.EmailID, &contact.Patch{Email: &contact.EmailPatch{FirstName: contact.Set("Ada")}}); err != nil {
 			t.Fatal(err)
 		}
 	}

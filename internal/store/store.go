@@ -280,10 +280,10 @@ func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contac
 	return stored, err
 }
 
-// Update applies change to the stored contact under a row lock and writes what
-// changed (PATCH). The email row's update_timestamp is always bumped. Two round
-// trips: BEGIN, the lock and the read; then the writes, the read-back and COMMIT.
-func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.Contact) error) (stored *contact.Contact, err error) {
+// Update applies the patch to the stored contact under a row lock and writes
+// what changed (PATCH). The email row's update_timestamp is always bumped. Two
+// round trips: BEGIN, the lock and the read; then the writes, the read-back and COMMIT.
+func (s *Store) Update(ctx context.Context, id uuid.UUID, patch *contact.Patch) (stored *contact.Contact, err error) {
 	err = s.inConnTx(ctx, func(tx *connTx) error {
 		read := tx.pipeline()
 		_ = s.q.EmailLock(ctx, read, id) // queued: its error comes with the read's
@@ -296,9 +296,7 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(*contact.C
 			return err
 		}
 		next := old.Clone()
-		if err := change(next); err != nil {
-			return err
-		}
+		patch.Apply(next)
 		write := tx.pipeline()
 		_ = s.q.EmailUpdate(ctx, write, emailUpdateParams(&next.Email))
 		if err := s.queueChildren(ctx, write, old, next); err != nil {

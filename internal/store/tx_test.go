@@ -36,17 +36,15 @@ func TestConnTxFailureRollsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = s.Update(ctx, b.Email.EmailID, func(c *contact.Contact) error {
-		c.Email.PrimaryEmail, c.Email.FirstName = "A@example.com", new("Bea")
-		return nil
-	})
+	_, err = s.Update(ctx, b.Email.EmailID, &contact.Patch{Email: &contact.EmailPatch{
+		PrimaryEmail: new("A@example.com"), FirstName: contact.Set("Bea")}})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("PATCH onto a taken primary email: %v, want ErrConflict", err)
 	}
 	if got, err := s.Contact(ctx, b.Email.EmailID); err != nil || got.Email.FirstName != nil {
 		t.Fatalf("after the failed PATCH: %v, first name %v, want none written", err, got.Email.FirstName)
 	}
-	if _, err := s.Update(ctx, b.Email.EmailID, func(c *contact.Contact) error { c.Email.FirstName = new("Bea"); return nil }); err != nil {
+	if _, err := s.Update(ctx, b.Email.EmailID, &contact.Patch{Email: &contact.EmailPatch{FirstName: contact.Set("Bea")}}); err != nil {
 		t.Fatal(err)
 	}
 	if deleted, err := s.DeleteByPrimaryEmail(ctx, "a@example.com", "test"); err != nil || len(deleted) != 1 {
