@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/google/uuid"
@@ -45,11 +46,7 @@ func (s *server) ReadCtmsByAnyId(ctx context.Context, req api.ReadCtmsByAnyIdReq
 	if err != nil {
 		return nil, err
 	}
-	out := make(api.ReadCtmsByAnyId200JSONResponse, len(cs))
-	for i := range cs {
-		out[i] = contactResponse(&cs[i])
-	}
-	return out, nil
+	return contactsJSON(cs), nil
 }
 
 // ReadIdentities is GET /identities.
@@ -90,7 +87,7 @@ func (s *server) ReadCtmsByEmailId(ctx context.Context, req api.ReadCtmsByEmailI
 	if err != nil {
 		return nil, err
 	}
-	return api.ReadCtmsByEmailId200JSONResponse(singleResponse(c)), nil
+	return contactJSON(http.StatusOK, c, ""), nil
 }
 
 // CreateCtmsContact is POST /ctms: create, or 200 for an identical re-POST.
@@ -114,11 +111,9 @@ func (s *server) CreateCtmsContact(ctx context.Context, req api.CreateCtmsContac
 	case err != nil:
 		return nil, err
 	case created:
-		return api.CreateCtmsContact201JSONResponse{Body: singleResponse(stored),
-			Headers: api.CreateCtmsContact201ResponseHeaders{Location: new("/ctms/" + id.String())}}, nil
+		return contactJSON(http.StatusCreated, stored, "/ctms/"+id.String()), nil
 	case contact.IdempotentlyEqual(stored, c):
-		return api.CreateCtmsContact200JSONResponse{Body: singleResponse(stored),
-			Headers: api.CreateCtmsContact200ResponseHeaders{Location: new("/ctms/" + id.String())}}, nil
+		return contactJSON(http.StatusOK, stored, "/ctms/"+id.String()), nil
 	}
 	return nil, conflict("Contact already exists")
 }
@@ -144,7 +139,7 @@ func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOr
 	if err != nil {
 		return nil, err
 	}
-	return api.CreateOrUpdateCtmsContact201JSONResponse(singleResponse(stored)), nil
+	return contactJSON(http.StatusCreated, stored, ""), nil
 }
 
 // PartialUpdateCtmsContact is PATCH /ctms/{email_id}.
@@ -169,7 +164,7 @@ func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUp
 	case err != nil:
 		return nil, err
 	}
-	return api.PartialUpdateCtmsContact200JSONResponse(singleResponse(stored)), nil
+	return contactJSON(http.StatusOK, stored, ""), nil
 }
 
 // DeleteContactByPrimaryEmail is DELETE /ctms/{primary_email}.

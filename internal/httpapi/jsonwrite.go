@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/fastapi"
 )
 
@@ -222,24 +223,35 @@ func appendBulk(b []byte, r *api.CTMSBulkResponse) []byte {
 	b = append(b, `,"next":`...)
 	b = fastapi.AppendOptString(b, r.Next)
 	b = append(b, `,"items":`...)
-	if r.Items == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range r.Items {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendContact(b, &r.Items[i], false)
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}')
+	return append(appendContacts(b, r.Items), '}')
 }
 
-// singleJSON is the response of one contact.
-func singleJSON(status int, r api.CTMSSingleResponse, location string) jsonResponse {
-	c := api.CTMSResponse{Amo: r.Amo, Email: r.Email, Fxa: r.Fxa, Mofo: r.Mofo, Newsletters: r.Newsletters,
-		Waitlists: r.Waitlists, VpnWaitlist: r.VpnWaitlist, RelayWaitlist: r.RelayWaitlist}
-	return jsonResponse{status: status, location: location, body: appendContact(make([]byte, 0, 2048), &c, true)}
+// appendContacts appends a list of contacts ([]api.CTMSResponse).
+func appendContacts(b []byte, items []api.CTMSResponse) []byte {
+	if items == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendContact(b, &items[i], false)
+	}
+	return append(b, ']')
+}
+
+// contactJSON is the response of one contact (with "status": "ok").
+func contactJSON(status int, c *contact.Contact, location string) jsonResponse {
+	r := contactResponse(c)
+	return jsonResponse{status: status, location: location, body: appendContact(make([]byte, 0, 2048), &r, true)}
+}
+
+// contactsJSON is a list of contacts (GET /ctms).
+func contactsJSON(cs []contact.Contact) jsonResponse {
+	items := make([]api.CTMSResponse, len(cs))
+	for i := range cs {
+		items[i] = contactResponse(&cs[i])
+	}
+	return jsonResponse{status: http.StatusOK, body: appendContacts(make([]byte, 0, 64+1600*len(cs)), items)}
 }

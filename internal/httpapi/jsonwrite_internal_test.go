@@ -21,7 +21,9 @@ func TestJSONWriteMatchesGeneratedEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := singleJSON(200, single, "").body; string(got) != string(want) {
+		c := api.CTMSResponse{Amo: single.Amo, Email: single.Email, Fxa: single.Fxa, Mofo: single.Mofo, Newsletters: single.Newsletters,
+			Waitlists: single.Waitlists, VpnWaitlist: single.VpnWaitlist, RelayWaitlist: single.RelayWaitlist}
+		if got := appendContact(nil, &c, true); string(got) != string(want) {
 			t.Fatalf("single contact:\n got %s\nwant %s", got, want)
 		}
 		bulk := api.CTMSBulkResponse{Start: pick(rng), End: pick(rng), Limit: rng.IntN(1001), After: optPick(rng), Next: optPick(rng)}
@@ -35,6 +37,12 @@ func TestJSONWriteMatchesGeneratedEncoding(t *testing.T) {
 		}
 		if got := appendBulk(nil, &bulk); string(got) != string(want) {
 			t.Fatalf("bulk:\n got %s\nwant %s", got, want)
+		}
+		if want, err = fastapi.Marshal(bulk.Items); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendContacts(nil, bulk.Items); string(got) != string(want) { // GET /ctms
+			t.Fatalf("list:\n got %s\nwant %s", got, want)
 		}
 	}
 }

@@ -101,15 +101,6 @@ func contactResponse(c *contact.Contact) api.CTMSResponse {
 	return r
 }
 
-// singleResponse is the contact object plus "status": "ok".
-func singleResponse(c *contact.Contact) api.CTMSSingleResponse {
-	r := contactResponse(c)
-	return api.CTMSSingleResponse{
-		Amo: r.Amo, Email: r.Email, Fxa: r.Fxa, Mofo: r.Mofo, Newsletters: r.Newsletters,
-		Waitlists: r.Waitlists, VpnWaitlist: r.VpnWaitlist, RelayWaitlist: r.RelayWaitlist, Status: api.Ok,
-	}
-}
-
 func identityResponse(i *contact.Identity) api.IdentityResponse {
 	r := api.IdentityResponse{
 		EmailId: i.EmailID, PrimaryEmail: i.PrimaryEmail, SfdcId: i.SfdcID,

@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -99,12 +100,12 @@ func BenchmarkMappingPost(b *testing.B) {
 	}
 }
 
-// BenchmarkMappingResponse is a stored contact to the response object of GET /ctms/{email_id}.
+// BenchmarkMappingResponse is a stored contact to the response body of GET /ctms/{email_id}.
 func BenchmarkMappingResponse(b *testing.B) {
 	c := benchStoredContact()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = singleResponse(c)
+		_ = contactJSON(http.StatusOK, c, "")
 	}
 }
 
