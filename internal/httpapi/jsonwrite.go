@@ -24,6 +24,9 @@ type jsonResponse struct {
 }
 
 func (r jsonResponse) write(w http.ResponseWriter) error {
+	if fw, ok := w.(fastapi.Writer); ok {
+		w = fw.ResponseWriter // the body is already in its final form: no second pass over it
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(r.body)))
 	if r.location != "" {
