@@ -187,9 +187,9 @@ var (
 // runPgbench runs script for d at p.clients connections and parses pgbench's summary.
 // Its 64 connections (a backend forked, statements prepared on first use) cost
 // PostgreSQL CPU that the service's long-lived pool does not pay during its run: mark is
-// called at pgbench's first progress report (1 s in), where the CPU window then starts,
-// and the transactions before it are r.skipped.
-func runPgbench(ctx context.Context, pgbench, dbURL, script string, p pgbenchParams, threads int, d time.Duration, mark func()) (loadResult, error) {
+// called with pgbench's pid at its first progress report (1 s in), where the CPU window
+// then starts, and the transactions before it are r.skipped.
+func runPgbench(ctx context.Context, pgbench, dbURL, script string, p pgbenchParams, threads int, d time.Duration, mark func(pid int)) (loadResult, error) {
 	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(p.clients), "-j", strconv.Itoa(threads),
 		"-T", strconv.Itoa(int(d / time.Second)), "-P", "1", "-f", script}
 	args = append(append(args, p.defines()...), dbURL)
@@ -206,7 +206,7 @@ func runPgbench(ctx context.Context, pgbench, dbURL, script string, p pgbenchPar
 		for sc.Scan() {
 			line := sc.Text()
 			if m := pgbenchProgressRE.FindStringSubmatch(line); m != nil && !marked && mark != nil {
-				mark()
+				mark(cmd.Process.Pid)
 				marked = true
 				at, _ := strconv.ParseFloat(m[1], 64)
 				tps, _ := strconv.ParseFloat(m[2], 64)

@@ -29,6 +29,7 @@ var clockTicks = sync.OnceValue(func() float64 {
 
 // procStat holds the fields of /proc/<pid>/stat the split needs (times in ticks).
 type procStat struct {
+	state                        string
 	ppid                         int
 	utime, stime, cutime, cstime float64
 }
@@ -47,7 +48,7 @@ func readProcStat(pid int) (procStat, error) {
 	if len(f) < 15 {
 		return procStat{}, errors.New("unexpected /proc/pid/stat format")
 	}
-	var st procStat
+	st := procStat{state: f[0]}
 	st.ppid, err = strconv.Atoi(f[1])
 	nums := []*float64{&st.utime, &st.stime, &st.cutime, &st.cstime} // fields 14-17
 	for k, p := range nums {
@@ -91,6 +92,39 @@ func postgresCPU(postmaster int) (float64, error) {
 	return ticks / clockTicks(), nil
 }
 
+// settle waits (at most 3 s) until no PostgreSQL process is exiting: the postmaster has
+// the same number of children on two reads 50 ms apart and none is a zombie. Right after
+// pgbench ends, its 64 backends exit; one reaped between postgresCPU's two reads (the
+// postmaster's cutime, then the live children) would be missing from both.
+func settle(postmaster int) {
+	deadline := time.Now().Add(3 * time.Second)
+	last := -1
+	for time.Now().Before(deadline) {
+		n, zombies := 0, 0
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if c, err := readProcStat(pid); err == nil && c.ppid == postmaster {
+				n++
+				if c.state == "Z" {
+					zombies++
+				}
+			}
+		}
+		if n == last && zombies == 0 {
+			return
+		}
+		last = n
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // machineBusy is the CPU time all CPUs spent not idle (nor waiting for I/O) so far, in
 // seconds: the first line of /proc/stat.
 func machineBusy() (float64, error) {
@@ -124,6 +158,7 @@ type cpuSample struct {
 	server   float64
 	postgres float64
 	machine  float64
+	loadgen  float64 // the load generator's CPU so far (0 before it starts)
 	err      error
 }
 
@@ -147,12 +182,13 @@ type cpuSplit struct {
 // PostgreSQL, the kernel's network work and whatever else runs on the machine.
 func (c cpuSplit) rest() float64 { return c.machine - c.server - c.loadgen }
 
+// splitBetween is the split from a to b; loadgen is the load generator's total at exit.
 func splitBetween(a, b cpuSample, loadgen float64) cpuSplit {
 	if a.err != nil || b.err != nil {
 		return cpuSplit{}
 	}
 	return cpuSplit{server: b.server - a.server, postgres: b.postgres - a.postgres, machine: b.machine - a.machine,
-		loadgen: loadgen, ok: true}
+		loadgen: loadgen - a.loadgen, ok: true}
 }
 
 // childCPU is the user+system time of an exited child, in seconds.

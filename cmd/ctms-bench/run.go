@@ -224,7 +224,7 @@ func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 			return ent, err
 		}
 	}
-	ent.service, err = e.measured(ctx, func(func()) (loadResult, error) {
+	ent.service, err = e.measured(ctx, func(func(int)) (loadResult, error) {
 		return runWrk(ctx, e.srv.base, luaPath, e.cfg.threads, conns, e.cfg.duration)
 	})
 	if err != nil {
@@ -237,7 +237,7 @@ func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 			return ent, err
 		}
 	}
-	ent.ceiling, err = e.measured(ctx, func(mark func()) (loadResult, error) {
+	ent.ceiling, err = e.measured(ctx, func(mark func(int)) (loadResult, error) {
 		var r loadResult
 		return r, e.pgbenchRun(ctx, sqlPath, e.cfg.duration, mark, &r)
 	})
@@ -256,7 +256,7 @@ func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 
 // pgbenchRun runs the ceiling script once and moves the POST range past the indexes it
 // used (each client steps through its own; none went further than done+1 steps).
-func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, mark func(), res *loadResult) error {
+func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, mark func(int), res *loadResult) error {
 	r, err := runPgbench(ctx, e.pgbench, e.dbURL, script, e.pgb, e.cfg.threads, d, mark)
 	if err != nil {
 		return err
@@ -269,18 +269,35 @@ func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, ma
 }
 
 // measured resets the statement statistics, runs one load between two CPU samples and
-// reads the statistics. The load may call mark to start the CPU window later.
-func (e *env) measured(ctx context.Context, load func(mark func()) (loadResult, error)) (side, error) {
+// reads the statistics. The load may call mark to start the CPU window later (it then
+// reports the requests before the mark as skipped); a mark that leaves less than a third
+// of the requests in the window (a 1 s run) is ignored.
+func (e *env) measured(ctx context.Context, load func(mark func(loadgenPID int)) (loadResult, error)) (side, error) {
 	var s side
 	if err := e.stats.reset(ctx); err != nil {
 		return s, err
 	}
+	settle(e.postmaster)
 	before := takeSample(e.srv.pid(), e.postmaster)
-	r, err := load(func() { before = takeSample(e.srv.pid(), e.postmaster) })
+	var marked *cpuSample
+	r, err := load(func(loadgenPID int) {
+		m := takeSample(e.srv.pid(), e.postmaster)
+		m.loadgen, _ = processCPU(loadgenPID) // 0 when unreadable: the window then charges it all
+		marked = &m
+	})
 	if err != nil {
 		return s, err
 	}
 	after := takeSample(e.srv.pid(), e.postmaster)
+	settle(e.postmaster) // PostgreSQL's figure waits for the load's backends to be reaped
+	if pgCPU, err := postgresCPU(e.postmaster); err == nil {
+		after.postgres = pgCPU
+	}
+	if marked != nil && r.skipped*3 <= r.done*2 {
+		before = *marked
+	} else {
+		r.skipped = 0
+	}
 	s.load, s.cpu = r, splitBetween(before, after, r.loadgen)
 	s.stmts, err = e.stats.read(ctx)
 	return s, err
