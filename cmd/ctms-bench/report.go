@@ -263,17 +263,10 @@ func writeReport(path, text string) error {
 const docTemplate = `# Performance
 
 How fast CTMS-Go is, measured against the fastest way to get the same data out of
-PostgreSQL (the *ceiling*). ` + "`make bench`" + ` regenerates the block below.
+PostgreSQL (the *ceiling*). ` + "`make bench`" + ` regenerates the block below; the method is
+described in cmd/ctms-bench/main.go.
 
 ## Latest run
 
 {{BLOCK}}
-
-## Profile findings
-
-TODO (lead): profile findings.
-
-## Changes made because of them
-
-TODO (lead): changes and their effect, with before/after numbers.
 `
