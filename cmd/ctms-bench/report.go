@@ -192,7 +192,7 @@ func (r *report) targets() string {
 func (r *report) statements() string {
 	var sb strings.Builder
 	sb.WriteString("#### pg_stat_statements\n\n")
-	sb.WriteString("Per operation, reset before each measured run: all statements of the run per request (service) or transaction (ceiling), then the top statements by total time. *Plans/call* below 1 means cached generic plans; 1 means every execution was planned.\n")
+	sb.WriteString("Per operation, reset before each measured run: all statements of the run per request (service) or transaction (ceiling), then the top statements by total time (those called for at least 1 % of the requests). *Plans/call* below 1 means cached generic plans; 1 means every execution was planned.\n")
 	for _, e := range r.entries {
 		fmt.Fprintf(&sb, "\n**%s**: ", e.op.name)
 		for i, sd := range []struct {
@@ -214,6 +214,9 @@ func (r *report) statements() string {
 		}{{"service", e.service}, {"ceiling", e.ceiling}} {
 			n := float64(max(sd.s.load.done, 1))
 			for _, st := range sd.s.stmts.top {
+				if float64(st.calls) < n/100 {
+					continue // stragglers of the previous run, the access feed's notifications
+				}
 				calls := float64(max(st.calls, 1))
 				plan := "–"
 				if st.plans > 0 {
