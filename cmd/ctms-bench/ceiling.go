@@ -218,15 +218,23 @@ func runPgbench(ctx context.Context, pgbench, dbURL, script string, p pgbenchPar
 	runErr := cmd.Run() // exit status 2: some clients aborted; the summary still counts the rest
 	_ = pw.Close()      // ends the scanner
 	<-scanned
-	text := out.String()
-	var r loadResult
+	r, ok := parsePgbench(out.String())
+	if !ok {
+		return r, fmt.Errorf("pgbench: %v\n%s", runErr, out.String())
+	}
 	r.loadgen = childCPU(cmd)
+	r.skipped = min(skipped, r.done)
+	return r, nil
+}
+
+// parsePgbench reads pgbench's summary; false when it printed none.
+func parsePgbench(text string) (loadResult, bool) {
+	var r loadResult
 	m := pgbenchDoneRE.FindStringSubmatch(text)
 	if m == nil {
-		return r, fmt.Errorf("pgbench: %v\n%s", runErr, text)
+		return r, false
 	}
 	r.done, _ = strconv.Atoi(m[1])
-	r.skipped = min(skipped, r.done)
 	if m := pgbenchFailedRE.FindStringSubmatch(text); m != nil {
 		r.errors, _ = strconv.Atoi(m[1])
 	}
@@ -247,5 +255,5 @@ func runPgbench(ctx context.Context, pgbench, dbURL, script string, p pgbenchPar
 	if r.rate > 0 {
 		r.seconds = float64(r.done) / r.rate
 	}
-	return r, nil
+	return r, true
 }
