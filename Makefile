@@ -116,11 +116,13 @@ e2e: export CGO_ENABLED := 0
 e2e: build npm-tools
 	scripts/e2e.sh
 
-## bench: service vs ceiling benchmark (cmd/ctms-bench): seeds BENCH_CONTACTS contacts (default
-## 200000; BENCH_CONTACTS=1000000 for the full run), prints the table, updates docs/performance.md
-BENCH_CONTACTS ?= 200000
+## bench: service vs ceiling benchmark (cmd/ctms-bench): wrk drives bin/ctms serve, pgbench runs the
+## ceiling SQL, on a private PostgreSQL server with pg_stat_statements; prints the table with the CPU
+## split per request and updates docs/performance.md. Installs wrk when missing (scripts/bench-deps.sh).
+## BENCH_CONTACTS (100000), BENCH_DURATION (5s), BENCH_OPS, BENCH_CONCURRENCY (64): see docs/performance.md.
 bench:
-	BENCH_CONTACTS=$(BENCH_CONTACTS) $(GO) run ./cmd/ctms-bench
+	scripts/bench-deps.sh
+	$(GO) run ./cmd/ctms-bench
 
 ## ha-test: failover drill (scripts/ha-test.sh): a pg_auto_failover formation (monitor + 2 nodes,
 ## synchronous replication) on loopback, 2 instances under write load, `pg_autoctl perform

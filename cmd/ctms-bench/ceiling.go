@@ -1,19 +1,25 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // The ceiling's SQL: the least the database must do to produce what each operation
 // returns. Reads are one statement returning whole contacts (the e-mail row, its groups
 // by LEFT JOIN and its lists aggregated as JSON), as sql/queries/contacts.sql's
 // ContactsGetByIDs does; it is kept here as a fixed reference, independent of the
-// server's queries, so optimising the server does not move the ceiling. pgx prepares and
-// caches every statement (its default exec mode).
+// server's queries, so optimising the server does not move the ceiling. Writes are one
+// pipeline (one round trip, one implicit transaction: a single Sync). pgbench runs it
+// with -M prepared (every statement parsed and planned once per connection); the
+// parameters become pgbench expressions (bind, below).
 
 const contactColumns = `
   e.email_id, e.primary_email, e.basket_token, e.sfdc_id, e.first_name, e.last_name,
@@ -117,85 +123,137 @@ ON CONFLICT (email_id, name) DO UPDATE SET subscribed = excluded.subscribed, upd
 DELETE FROM fxa WHERE email_id IN (SELECT email_id FROM t)`
 )
 
-// contactRow receives one contact as the ceiling reads it: typed columns, the lists as
-// raw JSON (not decoded: no JSON work on the client).
-type contactRow struct {
-	emailID                                                   uuid.UUID
-	primaryEmail                                              string
-	basketToken, sfdcID, firstName, lastName, country         *string
-	emailFormat, emailLang                                    *string
-	optedOut                                                  *bool
-	unsubReason                                               *string
-	doubleOptIn                                               *bool
-	created, updated                                          time.Time
-	amoID                                                     *int32
-	amoAddOnIDs, amoDisplayName                               *string
-	amoOptIn                                                  *bool
-	amoLanguage                                               *string
-	amoLastLogin                                              *time.Time
-	amoLocation, amoProfileURL                                *string
-	amoUser                                                   *bool
-	amoUserID, amoUsername                                    *string
-	amoCreated, amoUpdated                                    *time.Time
-	fxaRowID                                                  *int32
-	fxaID, fxaEmail, fxaCreatedDate, fxaLang, fxaFirstService *string
-	fxaDeleted                                                *bool
-	mofoRowID                                                 *int32
-	mofoEmailID, mofoContactID                                *string
-	mofoRelevant                                              *bool
-	newsletters, waitlists                                    []byte
-}
+// pgbench spellings of the seeded contacts' identifiers (seed.go): :n is the index.
+const (
+	idExpr    = `('` + idPrefix + `' || lpad(to_hex(:n::bigint), 12, '0'))::uuid`
+	tokenExpr = `('` + tokenPrefix + `' || lpad(to_hex(:n::bigint), 12, '0'))`
+	emailExpr = `('bench' || :n::bigint || '@example.com')`
+)
 
-func (c *contactRow) targets() []any {
-	return []any{&c.emailID, &c.primaryEmail, &c.basketToken, &c.sfdcID, &c.firstName, &c.lastName,
-		&c.country, &c.emailFormat, &c.emailLang, &c.optedOut, &c.unsubReason, &c.doubleOptIn, &c.created, &c.updated,
-		&c.amoID, &c.amoAddOnIDs, &c.amoDisplayName, &c.amoOptIn, &c.amoLanguage, &c.amoLastLogin,
-		&c.amoLocation, &c.amoProfileURL, &c.amoUser, &c.amoUserID, &c.amoUsername, &c.amoCreated, &c.amoUpdated,
-		&c.fxaRowID, &c.fxaID, &c.fxaEmail, &c.fxaCreatedDate, &c.fxaLang, &c.fxaFirstService, &c.fxaDeleted,
-		&c.mofoRowID, &c.mofoEmailID, &c.mofoContactID, &c.mofoRelevant, &c.newsletters, &c.waitlists}
-}
-
-func scanContacts(rows pgx.Rows) (int, error) {
-	defer rows.Close()
-	var c contactRow
-	targets := c.targets()
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			return n, err
-		}
-		n++
+// bind replaces $1… in sql by the pgbench expressions args (a literal must not hold a
+// colon followed by a letter or digit: pgbench would read a variable there).
+func bind(sql string, args ...string) string {
+	for k := len(args); k >= 1; k-- { // $10 before $1
+		sql = strings.ReplaceAll(sql, "$"+strconv.Itoa(k), "("+args[k-1]+")")
 	}
-	return n, rows.Err()
+	return strings.TrimSpace(sql) + ";\n"
 }
 
-// expectContacts checks that a contact query returned want contacts.
-func expectContacts(rows pgx.Rows, err error) func(want int) error {
-	return func(want int) error {
-		if err != nil {
-			return err
-		}
-		n, err := scanContacts(rows)
-		if err == nil && n != want {
-			err = fmt.Errorf("%d contacts, want %d", n, want)
-		}
-		return err
-	}
+// pipeline wraps statements into one pgbench pipeline.
+func pipeline(stmts ...string) string {
+	return "\\startpipeline\n" + strings.Join(stmts, "") + "\\endpipeline\n"
 }
 
-func scanIdentities(rows pgx.Rows) (int, error) {
-	defer rows.Close()
-	var (
-		id                                                           uuid.UUID
-		email                                                        string
-		token, sfdc, mofoContact, mofoEmail, amoUser, fxaID, fxaMail *string
-	)
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(&id, &email, &token, &sfdc, &mofoContact, &mofoEmail, &amoUser, &fxaID, &fxaMail); err != nil {
-			return n, err
-		}
-		n++
+// sqlList is an SQL array of quoted strings.
+func sqlList(items ...string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = "'" + strings.ReplaceAll(s, "'", "''") + "'"
 	}
-	return n, rows.Err()
+	return "ARRAY[" + strings.Join(q, ", ") + "]"
+}
+
+// pgbenchParams are the values the scripts need (pgbench variables set with -D).
+type pgbenchParams struct {
+	readable int
+	postBase int // first index of the contacts the ceiling's POST creates
+	delBase  int
+	delSize  int
+	clients  int
+}
+
+func (p pgbenchParams) defines() []string {
+	return []string{"-D", "seq=0", "-D", "readable=" + strconv.Itoa(p.readable), "-D", "postbase=" + strconv.Itoa(p.postBase),
+		"-D", "delbase=" + strconv.Itoa(p.delBase), "-D", "clients=" + strconv.Itoa(p.clients)}
+}
+
+const (
+	pickReadable = "\\set n random(0, :readable - 1)\n"
+	// Each client takes its own indexes in turn (variables persist across a client's transactions).
+	pickNext   = "\\set seq :seq + 1\n"
+	pickPost   = pickNext + "\\set n :postbase + :client_id + :clients * (:seq - 1)\n"
+	pickDelete = pickNext + "\\set n :delbase + :client_id + :clients * (:seq - 1)\n"
+)
+
+var (
+	pgbenchFailedRE   = regexp.MustCompile(`number of failed transactions: (\d+)`)
+	pgbenchDoneRE     = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
+	pgbenchLatencyRE  = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
+	pgbenchTPSRE      = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	pgbenchAbortRE    = regexp.MustCompile(`(?m)^.*client \d+ (script \d+ )?aborted.*$`)
+	pgbenchProgressRE = regexp.MustCompile(`^progress: ([0-9.]+) s, ([0-9.]+) tps`)
+)
+
+// runPgbench runs script for d at p.clients connections and parses pgbench's summary.
+// Its 64 connections (a backend forked, statements prepared on first use) cost
+// PostgreSQL CPU that the service's long-lived pool does not pay during its run: mark is
+// called with pgbench's pid at its first progress report (1 s in), where the CPU window
+// then starts, and the transactions before it are r.skipped.
+func runPgbench(ctx context.Context, pgbench, dbURL, script string, p pgbenchParams, threads int, d time.Duration, mark func(pid int)) (loadResult, error) {
+	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(p.clients), "-j", strconv.Itoa(threads),
+		"-T", strconv.Itoa(int(d / time.Second)), "-P", "1", "-f", script}
+	args = append(append(args, p.defines()...), dbURL)
+	cmd := exec.CommandContext(ctx, pgbench, args...) // #nosec G204 -- the benchmark's own arguments
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var out strings.Builder
+	var skipped int
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pr)
+		marked := false
+		for sc.Scan() {
+			line := sc.Text()
+			if m := pgbenchProgressRE.FindStringSubmatch(line); m != nil && !marked && mark != nil {
+				mark(cmd.Process.Pid)
+				marked = true
+				at, _ := strconv.ParseFloat(m[1], 64)
+				tps, _ := strconv.ParseFloat(m[2], 64)
+				skipped = int(at*tps + 0.5)
+			}
+			out.WriteString(line + "\n")
+		}
+	}()
+	runErr := cmd.Run() // exit status 2: some clients aborted; the summary still counts the rest
+	_ = pw.Close()      // ends the scanner
+	<-scanned
+	r, ok := parsePgbench(out.String())
+	if !ok {
+		return r, fmt.Errorf("pgbench: %v\n%s", runErr, out.String())
+	}
+	r.loadgen = childCPU(cmd)
+	r.skipped = min(skipped, r.done)
+	return r, nil
+}
+
+// parsePgbench reads pgbench's summary; false when it printed none.
+func parsePgbench(text string) (loadResult, bool) {
+	var r loadResult
+	m := pgbenchDoneRE.FindStringSubmatch(text)
+	if m == nil {
+		return r, false
+	}
+	r.done, _ = strconv.Atoi(m[1])
+	if m := pgbenchFailedRE.FindStringSubmatch(text); m != nil {
+		r.errors, _ = strconv.Atoi(m[1])
+	}
+	if aborts := pgbenchAbortRE.FindAllString(text, -1); len(aborts) > 0 {
+		r.errors += len(aborts)
+		r.firstErr = strings.TrimSpace(aborts[0])
+	} else if strings.Contains(text, "Run was aborted") {
+		r.errors++
+		r.firstErr = "pgbench: run was aborted"
+	}
+	if m := pgbenchLatencyRE.FindStringSubmatch(text); m != nil {
+		ms, _ := strconv.ParseFloat(m[1], 64)
+		r.avg = time.Duration(ms * float64(time.Millisecond))
+	}
+	if m := pgbenchTPSRE.FindStringSubmatch(text); m != nil {
+		r.rate, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if r.rate > 0 {
+		r.seconds = float64(r.done) / r.rate
+	}
+	return r, true
 }

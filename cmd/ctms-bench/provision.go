@@ -3,19 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/ctms-go/ctms/internal/auth"
 )
 
 const modulePath = "github.com/ctms-go/ctms"
@@ -55,135 +56,75 @@ func buildServer(ctx context.Context, root string) (string, error) {
 	return bin, nil
 }
 
-// adminURL finds the PostgreSQL server the way scripts/test.sh does: CTMS_BENCH_DB_URL,
-// CTMS_TEST_DB_URL, 127.0.0.1:5432 as postgres when it answers, else the private server
-// of scripts/pg.sh (installed and started on demand).
-func adminURL(ctx context.Context, root string) (string, error) {
-	for _, name := range []string{"CTMS_BENCH_DB_URL", "CTMS_TEST_DB_URL"} {
-		if v := os.Getenv(name); v != "" {
-			return v, nil
-		}
-	}
-	local := "postgresql://postgres@127.0.0.1:5432/postgres"
-	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if conn, err := pgx.Connect(pingCtx, local+"?connect_timeout=2"); err == nil {
-		err = conn.Ping(pingCtx)
-		_ = conn.Close(context.Background()) // only the ping matters
-		if err == nil {
-			return local, nil
-		}
-	}
-	logf("no PostgreSQL on 127.0.0.1:5432: starting the private server (scripts/pg.sh url)")
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "pg.sh"), "url") // #nosec G204 -- the repository's own script
-	cmd.Dir = root
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+// createDatabase creates database name on the private server and migrates it with the
+// built binary.
+func createDatabase(ctx context.Context, pg *pgServer, name, bin, secretKey string) (string, error) {
+	conn, err := pgx.Connect(ctx, pg.url("postgres"))
 	if err != nil {
-		return "", fmt.Errorf("scripts/pg.sh url: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// withDatabase returns the admin URL pointing at database name.
-func withDatabase(admin, name string) (string, error) {
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", fmt.Errorf("parse database URL: %w", err)
-	}
-	u.Path = "/" + name
-	u.RawPath = ""
-	return u.String(), nil
-}
-
-// redactURL hides a password in a URL for printing.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
-// database is one benchmark database.
-type database struct {
-	name string
-	url  string
-}
-
-// provision creates database name, registers its drop in cleanup (unless keep) and
-// migrates it with the built binary.
-func provision(ctx context.Context, admin, name, bin, secretKey string, cleanup *cleanups, keep bool) (*database, error) {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redactURL(admin), err)
+		return "", err
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	_ = conn.Close(context.Background()) // the statement's error is the one that matters
 	if err != nil {
-		return nil, fmt.Errorf("create database %s: %w", name, err)
+		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	d := &database{name: name}
-	if d.url, err = withDatabase(admin, name); err != nil {
-		return nil, err
+	dbURL := pg.url(name)
+	if out, err := runCTMS(ctx, bin, dbURL, secretKey, "migrate"); err != nil {
+		return "", fmt.Errorf("bin/ctms migrate: %w\n%s", err, out)
 	}
-	if keep {
-		cleanup.add(func() { logf("kept database %s (%s)", name, redactURL(d.url)) })
-	} else {
-		cleanup.add(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			conn, err := pgx.Connect(ctx, admin)
-			if err != nil {
-				logf("drop %s: %v", name, err)
-				return
-			}
-			defer conn.Close(ctx)
-			if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-				logf("drop %s: %v", name, err)
-			}
-		})
-	}
-	cmd := exec.CommandContext(ctx, bin, "migrate")
-	cmd.Env = append(os.Environ(), "CTMS_DB_URL="+d.url, "CTMS_SECRET_KEY="+secretKey, "CTMS_LOGGING_LEVEL=WARNING")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("bin/ctms migrate on %s: %w\n%s", name, err, out.String())
-	}
-	logf("created and migrated %s", name)
-	return d, nil
+	return dbURL, nil
 }
 
-// createAdminClient inserts an enabled API client holding the seeded role "admin",
-// with a real argon2 hash (its secret is never used: tokens are minted directly).
-func createAdminClient(ctx context.Context, dbURL, clientID string) error {
-	secret, err := auth.NewSecret()
+// runCTMS runs a bin/ctms command on the benchmark's database.
+func runCTMS(ctx context.Context, bin, dbURL, secretKey string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...) // #nosec G204 -- the binary just built
+	cmd.Env = append(os.Environ(), "CTMS_DB_URL="+dbURL, "CTMS_SECRET_KEY="+secretKey, "CTMS_LOGGING_LEVEL=WARNING")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+var clientSecretRE = regexp.MustCompile(`Client Secret: (\S+)`)
+
+// createAdminClient creates an API client with `ctms clients create` (a real argon2 hash
+// of a fresh secret), grants it the role admin, and returns its secret.
+func createAdminClient(ctx context.Context, bin, dbURL, secretKey, clientID string) (string, error) {
+	out, err := runCTMS(ctx, bin, dbURL, secretKey, "clients", "create", clientID, "bench@example.com")
 	if err != nil {
-		return err
+		return "", fmt.Errorf("ctms clients create: %w", err) // its output holds the secret: not printed
 	}
-	hash, err := auth.HashSecret(secret)
+	m := clientSecretRE.FindStringSubmatch(out)
+	if m == nil {
+		return "", errors.New("ctms clients create printed no client secret")
+	}
+	if out, err := runCTMS(ctx, bin, dbURL, secretKey, "clients", "grant", clientID, "admin"); err != nil {
+		return "", fmt.Errorf("ctms clients grant: %w\n%s", err, out)
+	}
+	return m[1], nil
+}
+
+// issueToken is a real POST /token with client credentials: the server verifies the
+// secret against its argon2 hash (the memory cost the peak-RSS target is about).
+func issueToken(ctx context.Context, base, clientID, secret string) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/token", strings.NewReader(form.Encode()))
 	if err != nil {
-		return err
+		return "", err
 	}
-	conn, err := pgx.Connect(ctx, dbURL)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("POST /token: %w", err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `INSERT INTO api_client (client_id, email, enabled, hashed_secret)
-		VALUES ($1, $2, true, $3)`, clientID, clientID+"@example.com", hash); err != nil {
-		return fmt.Errorf("create API client: %w", err)
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
 	}
-	tag, err := conn.Exec(ctx, `INSERT INTO api_client_roles (api_client_id, role_id)
-		SELECT $1, id FROM roles WHERE name = 'admin'`, clientID)
-	if err != nil {
-		return fmt.Errorf("grant role admin: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		return "", fmt.Errorf("POST /token: status %d (%v)", resp.StatusCode, err)
 	}
-	if tag.RowsAffected() != 1 {
-		return errors.New("grant role admin: the migrations did not seed the role 'admin'")
-	}
-	return nil
+	return body.AccessToken, nil
 }
 
 // machine describes where the benchmark ran.
@@ -197,9 +138,10 @@ type machine struct {
 	PGSettings  string
 	ServerPool  string
 	LoadAverage string
+	Tools       string // wrk and pgbench versions
 }
 
-func describeMachine(ctx context.Context, dbURL string) (machine, error) {
+func describeMachine(ctx context.Context, dbURL, pgbench string) (machine, error) {
 	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(data), "\n") {
@@ -239,7 +181,7 @@ func describeMachine(ctx context.Context, dbURL string) (machine, error) {
 		m.PGVersion = m.PGVersion[:i]
 	}
 	var settings []string
-	for _, name := range []string{"max_connections", "shared_buffers", "fsync", "synchronous_commit"} {
+	for _, name := range []string{"max_connections", "shared_buffers", "fsync", "synchronous_commit", "shared_preload_libraries", "jit"} {
 		var v string
 		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err == nil {
 			settings = append(settings, name+"="+v)
@@ -248,6 +190,16 @@ func describeMachine(ctx context.Context, dbURL string) (machine, error) {
 	m.PGSettings = strings.Join(settings, ", ")
 	size, overflow := envOr("CTMS_DB_POOL_SIZE", "5"), envOr("CTMS_DB_MAX_OVERFLOW", "10")
 	m.ServerPool = fmt.Sprintf("CTMS_DB_POOL_SIZE=%s + CTMS_DB_MAX_OVERFLOW=%s", size, overflow)
+	var tools []string
+	for _, t := range [][]string{{"wrk", "-v"}, {pgbench, "--version"}} {
+		out, _ := exec.CommandContext(ctx, t[0], t[1]).CombinedOutput() // #nosec G204 -- fixed tools; wrk -v exits 1
+		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		if i := strings.Index(line, " Copyright"); i > 0 {
+			line = line[:i]
+		}
+		tools = append(tools, strings.TrimSpace(line))
+	}
+	m.Tools = strings.Join(tools, "; ")
 	return m, nil
 }
 

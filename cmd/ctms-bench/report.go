@@ -10,11 +10,13 @@ import (
 
 // report collects the entries of a run and renders them as markdown.
 type report struct {
-	cfg      config
-	machine  machine
-	started  time.Time
-	finished time.Time
-	entries  []entry
+	cfg            config
+	machine        machine
+	started        time.Time
+	finished       time.Time
+	rssBeforeToken int64
+	rssAfterToken  int64
+	entries        []entry
 }
 
 const (
@@ -22,7 +24,16 @@ const (
 	endMarker   = "<!-- ctms-bench:end -->"
 )
 
-func fmtRPS(v float64) string {
+// Targets of issue 12 beyond the ratios: server CPU per request, PostgreSQL's share
+// against the ceiling's, peak RSS.
+var serverTargetUS = map[string]float64{"get_id": 60, "get_email": 60, "post": 120}
+
+const (
+	pgShareTarget = 1.3
+	rssTarget     = 100 << 20
+)
+
+func fmtRate(v float64) string {
 	switch {
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)
@@ -32,10 +43,17 @@ func fmtRPS(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
+func fmtUS(v float64) string {
+	if v < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
 func fmtMS(d time.Duration) string { return fmt.Sprintf("%.2f", ms(d)) }
 
 func fmtMB(b int64) string {
-	if b < 0 {
+	if b <= 0 {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f", float64(b)/(1<<20))
@@ -53,91 +71,11 @@ func groupThousands(n int) string {
 	return string(out)
 }
 
-func (r *report) main() []entry {
-	var out []entry
-	for _, e := range r.entries {
-		if !e.scaling {
-			out = append(out, e)
-		}
+func verdict(ok bool) string {
+	if ok {
+		return "met"
 	}
-	return out
-}
-
-func (r *report) find(key string, conc int, scaling bool) *entry {
-	for i := range r.entries {
-		e := &r.entries[i]
-		if e.op.key == key && e.conc == conc && e.scaling == scaling {
-			return e
-		}
-	}
-	return nil
-}
-
-func (r *report) markdown() string {
-	var sb strings.Builder
-	m := r.machine
-	cfg := r.cfg
-	fmt.Fprintf(&sb, "### Run of %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&sb, "- Machine: %d CPUs (%s), %s RAM, %s; load average at start %s. Load generator, server and PostgreSQL share it.\n",
-		m.CPUs, orUnknown(m.CPUModel), orUnknown(m.MemTotal), orUnknown(m.Kernel), orUnknown(m.LoadAverage))
-	fmt.Fprintf(&sb, "- Software: %s; %s (%s).\n", m.GoVersion, m.PGVersion, m.PGSettings)
-	fmt.Fprintf(&sb, "- Data: %s contacts seeded with COPY (1-4 newsletters and 1-2 waitlists each, 30%% FxA, 10%% AMO, 8%% MoFo).\n",
-		groupThousands(cfg.contacts))
-	fmt.Fprintf(&sb, "- Load: closed loop over loopback HTTP/1.1 keep-alive, %s measured after %s warm-up per line; server `bin/ctms serve` pool %s; ceiling pool min(concurrency, %d) connections.\n",
-		cfg.duration, cfg.warmup, m.ServerPool, cfg.ceilingConns)
-	fmt.Fprintf(&sb, "- Whole run: %s.\n\n", r.finished.Sub(r.started).Round(time.Second))
-
-	sb.WriteString("| Operation | Conc. | req/s | p50 ms | p99 ms | Errors | Ceiling req/s | Ceiling p50 ms | Ratio to ceiling | Server CPU s / 1k req | Server peak RSS MB |\n")
-	sb.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	notes := map[string]bool{}
-	for _, e := range r.main() {
-		s, c := e.service, e.ceiling
-		errs := fmt.Sprint(s.errs)
-		if c.errs > 0 {
-			errs += fmt.Sprintf(" (ceiling %d)", c.errs)
-		}
-		name := e.op.name
-		if s.cut || c.cut {
-			name += " †"
-			notes["†"] = true
-		}
-		rss := fmtMB(s.peakRSS)
-		if s.peakIsLife {
-			rss += " ‡"
-			notes["‡"] = true
-		}
-		cpu := "n/a"
-		if s.cpuPer1k >= 0 {
-			cpu = fmt.Sprintf("%.2f", s.cpuPer1k)
-		}
-		fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %s | %s | %s | **%.2f** | %s | %s |\n",
-			name, e.conc, fmtRPS(s.rps), fmtMS(s.p50), fmtMS(s.p99), errs, fmtRPS(c.rps), fmtMS(c.p50),
-			ratio(s.rps, c.rps), cpu, rss)
-	}
-	if notes["†"] {
-		sb.WriteString("\n† stopped before the end of the run: no contacts left to delete.\n")
-	}
-	if notes["‡"] {
-		sb.WriteString("\n‡ the kernel refused to reset VmHWM: lifetime peak of the server process.\n")
-	}
-
-	var svcCPU, ceilCPU float64
-	var k int
-	for _, e := range r.main() {
-		svcCPU += e.service.clientCPU
-		ceilCPU += e.ceiling.clientCPU
-		k++
-	}
-	if k > 0 {
-		fmt.Fprintf(&sb, "\nThe load generator itself used %.2f CPU s per 1k requests on average in the service runs (HTTP client) and %.2f in the ceiling runs (pgx client), on the same cores.\n",
-			svcCPU/float64(k), ceilCPU/float64(k))
-	}
-
-	if scal := r.scalingLines(); scal != "" {
-		sb.WriteString("\n" + scal)
-	}
-	sb.WriteString("\n" + r.targets())
-	return sb.String()
+	return "**not met**"
 }
 
 func orUnknown(s string) string {
@@ -147,95 +85,158 @@ func orUnknown(s string) string {
 	return s
 }
 
-// scalingLines compares the lookups on the small database with the same lookups on the
-// seeded one. Cost is time per request at the same concurrency: rps(small) / rps(N).
-func (r *report) scalingLines() string {
+func (r *report) markdown() string {
 	var sb strings.Builder
+	m, cfg := r.machine, r.cfg
+	fmt.Fprintf(&sb, "### Run of %s\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&sb, "- Command: `%s`.\n", r.command())
+	fmt.Fprintf(&sb, "- Machine: %d CPUs (%s), %s RAM, %s; load average at start %s. wrk or pgbench, the service and PostgreSQL share it.\n",
+		m.CPUs, orUnknown(m.CPUModel), orUnknown(m.MemTotal), orUnknown(m.Kernel), orUnknown(m.LoadAverage))
+	fmt.Fprintf(&sb, "- Software: %s; %s, private server (%s); %s.\n", m.GoVersion, m.PGVersion, m.PGSettings, m.Tools)
+	fmt.Fprintf(&sb, "- Data: %s contacts read and updated (1-4 newsletters and 1-2 waitlists each, 30%% FxA, 10%% AMO, 8%% MoFo), %s more per side for DELETE.\n",
+		groupThousands(cfg.contacts), groupThousands(cfg.deletes))
+	fmt.Fprintf(&sb, "- Load: %d connections, %d threads, %s measured after %s warm-up per side; server pool %s.\n",
+		cfg.concurrency, cfg.threads, cfg.duration, cfg.warmup, m.ServerPool)
+	fmt.Fprintf(&sb, "- Whole run: %s.\n\n", r.finished.Sub(r.started).Round(time.Second))
+
+	sb.WriteString("| Operation | req/s | Ceiling tx/s | Ratio | Target | Met? | Server µs/req | PG µs/req | Ceiling PG µs/tx | PG ratio | Rest µs/req | Ceiling rest µs/tx | wrk µs/req | pgbench µs/tx | p50 ms | p99 ms | Ceiling avg ms | Errors | Peak RSS MB |\n")
+	sb.WriteString("|---|--:|--:|--:|--:|:-:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	exhausted := false
 	for _, e := range r.entries {
-		if !e.scaling {
-			continue
+		s, c := e.service, e.ceiling
+		name := e.op.name
+		if s.load.exhausted || c.load.exhausted {
+			name += " †"
+			exhausted = true
 		}
-		big := r.find(e.op.key, e.conc, false)
-		if big == nil {
-			continue
+		x := ratio(s.load.rate, c.load.rate)
+		target, met := "–", "–"
+		if e.op.target > 0 {
+			target, met = fmt.Sprintf("%.1f", e.op.target), map[bool]string{true: "yes", false: "**no**"}[x >= e.op.target]
 		}
-		if sb.Len() == 0 {
-			fmt.Fprintf(&sb, "Lookup cost at %s vs %s contacts (same run, same concurrency; cost = 1 / throughput):\n\n",
-				groupThousands(big.contacts), groupThousands(e.contacts))
-			fmt.Fprintf(&sb, "| Lookup | Conc. | req/s at %s | p50 ms at %s | req/s at %s | p50 ms at %s | Cost ratio (service) | Cost ratio (ceiling) |\n",
-				groupThousands(e.contacts), groupThousands(e.contacts), groupThousands(big.contacts), groupThousands(big.contacts))
-			sb.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		pgSvc, pgCeil := s.perOp(s.cpu.postgres), c.perOp(c.cpu.postgres)
+		errs := fmt.Sprint(s.load.errors)
+		if c.load.errors > 0 {
+			errs += fmt.Sprintf(" (ceiling %d)", c.load.errors)
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %s | **%.2f** | %.2f |\n", e.op.name, e.conc,
-			fmtRPS(e.service.rps), fmtMS(e.service.p50), fmtRPS(big.service.rps), fmtMS(big.service.p50),
-			ratio(e.service.rps, big.service.rps), ratio(e.ceiling.rps, big.ceiling.rps))
+		fmt.Fprintf(&sb, "| %s | %s | %s | **%.2f** | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			name, fmtRate(s.load.rate), fmtRate(c.load.rate), x, target, met,
+			fmtUS(s.perOp(s.cpu.server)), fmtUS(pgSvc), fmtUS(pgCeil), fmtRatio(pgSvc, pgCeil),
+			fmtUS(s.perOp(s.cpu.rest())), fmtUS(c.perOp(c.cpu.rest())),
+			fmtUS(s.perOp(s.cpu.loadgen)), fmtUS(c.perOp(c.cpu.loadgen)),
+			fmtMS(s.load.p50), fmtMS(s.load.p99), fmtMS(c.load.avg), errs, fmtMB(e.peakRSS))
 	}
+	if exhausted {
+		sb.WriteString("\n† ran out of contacts to delete before the end: raise BENCH_DELETE_CONTACTS.\n")
+	}
+	fmt.Fprintf(&sb, "\nServer RSS before the first POST /token: %s MB; peak right after it: %s MB. *Peak RSS* is the server's VmHWM (lifetime peak, the token included) at the end of each service run.\n",
+		fmtMB(r.rssBeforeToken), fmtMB(r.rssAfterToken))
+	sb.WriteString("\n" + r.targets())
+	sb.WriteString("\n" + r.statements())
 	return sb.String()
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
+func fmtRatio(a, b float64) string {
+	if a < 0 || b <= 0 {
+		return "n/a"
 	}
-	return "**not met**"
+	return fmt.Sprintf("%.2f", a/b)
 }
 
-// targets checks the issue's targets against this run.
+// command is the environment that reproduces the run's settings.
+func (r *report) command() string {
+	var parts []string
+	for _, name := range []string{"BENCH_CONTACTS", "BENCH_DURATION", "BENCH_WARMUP", "BENCH_CONCURRENCY", "BENCH_THREADS",
+		"BENCH_OPS", "BENCH_DELETE_CONTACTS", "CTMS_DB_POOL_SIZE", "CTMS_DB_MAX_OVERFLOW"} {
+		if v := os.Getenv(name); v != "" {
+			parts = append(parts, name+"="+v)
+		}
+	}
+	return strings.Join(append(parts, "make bench"), " ")
+}
+
+// targets checks issue 12's targets against this run.
 func (r *report) targets() string {
 	var sb strings.Builder
-	sb.WriteString("Targets (issue 5), in this run:\n\n")
-	maxConc := 0
-	for _, c := range r.cfg.concurrencies {
-		maxConc = max(maxConc, c)
-	}
-	for _, key := range []string{"get_id", "get_email"} {
-		if e := r.find(key, maxConc, false); e != nil {
-			x := ratio(e.service.rps, e.ceiling.rps)
-			fmt.Fprintf(&sb, "- %s at concurrency %d ≥ 0.6 of the ceiling: %.2f, %s.\n", e.op.name, maxConc, x, verdict(x >= 0.6))
-		}
-	}
-	for _, key := range []string{"post", "put", "patch"} {
-		worst, at, name := 0.0, 0, ""
-		for _, e := range r.main() {
-			if e.op.key == key {
-				if x := ratio(e.service.rps, e.ceiling.rps); name == "" || x < worst {
-					worst, at, name = x, e.conc, e.op.name
-				}
-			}
-		}
-		if name != "" {
-			fmt.Fprintf(&sb, "- %s ≥ 0.5 of the ceiling: worst %.2f (concurrency %d), %s.\n", name, worst, at, verdict(worst >= 0.5))
-		}
-	}
-	for _, c := range r.cfg.concurrencies {
-		first, deep := r.find("updates_first", c, false), r.find("updates_deep", c, false)
-		if first != nil && deep != nil {
-			x := ratio(first.service.rps, deep.service.rps)
-			fmt.Fprintf(&sb, "- GET /updates at depth %s ≤ 1.2× the first page, concurrency %d: %.2f× (p50 %s vs %s ms), %s.\n",
-				groupThousands(r.cfg.updatesDepth), c, x, fmtMS(deep.service.p50), fmtMS(first.service.p50), verdict(x <= 1.2))
-		}
-	}
-	for _, e := range r.entries {
-		if e.scaling {
-			if big := r.find(e.op.key, e.conc, false); big != nil {
-				x := ratio(e.service.rps, big.service.rps)
-				fmt.Fprintf(&sb, "- %s at %s contacts ≤ 1.3× its cost at %s (the target is stated for 1,000,000): %.2f×, %s.\n",
-					e.op.name, groupThousands(big.contacts), groupThousands(e.contacts), x, verdict(x <= 1.3))
-			}
-		}
-	}
+	sb.WriteString("Targets (issue 12), in this run:\n\n")
 	errs, total := 0, 0
-	var peak int64 = -1
+	var peak int64
 	for _, e := range r.entries {
-		errs += e.service.errs
-		total += e.service.n + e.service.errs
-		peak = max(peak, e.service.peakRSS)
+		s, c := e.service, e.ceiling
+		if e.op.target > 0 {
+			x := ratio(s.load.rate, c.load.rate)
+			fmt.Fprintf(&sb, "- %s ≥ %.1f of the ceiling: %.2f, %s.\n", e.op.name, e.op.target, x, verdict(x >= e.op.target))
+		}
+		if t, ok := serverTargetUS[e.op.key]; ok {
+			us := s.perOp(s.cpu.server)
+			fmt.Fprintf(&sb, "- %s: server ≤ %.0f µs of CPU per request: %s µs, %s.\n", e.op.name, t, fmtUS(us), verdict(us >= 0 && us <= t))
+		}
+		pgSvc, pgCeil := s.perOp(s.cpu.postgres), c.perOp(c.cpu.postgres)
+		if pgSvc >= 0 && pgCeil > 0 {
+			fmt.Fprintf(&sb, "- %s: PostgreSQL's CPU per request ≤ %.1f× the ceiling's per transaction: %.2f×, %s.\n",
+				e.op.name, pgShareTarget, pgSvc/pgCeil, verdict(pgSvc/pgCeil <= pgShareTarget))
+		}
+		errs += s.load.errors
+		total += s.load.done
+		peak = max(peak, e.peakRSS)
 	}
 	fmt.Fprintf(&sb, "- No errors: %d of %d service requests failed, %s.\n", errs, total, verdict(errs == 0))
-	if peak >= 0 {
-		fmt.Fprintf(&sb, "- Server peak RSS ≤ 100 MB under load: %s MB, %s.\n", fmtMB(peak), verdict(peak <= 100<<20))
+	if peak > 0 {
+		fmt.Fprintf(&sb, "- Server peak RSS ≤ 100 MB under read and write load right after a token was issued: %s MB, %s.\n",
+			fmtMB(peak), verdict(peak <= rssTarget))
 	}
 	return sb.String()
+}
+
+// statements renders pg_stat_statements per operation, service and ceiling.
+func (r *report) statements() string {
+	var sb strings.Builder
+	sb.WriteString("#### pg_stat_statements\n\n")
+	sb.WriteString("Per operation, reset before each measured run: all statements of the run per request (service) or transaction (ceiling), then the top statements by total time (those called for at least 1 % of the requests). *Plans/call* below 1 means cached generic plans; 1 means every execution was planned.\n")
+	for _, e := range r.entries {
+		fmt.Fprintf(&sb, "\n**%s**: ", e.op.name)
+		for i, sd := range []struct {
+			label string
+			s     side
+		}{{"service", e.service}, {"ceiling", e.ceiling}} {
+			if i > 0 {
+				sb.WriteString("; ")
+			}
+			n := float64(max(sd.s.load.done, 1))
+			t := sd.s.stmts.total
+			fmt.Fprintf(&sb, "%s %.2f statements, %.1f µs planning, %.1f µs executing per %s",
+				sd.label, float64(t.calls)/n, t.planMS*1000/n, t.execMS*1000/n, map[int]string{0: "request", 1: "transaction"}[i])
+		}
+		sb.WriteString(".\n\n| Side | Calls/req | Plans/call | Mean plan ms | Mean exec ms | Rows/call | Statement |\n|---|--:|--:|--:|--:|--:|---|\n")
+		for _, sd := range []struct {
+			label string
+			s     side
+		}{{"service", e.service}, {"ceiling", e.ceiling}} {
+			n := float64(max(sd.s.load.done, 1))
+			for _, st := range sd.s.stmts.top {
+				if float64(st.calls) < n/100 {
+					continue // stragglers of the previous run, the access feed's notifications
+				}
+				calls := float64(max(st.calls, 1))
+				plan := "–"
+				if st.plans > 0 {
+					plan = fmt.Sprintf("%.3f", st.planMS/float64(st.plans))
+				}
+				fmt.Fprintf(&sb, "| %s | %.2f | %.2f | %s | %.3f | %.1f | `%s` |\n", sd.label, float64(st.calls)/n,
+					float64(st.plans)/calls, plan, st.execMS/calls, float64(st.rows)/calls, shortQuery(st.query))
+			}
+		}
+	}
+	return sb.String()
+}
+
+// shortQuery is a statement's text cut for a table cell.
+func shortQuery(q string) string {
+	const limit = 140
+	if r := []rune(q); len(r) > limit {
+		q = string(r[:limit]) + "…"
+	}
+	return strings.NewReplacer("|", `\|`, "`", "'").Replace(q)
 }
 
 // writeReport puts text between the markers of path, creating the file (with the
@@ -265,17 +266,10 @@ func writeReport(path, text string) error {
 const docTemplate = `# Performance
 
 How fast CTMS-Go is, measured against the fastest way to get the same data out of
-PostgreSQL (the *ceiling*). ` + "`make bench`" + ` regenerates the block below.
+PostgreSQL (the *ceiling*). ` + "`make bench`" + ` regenerates the block below; the method is
+described in cmd/ctms-bench/main.go.
 
 ## Latest run
 
 {{BLOCK}}
-
-## Profile findings
-
-TODO (lead): profile findings.
-
-## Changes made because of them
-
-TODO (lead): changes and their effect, with before/after numbers.
 `
