@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/ctms-go/ctms/internal/jsontext"
 )
 
 // Contact is a whole contact. A nil group means "no row" (which reads as defaults).
@@ -303,7 +305,7 @@ func sameTokens(a, b []byte) bool {
 	i, j, inString := 0, 0, false
 	for {
 		if !inString {
-			i, j = skipSpace(a, i), skipSpace(b, j)
+			i, j = jsontext.SkipSpace(a, i), jsontext.SkipSpace(b, j)
 		}
 		if i == len(a) || j == len(b) {
 			return i == len(a) && j == len(b)

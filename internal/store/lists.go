@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ctms-go/ctms/internal/contact"
+	"github.com/ctms-go/ctms/internal/jsontext"
 )
 
 func decodeNewsletters(text []byte) ([]contact.Newsletter, error) {
@@ -64,7 +65,7 @@ func decodeWaitlists(text []byte) ([]contact.Waitlist, error) {
 			return setOptString(&item.Source, value)
 		case "fields":
 			item.Fields = json.RawMessage(value)
-			return true
+			return json.Valid(value) // kept as text: jsontext.ValueEnd only matched it
 		case "subscribed":
 			return setBool(&item.Subscribed, value, true)
 		case "unsub_reason":
@@ -87,126 +88,51 @@ func decodeWaitlists(text []byte) ([]contact.Waitlist, error) {
 // value. It returns false, at once, when text is not an array of objects with
 // plain member names, or when member returns false.
 func eachMember(text []byte, object func(), member func(name, value []byte) bool) bool {
-	j := skipSpace(text, 0)
+	j := jsontext.SkipSpace(text, 0)
 	if j == len(text) || text[j] != '[' {
 		return false
 	}
-	j = skipSpace(text, j+1)
+	j = jsontext.SkipSpace(text, j+1)
 	for i := 0; j < len(text) && text[j] != ']'; i++ {
 		if i > 0 {
 			if text[j] != ',' {
 				return false
 			}
-			j = skipSpace(text, j+1)
+			j = jsontext.SkipSpace(text, j+1)
 		}
 		if j == len(text) || text[j] != '{' {
 			return false
 		}
 		object()
-		j = skipSpace(text, j+1)
+		j = jsontext.SkipSpace(text, j+1)
 		for first := true; j < len(text) && text[j] != '}'; first = false {
 			if !first {
 				if text[j] != ',' {
 					return false
 				}
-				j = skipSpace(text, j+1)
+				j = jsontext.SkipSpace(text, j+1)
 			}
-			end, escaped := stringEnd(text, j)
+			end, escaped := jsontext.StringEnd(text, j)
 			if end < 0 || escaped {
 				return false
 			}
 			name := text[j+1 : end-1]
-			if j = skipSpace(text, end); j == len(text) || text[j] != ':' {
+			if j = jsontext.SkipSpace(text, end); j == len(text) || text[j] != ':' {
 				return false
 			}
-			j = skipSpace(text, j+1)
-			vend := valueEnd(text, j)
+			j = jsontext.SkipSpace(text, j+1)
+			vend := jsontext.ValueEnd(text, j)
 			if vend < 0 || !member(name, text[j:vend]) {
 				return false
 			}
-			j = skipSpace(text, vend)
+			j = jsontext.SkipSpace(text, vend)
 		}
 		if j == len(text) {
 			return false
 		}
-		j = skipSpace(text, j+1) // past '}'
+		j = jsontext.SkipSpace(text, j+1) // past '}'
 	}
-	return j < len(text) && skipSpace(text, j+1) == len(text)
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd is the index just past the JSON string starting at b[i], -1 when
-// b[i] starts no string or it does not end; escaped tells whether it holds escapes.
-func stringEnd(b []byte, i int) (end int, escaped bool) {
-	if i >= len(b) || b[i] != '"' {
-		return -1, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch {
-		case b[j] == '\\':
-			escaped = true
-			j++
-		case b[j] == '"':
-			return j + 1, escaped
-		case b[j] < 0x20: // control characters must be escaped
-			return -1, escaped
-		}
-	}
-	return -1, escaped
-}
-
-// valueEnd is the index just past the JSON value starting at b[i], -1 when it
-// does not end there. Objects and arrays are only matched, not checked: the
-// fields member is kept as text, and the rest is refused by its setter.
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		end, _ := stringEnd(b, i)
-		return end
-	case '{', '[':
-		if !json.Valid(b[i:matchingEnd(b, i)]) {
-			return -1
-		}
-		return matchingEnd(b, i)
-	}
-	for _, word := range []string{"true", "false", "null"} {
-		if len(b)-i >= len(word) && string(b[i:i+len(word)]) == word {
-			return i + len(word)
-		}
-	}
-	return -1 // numbers never appear in these lists
-}
-
-// matchingEnd is the index just past the object or array starting at b[i]
-// (len(b) when it does not close).
-func matchingEnd(b []byte, i int) int {
-	depth := 0
-	for j := i; j < len(b); j++ {
-		switch b[j] {
-		case '"':
-			end, _ := stringEnd(b, j)
-			if end < 0 {
-				return len(b)
-			}
-			j = end - 1
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return j + 1
-			}
-		}
-	}
-	return len(b)
+	return j < len(text) && jsontext.SkipSpace(text, j+1) == len(text)
 }
 
 func isNull(v []byte) bool { return string(v) == "null" }
@@ -214,7 +140,7 @@ func isNull(v []byte) bool { return string(v) == "null" }
 // setString takes a JSON string without escapes, of valid UTF-8 (anything else:
 // false, and encoding/json decodes the list).
 func setString(dst *string, v []byte) bool {
-	if end, escaped := stringEnd(v, 0); end != len(v) || escaped || !utf8.Valid(v) {
+	if end, escaped := jsontext.StringEnd(v, 0); end != len(v) || escaped || !utf8.Valid(v) {
 		return false
 	}
 	*dst = string(v[1 : len(v)-1])
