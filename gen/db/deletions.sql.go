@@ -113,14 +113,3 @@ func (q *Queries) DeletionsPurge(ctx context.Context, db DBTX, beforeTs time.Tim
 	}
 	return result.RowsAffected(), nil
 }
-
-const deletionsSetDeletedBy = `-- name: DeletionsSetDeletedBy :exec
-SELECT set_config('ctms.deleted_by', $1::text, true)
-`
-
-// Names who is deleting for the tombstone trigger, until the transaction ends
-// (sql/migrations/00005_deletion_tombstones.sql).
-func (q *Queries) DeletionsSetDeletedBy(ctx context.Context, db DBTX, deletedBy string) error {
-	_, err := db.Exec(ctx, deletionsSetDeletedBy, deletedBy)
-	return err
-}

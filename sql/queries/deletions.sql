@@ -18,8 +18,3 @@ LIMIT @max_rows;
 -- name: DeletionsPurge :execrows
 -- Retention: removes the tombstones of deletions before the cutoff.
 DELETE FROM deletion_tombstones WHERE deleted_at < @before_ts;
-
--- name: DeletionsSetDeletedBy :exec
--- Names who is deleting for the tombstone trigger, until the transaction ends
--- (sql/migrations/00005_deletion_tombstones.sql).
-SELECT set_config('ctms.deleted_by', @deleted_by::text, true);
