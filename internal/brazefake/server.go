@@ -178,6 +178,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if hang <= 0 {
 			hang = 10 * time.Second
 		}
+		// Reading the body to its end lets net/http notice a client that gives up (and end
+		// r.Context()).
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
 		t := time.NewTimer(hang)
 		select {
 		case <-r.Context().Done():

@@ -154,7 +154,9 @@ func (p *Profile) clone() Profile {
 	c.Aliases = slices.Clone(p.Aliases)
 	c.Events = make([]Event, len(p.Events))
 	for i, e := range p.Events {
-		e.Properties, _ = deepCopy(e.Properties).(map[string]any)
+		if e.Properties != nil {
+			e.Properties = deepCopy(e.Properties).(map[string]any)
+		}
 		c.Events[i] = e
 	}
 	return c
