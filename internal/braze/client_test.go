@@ -204,9 +204,9 @@ func TestDroppedAfterApplyRepeatsTheSameState(t *testing.T) {
 	b.fake.FailNext(brazefake.PathTrack, brazefake.FaultDrop, 1)
 	a := braze.Attributes{
 		"external_id": "e1", "_update_existing_only": false, "email": "e1@example.com",
-		"email_subscribe": "opted_in",
+		"email_subscribe":     "opted_in",
 		"subscription_groups": []map[string]any{{"subscription_group_id": "g1", "subscription_state": "subscribed"}},
-		"user_attributes_v1": []map[string]any{{"basket_token": "t", "created_at": map[string]any{"$time": "2026-01-01T00:00:00Z"}}},
+		"user_attributes_v1":  []map[string]any{{"basket_token": "t", "created_at": map[string]any{"$time": "2026-01-01T00:00:00Z"}}},
 	}
 	_, err := b.client.Track(t.Context(), []braze.Attributes{a}, nil)
 	require.NoError(t, err)
@@ -387,5 +387,3 @@ func histogramCount(t *testing.T, b *bundle, endpoint string) int {
 	}
 	return 0
 }
-
-

@@ -94,9 +94,13 @@ func TestFatalErrors(t *testing.T) {
 	t.Parallel()
 	s, url := start(t, brazefake.Options{})
 	attr := func(i int) string { return fmt.Sprintf(`{"external_id":"id%d","email":"e%d@example.com"}`, i, i) }
-	event := func(i int) string { return fmt.Sprintf(`{"external_id":"id%d","name":"n","time":"2024-01-01T00:00:00Z"}`, i) }
+	event := func(i int) string {
+		return fmt.Sprintf(`{"external_id":"id%d","name":"n","time":"2024-01-01T00:00:00Z"}`, i)
+	}
 	ids := func(n int) string { return objects(n, func(i int) string { return fmt.Sprintf(`"id%d"`, i) }) }
-	alias := func(i int) string { return fmt.Sprintf(`{"external_id":"id%d","alias_label":"l","alias_name":"n%d"}`, i, i) }
+	alias := func(i int) string {
+		return fmt.Sprintf(`{"external_id":"id%d","alias_label":"l","alias_name":"n%d"}`, i, i)
+	}
 	for _, tc := range []struct {
 		name, path, body, message string
 	}{
