@@ -91,6 +91,21 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 }
 
 // Client is Braze's REST API as `ctms sync` uses it. It is safe for concurrent use.
+//
+// Every call waits for its endpoint's client-side rate limit, then sends; the answer decides:
+//   - 2xx: done (a 202 "queued" too); /users/track's minor errors are returned.
+//   - 429: every call of that endpoint (or of the shared delete/alias limit) waits until
+//     X-RateLimit-Reset, then this one is sent again; at most RetryPolicy.MaxRateLimited times.
+//   - 5xx, timeouts, resets, a connection closed without an answer: sent again after an
+//     exponential back-off with jitter, at most RetryPolicy.MaxAttempts attempts in all. The
+//     request may have been applied already: the same body is sent again, so the profile ends
+//     in the same state (the external id keys the profile, so a create cannot become two).
+//   - 401, 403: an *APIError wrapping ErrAuth at once (retrying does not help; the caller
+//     stops and alerts); any other 4xx: an *APIError at once.
+//
+// Each attempt is counted in ctms_background_braze_request_total{endpoint,status} (status
+// "error" when there was no answer) and timed in
+// ctms_background_braze_requests_duration_seconds{endpoint}.
 type Client struct {
 	base         string
 	key          string

@@ -2,7 +2,9 @@
 // production): the four endpoints `ctms sync` uses, with Braze's request validation, batch
 // limits, minor and fatal errors, rate limits and their headers, and injectable faults. It
 // keeps the workspace in memory and lets tests inspect it (Server.Profile, Server.Writes, ...)
-// or, over HTTP, GET /_state.
+// or, over HTTP (cmd/ctms-brazefake), GET /_state (the whole State as JSON), GET /_counters
+// (Counters) and PUT /_faults (Faults as JSON, hang as "hang_ms"). Server.Writes gives each
+// accepted change with the time it was accepted, to measure how far a sync lags.
 //
 // # Endpoints and their answers
 //

@@ -127,11 +127,14 @@ func limitGroup(path string) string {
 	}
 }
 
-// ServeHTTP serves the Braze endpoints, GET /_state and PUT /_faults.
+// ServeHTTP serves the Braze endpoints, GET /_state, GET /_counters and PUT /_faults.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/_state" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.State())
+		return
+	case r.URL.Path == "/_counters" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Counters())
 		return
 	case r.URL.Path == "/_faults" && r.Method == http.MethodPut:
 		var f Faults
