@@ -120,6 +120,8 @@ func TestRateLimitedWaitsForReset(t *testing.T) {
 	t.Parallel()
 	b := setup(t, brazefake.Options{TrackLimit: brazefake.Limit{Requests: 1, Window: time.Second}}, nil)
 	ctx := t.Context()
+	// Start just after a window opens, so that both requests fall in it.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
 	_, err := b.client.Track(ctx, attrs(1, simple), nil)
 	require.NoError(t, err)
 	first := b.fake.Writes()[0].At
@@ -161,7 +163,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, brazefake.Options{Faults: brazefake.Faults{Hang: 5 * time.Second}}, func(c *braze.Config) {
-				c.Retry.AttemptTimeout = 200 * time.Millisecond
+				c.Retry.AttemptTimeout = 750 * time.Millisecond
 			})
 			b.fake.FailNext(brazefake.PathTrack, tc.fault, 2)
 			minors, err := b.client.Track(t.Context(), attrs(1, simple), nil)
@@ -292,13 +294,14 @@ func TestOtherClientErrorsNotRetried(t *testing.T) {
 }
 
 // TestRateLimiterHoldsUnderTheLimit sends concurrent requests through a client whose limit
-// (15/s, burst 1.5) is below the fake's (5 per 200 ms window): no request is refused.
+// (10/s, burst 1: at most 3 per 200 ms) is below the fake's (5 per 200 ms window): no request
+// is refused. Without the limiter the fake refuses most of them.
 func TestRateLimiterHoldsUnderTheLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, brazefake.Options{TrackLimit: brazefake.Limit{Requests: 5, Window: 200 * time.Millisecond}},
-		func(c *braze.Config) { c.TrackRate = 15 })
+		func(c *braze.Config) { c.TrackRate = 10 })
 	var wg sync.WaitGroup
-	for w := range 6 {
+	for w := range 4 {
 		wg.Go(func() {
 			for i := range 5 {
 				_, err := b.client.Track(t.Context(), []braze.Attributes{simple(w*10 + i)}, nil)
@@ -307,7 +310,7 @@ func TestRateLimiterHoldsUnderTheLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.Equal(t, map[string]int{"200": 30}, requests(b, brazefake.PathTrack), "no 429")
+	require.Equal(t, map[string]int{"200": 20}, requests(b, brazefake.PathTrack), "no 429")
 }
 
 func TestExport(t *testing.T) {
