@@ -170,7 +170,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64 // the sync's workers all talk to one host
+		hc = &http.Client{Transport: t}
 	}
 	deleteAlias := newLimiter(rate(cfg.DeleteAliasRate, 250))
 	c := &Client{
@@ -401,12 +403,16 @@ func (c *Client) backoff(n int) time.Duration {
 }
 
 // resetWait is how long a 429 makes the endpoint wait: until X-RateLimit-Reset (epoch
-// seconds), plus a little jitter, at most MaxResetWait; without a usable header, a back-off.
+// seconds), plus a little jitter, at most MaxResetWait; without a usable header or with a
+// reset already past, a back-off.
 func (c *Client) resetWait(h http.Header, n int) time.Duration {
 	reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
 	if err != nil {
 		return c.backoff(n)
 	}
-	d := time.Until(time.Unix(reset, 0)) + rand.N(c.retry.BaseDelay/2+1)
-	return min(max(d, 0), c.retry.MaxResetWait)
+	d := time.Until(time.Unix(reset, 0))
+	if d <= 0 {
+		return c.backoff(n) // a reset already past (clocks apart): do not hammer
+	}
+	return min(d+rand.N(c.retry.BaseDelay/2+1), c.retry.MaxResetWait)
 }
