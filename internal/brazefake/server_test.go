@@ -377,3 +377,33 @@ func TestStateAndFaultsOverHTTP(t *testing.T) {
 	require.Equal(t, 1, st.Counters.Requests[brazefake.PathTrack]["500"])
 	require.Equal(t, 1, st.Counters.Faults[brazefake.FaultServerError])
 }
+
+// TestConcurrentRequests drives every endpoint and the state readers at once (run with -race).
+func TestConcurrentRequests(t *testing.T) {
+	t.Parallel()
+	s, url := start(t, brazefake.Options{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				if a := track(t, url, `{"attributes":[{"external_id":"`+id+`","email_subscribe":"subscribed"},{"external_id":"shared","first_name":"`+id+`"}],
+					"events":[{"external_id":"shared","name":"n","time":"2026-01-01T00:00:00Z"}]}`); a.status != http.StatusOK {
+					t.Errorf("track: %d", a.status)
+				}
+				_ = post(t, url+brazefake.PathAliasNew, "Bearer "+key, `{"user_aliases":[{"external_id":"`+id+`","alias_label":"basket_token","alias_name":"`+id+`"}]}`)
+				_ = post(t, url+brazefake.PathExport, "Bearer "+key, `{"external_ids":["shared","`+id+`"],"fields_to_export":["custom_events","user_aliases"]}`)
+				if i%2 == 0 {
+					_ = post(t, url+brazefake.PathDelete, "Bearer "+key, `{"external_ids":["`+id+`"]}`)
+				}
+				_ = s.State()
+			}
+		})
+	}
+	wg.Wait()
+	profiles := s.Profiles()
+	require.Len(t, profiles, 8*5+1)
+	require.Len(t, profiles["shared"].Events, 80)
+	require.Len(t, s.Deleted(), 40)
+	require.Equal(t, 80, s.Counters().Requests[brazefake.PathTrack]["200"])
+}
