@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -152,11 +153,14 @@ func (e *MinorErrors) Error() string {
 	return fmt.Sprintf("braze %s: %d objects rejected (first: %s)", e.Endpoint, len(e.Errors), e.Errors[0].Type)
 }
 
-// New returns a Client. It fails when URL or APIKey is missing or the metrics cannot be
-// registered.
+// New returns a Client. It fails when URL (absolute http or https) or APIKey is missing, or
+// the metrics cannot be registered.
 func New(cfg Config) (*Client, error) {
 	if cfg.URL == "" || cfg.APIKey == "" {
 		return nil, errors.New("braze: URL and API key are required")
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, errors.New("braze: the URL must be an absolute http(s) URL, e.g. https://rest.iad-01.braze.com")
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {

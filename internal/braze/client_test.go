@@ -390,3 +390,19 @@ func histogramCount(t *testing.T, b *bundle, endpoint string) int {
 	}
 	return 0
 }
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []braze.Config{
+		{APIKey: key},
+		{URL: "https://rest.iad-01.braze.com"},
+		{URL: "rest.iad-01.braze.com", APIKey: key},
+		{URL: "ftp://rest.iad-01.braze.com", APIKey: key},
+	} {
+		_, err := braze.New(cfg)
+		require.Error(t, err, cfg.URL)
+		require.NotContains(t, err.Error(), key, "the key is never in an error")
+	}
+	_, err := braze.New(braze.Config{URL: "https://rest.iad-01.braze.com/", APIKey: key})
+	require.NoError(t, err)
+}
