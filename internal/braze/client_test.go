@@ -135,6 +135,29 @@ func TestRateLimitedWaitsForReset(t *testing.T) {
 	require.Equal(t, 1.0, counterValue(t, b, braze.EndpointTrack, "429"))
 }
 
+// TestRateLimitPausesEveryCaller: after one call is refused with 429, another call of the
+// same endpoint waits for the reset too instead of being refused in turn.
+func TestRateLimitPausesEveryCaller(t *testing.T) {
+	t.Parallel()
+	b := setup(t, brazefake.Options{TrackLimit: brazefake.Limit{Requests: 2, Window: time.Second}}, nil)
+	ctx := t.Context()
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	_, err := b.client.Track(ctx, attrs(2, simple), nil)
+	require.NoError(t, err)
+	_, err = b.client.Track(ctx, []braze.Attributes{simple(2)}, nil)
+	require.NoError(t, err) // the window's 2 requests are used
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := b.client.Track(ctx, []braze.Attributes{simple(3)}, nil)
+		require.NoError(t, err)
+	})
+	require.Eventually(t, func() bool { return requests(b, brazefake.PathTrack)["429"] == 1 }, time.Second, time.Millisecond)
+	_, err = b.client.Track(ctx, []braze.Attributes{simple(4)}, nil)
+	require.NoError(t, err)
+	wg.Wait()
+	require.Equal(t, map[string]int{"200": 4, "429": 1}, requests(b, brazefake.PathTrack), "the second caller waited for the reset")
+}
+
 func TestRateLimitStormBounded(t *testing.T) {
 	t.Parallel()
 	b := setup(t, brazefake.Options{}, func(c *braze.Config) {
