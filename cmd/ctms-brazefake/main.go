@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.APIKey, "api-key", "brazefake-key", "the REST API key accepted (Bearer)")
 	fs.Float64Var(&o.Faults.ServerError, "server-error-rate", 0, "probability of a 500 (nothing applied)")
 	fs.Float64Var(&o.Faults.Timeout, "timeout-rate", 0, "probability of a request held for -hang then 504 (nothing applied)")
-	fs.Float64Var(&o.Faults.Drop, "drop-rate", 0, "probability of a request applied then its connection closed unanswered")
+	fs.Float64Var(&o.Faults.Drop, "drop-rate", 0, "probability of a request applied then its connection reset unanswered")
 	fs.Float64Var(&o.Faults.RateLimit, "rate-limit-rate", 0, "probability of a 429 (nothing applied)")
 	fs.DurationVar(&o.Faults.Hang, "hang", 10*time.Second, "how long a timeout fault holds its request")
 	fs.Uint64Var(&o.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the fault draws")

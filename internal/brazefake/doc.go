@@ -60,6 +60,6 @@
 // Faults (Options.Faults, Server.SetFaults, or one-shot Server.FailNext) are drawn per request
 // after authentication and the rate limit: "server_error" answers 500 without applying;
 // "timeout" holds the request (Faults.Hang, or until the client gives up) then answers 504
-// without applying; "drop" applies the request then closes the connection without an answer
+// without applying; "drop" applies the request then resets the connection without an answer
 // (a lost acknowledgement); "rate_limit" answers 429 with the current window's headers.
 package brazefake

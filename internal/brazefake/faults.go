@@ -12,7 +12,7 @@ type Fault string
 const (
 	FaultServerError Fault = "server_error" // 500, nothing applied
 	FaultTimeout     Fault = "timeout"      // held, then 504, nothing applied
-	FaultDrop        Fault = "drop"         // applied, then the connection closed unanswered
+	FaultDrop        Fault = "drop"         // applied, then the connection reset unanswered
 	FaultRateLimit   Fault = "rate_limit"   // 429, nothing applied
 )
 
