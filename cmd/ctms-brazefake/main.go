@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Float64Var(&o.Faults.Drop, "drop-rate", 0, "probability of a request applied then its connection reset unanswered")
 	fs.Float64Var(&o.Faults.RateLimit, "rate-limit-rate", 0, "probability of a 429 (nothing applied)")
 	fs.DurationVar(&o.Faults.Hang, "hang", 10*time.Second, "how long a timeout fault holds its request")
-	fs.Uint64Var(&o.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the fault draws")
+	fs.Uint64Var(&o.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the fault draws") // #nosec G115 -- any 64 bits make a seed
 	fs.Var(limitFlag{&o.TrackLimit}, "track-limit", "rate limit of /users/track (N/duration)")
 	fs.Var(limitFlag{&o.DeleteAliasLimit}, "delete-alias-limit", "rate limit shared by /users/delete and /users/alias/new")
 	fs.Var(limitFlag{&o.ExportLimit}, "export-limit", "rate limit of /users/export/ids")

@@ -403,7 +403,7 @@ func (c *Client) backoff(n int) time.Duration {
 	if d <= 0 || d > c.retry.MaxDelay {
 		d = c.retry.MaxDelay
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) // #nosec G404 -- jitter, not a secret
 }
 
 // resetWait is how long a 429 makes the endpoint wait: until X-RateLimit-Reset (epoch
@@ -418,5 +418,5 @@ func (c *Client) resetWait(h http.Header, n int) time.Duration {
 	if d <= 0 {
 		return c.backoff(n) // a reset already past (clocks apart): do not hammer
 	}
-	return min(d+rand.N(c.retry.BaseDelay/2+1), c.retry.MaxResetWait)
+	return min(d+rand.N(c.retry.BaseDelay/2+1), c.retry.MaxResetWait) // #nosec G404 -- jitter, not a secret
 }

@@ -83,7 +83,7 @@ func (s *Server) drawFault(path string) Fault {
 		p     float64
 		fault Fault
 	}{{f.ServerError, FaultServerError}, {f.Timeout, FaultTimeout}, {f.Drop, FaultDrop}, {f.RateLimit, FaultRateLimit}} {
-		if c.p > 0 && s.rnd.Float64() < c.p {
+		if c.p > 0 && s.rnd.Float64() < c.p { // #nosec G404 -- see New
 			return c.fault
 		}
 	}

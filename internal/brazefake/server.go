@@ -108,7 +108,7 @@ func New(o Options) *Server {
 			"export":       {limit: def(o.ExportLimit, DefaultExportLimit)},
 		},
 		faults:   o.Faults,
-		rnd:      rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
+		rnd:      rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), // #nosec G404 -- fault draws of a test server, not a secret
 		profiles: map[string]*Profile{},
 		aliases:  map[Alias]string{},
 		deleted:  map[string]time.Time{},
