@@ -17,7 +17,7 @@ func (b *clientsBundle) tombstone(t *testing.T, at time.Time) string {
 	t.Helper()
 	id := uuid.NewString()
 	_, err := b.pool.Exec(t.Context(), `INSERT INTO deletion_tombstones
-		(email_id, deleted_at, primary_email_sha256, deleted_by) VALUES ($1, $2, repeat('0', 64), 'database')`, id, at)
+		(email_id, deleted_at, primary_email_hmac, deleted_by) VALUES ($1, $2, repeat('0', 64), 'database')`, id, at)
 	require.NoError(t, err)
 	return id
 }
@@ -59,10 +59,12 @@ func TestDeletionsPurge(t *testing.T) {
 	require.Equal(t, 0, r.code, r.errOut)
 	require.Equal(t, []string{}, b.tombstones(t))
 
+	// 0 used to keep tombstones forever: it is refused, like any retention that is not positive.
 	t.Setenv("CTMS_DELETIONS_RETENTION", "0")
 	b.tombstone(t, now.Add(-1000*24*time.Hour))
 	r = runCLI(t, "", "deletions", "purge")
-	require.Equal(t, cliResult{code: 0, out: "CTMS_DELETIONS_RETENTION is 0: tombstones are kept forever; none removed.\n"}, r)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.errOut, "CTMS_DELETIONS_RETENTION must be positive")
 	require.Len(t, b.tombstones(t), 1)
 
 	r = runCLI(t, "", "deletions", "purge", "--older-than", "soon")
@@ -72,7 +74,7 @@ func TestDeletionsPurge(t *testing.T) {
 	t.Setenv("CTMS_DELETIONS_RETENTION", "-5")
 	r = runCLI(t, "", "deletions", "purge")
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.errOut, "CTMS_DELETIONS_RETENTION must not be negative")
+	require.Contains(t, r.errOut, "CTMS_DELETIONS_RETENTION must be positive")
 }
 
 // The server's periodic purge applies the retention at once, then every interval.

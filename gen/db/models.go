@@ -48,17 +48,24 @@ type ApiClientRole struct {
 }
 
 type DeletionFxaPending struct {
-	EmailID               uuid.UUID
-	XactID                int64
-	FxaPrimaryEmailSha256 string
+	EmailID             uuid.UUID
+	XactID              int64
+	FxaPrimaryEmailHmac string
+}
+
+type DeletionHashKey struct {
+	Singleton   bool
+	InnerPad    []byte
+	OuterPad    []byte
+	InstalledAt time.Time
 }
 
 type DeletionTombstone struct {
-	EmailID               uuid.UUID
-	DeletedAt             time.Time
-	PrimaryEmailSha256    string
-	FxaPrimaryEmailSha256 *string
-	DeletedBy             string
+	EmailID             uuid.UUID
+	DeletedAt           time.Time
+	PrimaryEmailHmac    *string
+	FxaPrimaryEmailHmac *string
+	DeletedBy           string
 }
 
 type Email struct {
