@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +101,54 @@ func TestDeletionsPurgeLoop(t *testing.T) {
 	require.Equal(t, []string{kept}, b.tombstones(t))
 	cancel()
 	<-done
+}
+
+// `ctms migrate` refuses to run without CTMS_DELETION_HASH_KEY (or _FILE), or with one
+// too short, and installs it: the tombstones' hashes are then HMAC-SHA256 under it, as a
+// consumer computes them with crypto/hmac; a new key applies to later deletions.
+func TestMigrateInstallsDeletionHashKey(t *testing.T) {
+	b := setupClients(t)
+	hashOf := func(key, email string) string {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte(strings.ToLower(email))) // ASCII addresses: lower-casing A-Z is enough
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	deleted := func(email string) string {
+		id := uuid.NewString()
+		b.exec(t, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, email)
+		b.exec(t, `DELETE FROM emails WHERE email_id = $1`, id)
+		var h *string
+		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT primary_email_hmac FROM deletion_tombstones WHERE email_id = $1`, id).Scan(&h))
+		require.NotNil(t, h)
+		return *h
+	}
+
+	t.Setenv("CTMS_DELETION_HASH_KEY", "")
+	r := runCLI(t, "", "migrate")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.errOut, "CTMS_DELETION_HASH_KEY (or CTMS_DELETION_HASH_KEY_FILE) is required")
+	t.Setenv("CTMS_DELETION_HASH_KEY", "too-short")
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.errOut, "CTMS_DELETION_HASH_KEY must be at least 32 bytes long")
+
+	first := "first-deletion-hash-key-of-this-test-0123"
+	t.Setenv("CTMS_DELETION_HASH_KEY", first)
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 0, r.code, r.errOut)
+	require.Contains(t, r.errOut, "deletion hash key installed")
+	require.Equal(t, hashOf(first, "jane@example.com"), deleted("Jane@Example.com"))
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 0, r.code, r.errOut)
+	require.NotContains(t, r.errOut, "deletion hash key installed", "the same key: nothing changed")
+
+	second := "second-deletion-hash-key-of-this-test-456"
+	file := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(file, []byte(second+"\n"), 0o600))
+	t.Setenv("CTMS_DELETION_HASH_KEY", "")
+	os.Unsetenv("CTMS_DELETION_HASH_KEY") //nolint:errcheck // t.Setenv restores it
+	t.Setenv("CTMS_DELETION_HASH_KEY_FILE", file)
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 0, r.code, r.errOut)
+	require.Equal(t, hashOf(second, "jane@example.com"), deleted("jane@example.com"))
 }
