@@ -23,7 +23,7 @@ func (b *clientsBundle) tombstone(t *testing.T, at time.Time) string {
 	t.Helper()
 	id := uuid.NewString()
 	_, err := b.pool.Exec(t.Context(), `INSERT INTO deletion_tombstones
-		(email_id, deleted_at, primary_email_hmac, deleted_by) VALUES ($1, $2, repeat('0', 64), 'database')`, id, at)
+		(email_id, deleted_at, primary_email_sha256, deleted_by) VALUES ($1, $2, repeat('0', 64), 'database')`, id, at)
 	require.NoError(t, err)
 	return id
 }
@@ -118,7 +118,7 @@ func TestMigrateInstallsDeletionHashKey(t *testing.T) {
 		b.exec(t, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, email)
 		b.exec(t, `DELETE FROM emails WHERE email_id = $1`, id)
 		var h *string
-		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT primary_email_hmac FROM deletion_tombstones WHERE email_id = $1`, id).Scan(&h))
+		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT primary_email_sha256 FROM deletion_tombstones WHERE email_id = $1`, id).Scan(&h))
 		require.NotNil(t, h)
 		return *h
 	}

@@ -26,7 +26,7 @@ func (q *Queries) DeletionHashKeySet(ctx context.Context, db DBTX, hashKey []byt
 }
 
 const deletionsFirstPage = `-- name: DeletionsFirstPage :many
-SELECT email_id, deleted_at, primary_email_hmac, fxa_primary_email_hmac, deleted_by
+SELECT email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by
 FROM deletion_tombstones
 WHERE deleted_at >= $1 AND deleted_at < $2
 ORDER BY deleted_at, email_id
@@ -39,7 +39,8 @@ type DeletionsFirstPageParams struct {
 	MaxRows int32
 }
 
-// First page of the deletion feed: keyset order on the primary key.
+// First page of the deletion feed: keyset order on the primary key. The *_sha256 columns
+// hold HMAC-SHA256 since migration 8 (sql/migrations/00008_database_hardening.sql).
 func (q *Queries) DeletionsFirstPage(ctx context.Context, db DBTX, arg DeletionsFirstPageParams) ([]DeletionTombstone, error) {
 	rows, err := db.Query(ctx, deletionsFirstPage, arg.StartTs, arg.EndTs, arg.MaxRows)
 	if err != nil {
@@ -52,8 +53,8 @@ func (q *Queries) DeletionsFirstPage(ctx context.Context, db DBTX, arg Deletions
 		if err := rows.Scan(
 			&i.EmailID,
 			&i.DeletedAt,
-			&i.PrimaryEmailHmac,
-			&i.FxaPrimaryEmailHmac,
+			&i.PrimaryEmailSha256,
+			&i.FxaPrimaryEmailSha256,
 			&i.DeletedBy,
 		); err != nil {
 			return nil, err
@@ -67,7 +68,7 @@ func (q *Queries) DeletionsFirstPage(ctx context.Context, db DBTX, arg Deletions
 }
 
 const deletionsNextPage = `-- name: DeletionsNextPage :many
-SELECT email_id, deleted_at, primary_email_hmac, fxa_primary_email_hmac, deleted_by
+SELECT email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by
 FROM deletion_tombstones
 WHERE (deleted_at, email_id) > ($1::timestamptz, $2::uuid)
   AND deleted_at < $3
@@ -100,8 +101,8 @@ func (q *Queries) DeletionsNextPage(ctx context.Context, db DBTX, arg DeletionsN
 		if err := rows.Scan(
 			&i.EmailID,
 			&i.DeletedAt,
-			&i.PrimaryEmailHmac,
-			&i.FxaPrimaryEmailHmac,
+			&i.PrimaryEmailSha256,
+			&i.FxaPrimaryEmailSha256,
 			&i.DeletedBy,
 		); err != nil {
 			return nil, err

@@ -48,9 +48,9 @@ type ApiClientRole struct {
 }
 
 type DeletionFxaPending struct {
-	EmailID             uuid.UUID
-	XactID              int64
-	FxaPrimaryEmailHmac string
+	EmailID               uuid.UUID
+	XactID                int64
+	FxaPrimaryEmailSha256 string
 }
 
 type DeletionHashKey struct {
@@ -61,11 +61,13 @@ type DeletionHashKey struct {
 }
 
 type DeletionTombstone struct {
-	EmailID             uuid.UUID
-	DeletedAt           time.Time
-	PrimaryEmailHmac    *string
-	FxaPrimaryEmailHmac *string
-	DeletedBy           string
+	EmailID   uuid.UUID
+	DeletedAt time.Time
+	// Hex HMAC-SHA256 under deletion_hash_key (migration 8); empty: unknown (no key, or a deletion before migration 8)
+	PrimaryEmailSha256 string
+	// Hex HMAC-SHA256 under deletion_hash_key (migration 8); NULL: no FxA address, or unknown
+	FxaPrimaryEmailSha256 *string
+	DeletedBy             string
 }
 
 type Email struct {

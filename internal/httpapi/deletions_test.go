@@ -149,7 +149,7 @@ func TestDeletionsAfterAPIDelete(t *testing.T) {
 	a.noRows(id)
 	require.Zero(t, a.count(`SELECT count(*) FROM deletion_fxa_pending`), "the FxA hash is kept only until commit")
 	require.Zero(t, a.count(`SELECT count(*) FROM deletion_tombstones
-		WHERE email_id = $1 AND (primary_email_hmac LIKE '%@%' OR deleted_by LIKE '%@%')`, id))
+		WHERE email_id = $1 AND (primary_email_sha256 LIKE '%@%' OR deleted_by LIKE '%@%')`, id))
 }
 
 // Deletions by any other writer (psql, a Python CTMS sharing the database) leave

@@ -79,7 +79,7 @@ func TestRolesSQL(t *testing.T) {
 		denied(t, asApp, `DELETE FROM api_client_roles`)
 		denied(t, asApp, `DELETE FROM role_permissions`)
 		denied(t, asApp, `DELETE FROM waitlist_field_rules`)
-		denied(t, asApp, `INSERT INTO deletion_tombstones (email_id, deleted_at, deleted_by) VALUES ($1, now(), 'x')`, uuid.NewString())
+		denied(t, asApp, `INSERT INTO deletion_tombstones (email_id, deleted_at, primary_email_sha256, deleted_by) VALUES ($1, now(), '', 'x')`, uuid.NewString())
 		denied(t, asApp, `DELETE FROM deletion_tombstones`)
 		denied(t, asApp, `SELECT * FROM deletion_hash_key`)
 		denied(t, asApp, `SELECT * FROM deletion_fxa_pending`)
@@ -87,7 +87,7 @@ func TestRolesSQL(t *testing.T) {
 		denied(t, asApp, `CREATE TABLE x (i int)`)
 	})
 	t.Run("Admin", func(t *testing.T) {
-		denied(t, asAdmin, `INSERT INTO deletion_tombstones (email_id, deleted_at, deleted_by) VALUES ($1, now(), 'x')`, uuid.NewString())
+		denied(t, asAdmin, `INSERT INTO deletion_tombstones (email_id, deleted_at, primary_email_sha256, deleted_by) VALUES ($1, now(), '', 'x')`, uuid.NewString())
 		denied(t, asAdmin, `DELETE FROM deletion_tombstones`)
 		denied(t, asAdmin, `SELECT * FROM deletion_hash_key`)
 		denied(t, asAdmin, `SELECT ctms_deletion_hash_key_set('x')`)

@@ -12,7 +12,8 @@ import (
 // Tombstone is the record a deleted contact leaves (written by a database trigger,
 // sql/migrations/00005_deletion_tombstones.sql and 00008_database_hardening.sql): keyed
 // hashes (HMAC-SHA256 under CTMS_DELETION_HASH_KEY), never addresses. The hashes are nil
-// for deletions made before migration 8 or while no key was installed.
+// for deletions made before migration 8 or while no key was installed (the columns, still
+// named *_sha256, then hold ”).
 type Tombstone struct {
 	EmailID             uuid.UUID
 	DeletedAt           time.Time
@@ -48,10 +49,18 @@ func (s *Store) Deletions(ctx context.Context, q DeletionsQuery) ([]Tombstone, e
 	}
 	out := make([]Tombstone, len(rows))
 	for i, r := range rows {
-		out[i] = Tombstone{EmailID: r.EmailID, DeletedAt: r.DeletedAt.UTC(), PrimaryEmailHMAC: r.PrimaryEmailHmac,
-			FxaPrimaryEmailHMAC: r.FxaPrimaryEmailHmac, DeletedBy: r.DeletedBy}
+		out[i] = Tombstone{EmailID: r.EmailID, DeletedAt: r.DeletedAt.UTC(), PrimaryEmailHMAC: knownHash(&r.PrimaryEmailSha256),
+			FxaPrimaryEmailHMAC: knownHash(r.FxaPrimaryEmailSha256), DeletedBy: r.DeletedBy}
 	}
 	return out, nil
+}
+
+// knownHash is h, or nil when the tombstone has none (” or NULL).
+func knownHash(h *string) *string {
+	if h == nil || *h == "" {
+		return nil
+	}
+	return h
 }
 
 // PurgeDeletions removes the tombstones of deletions before cutoff (the retention,

@@ -15,10 +15,12 @@
 --    the UTF-8 bytes of the address with ASCII letters lower-cased (lower() under the "C"
 --    collation, whatever the database's locale). PostgreSQL has sha256() but no hmac() without
 --    pgcrypto: the HMAC is computed here (RFC 2104; the key's padded forms are stored, so a
---    tombstone costs two sha256() calls). The columns are renamed *_hmac. Existing tombstones
---    cannot be keyed without their addresses: they keep email_id, deleted_at and deleted_by,
---    and their hashes become NULL. With no key installed (only possible when the migrations are
---    applied without `ctms migrate`, which requires the key), tombstones are written with NULL
+--    tombstone costs two sha256() calls). The columns keep their names (instances of the
+--    previous release read them during a rolling deploy: migrations are additive) and /deletions
+--    calls them *_hmac. Existing tombstones cannot be keyed without their addresses: they keep
+--    email_id, deleted_at and deleted_by, and their hashes become '' (the primary one is NOT
+--    NULL; /deletions serves null). With no key installed (only possible when the migrations are
+--    applied without `ctms migrate`, which requires the key), tombstones are written with ''
 --    hashes: a deletion never fails because of its tombstone.
 --
 -- 3. Owner-only writes. Only the SECURITY DEFINER triggers write tombstones, and only
@@ -47,11 +49,12 @@ CREATE TABLE public.deletion_hash_key (
     CONSTRAINT deletion_hash_key_pads CHECK (length(inner_pad) = 64 AND length(outer_pad) = 64)
 );
 
-ALTER TABLE public.deletion_tombstones RENAME COLUMN primary_email_sha256 TO primary_email_hmac;
-ALTER TABLE public.deletion_tombstones RENAME COLUMN fxa_primary_email_sha256 TO fxa_primary_email_hmac;
-ALTER TABLE public.deletion_tombstones ALTER COLUMN primary_email_hmac DROP NOT NULL;
-UPDATE public.deletion_tombstones SET primary_email_hmac = NULL, fxa_primary_email_hmac = NULL;
-ALTER TABLE public.deletion_fxa_pending RENAME COLUMN fxa_primary_email_sha256 TO fxa_primary_email_hmac;
+-- Plain hashes cannot be keyed: dropped ('' for the NOT NULL primary one).
+UPDATE public.deletion_tombstones SET primary_email_sha256 = '', fxa_primary_email_sha256 = NULL;
+COMMENT ON COLUMN public.deletion_tombstones.primary_email_sha256 IS
+    'Hex HMAC-SHA256 under deletion_hash_key (migration 8); empty: unknown (no key, or a deletion before migration 8)';
+COMMENT ON COLUMN public.deletion_tombstones.fxa_primary_email_sha256 IS
+    'Hex HMAC-SHA256 under deletion_hash_key (migration 8); NULL: no FxA address, or unknown';
 
 -- +goose StatementBegin
 -- Installs the key (`ctms migrate`, from CTMS_DELETION_HASH_KEY); true when it changed.
@@ -113,10 +116,10 @@ CREATE OR REPLACE FUNCTION public.deletion_fxa_remember() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.primary_email IS NOT NULL THEN
-        INSERT INTO public.deletion_fxa_pending (email_id, xact_id, fxa_primary_email_hmac)
+        INSERT INTO public.deletion_fxa_pending (email_id, xact_id, fxa_primary_email_sha256)
         VALUES (OLD.email_id, txid_current(), coalesce(public.ctms_deletion_hmac(OLD.primary_email), ''))
         ON CONFLICT (email_id, xact_id) DO UPDATE
-            SET fxa_primary_email_hmac = excluded.fxa_primary_email_hmac;
+            SET fxa_primary_email_sha256 = excluded.fxa_primary_email_sha256;
     END IF;
     RETURN NULL;
 END
@@ -137,20 +140,20 @@ $$;
 CREATE OR REPLACE FUNCTION public.deletion_tombstone_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO public.deletion_tombstones (email_id, deleted_at, primary_email_hmac, fxa_primary_email_hmac, deleted_by)
+    INSERT INTO public.deletion_tombstones (email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by)
     VALUES (
         OLD.email_id,
         now(), -- deleted_at: the deleting transaction's start, like update_timestamp
-        public.ctms_deletion_hmac(OLD.primary_email),
-        (SELECT nullif(p.fxa_primary_email_hmac, '') FROM public.deletion_fxa_pending p
+        coalesce(public.ctms_deletion_hmac(OLD.primary_email), ''),
+        (SELECT nullif(p.fxa_primary_email_sha256, '') FROM public.deletion_fxa_pending p
           WHERE p.email_id = OLD.email_id AND p.xact_id = txid_current()),
         CASE WHEN public.ctms_session_trusted()
              THEN left(coalesce(nullif(current_setting('ctms.deleted_by', true), ''), 'database'), 255)
              ELSE 'database' END)
     -- The same email_id deleted twice in one transaction (re-created in between): one row.
     ON CONFLICT (deleted_at, email_id) DO UPDATE SET
-        primary_email_hmac = excluded.primary_email_hmac,
-        fxa_primary_email_hmac = excluded.fxa_primary_email_hmac,
+        primary_email_sha256 = excluded.primary_email_sha256,
+        fxa_primary_email_sha256 = excluded.fxa_primary_email_sha256,
         deleted_by = excluded.deleted_by;
     RETURN NULL;
 END
@@ -246,12 +249,10 @@ $$;
 DROP FUNCTION public.ctms_session_trusted();
 DROP FUNCTION public.ctms_deletion_hmac(text);
 DROP FUNCTION public.ctms_deletion_hash_key_set(bytea);
-ALTER TABLE public.deletion_fxa_pending RENAME COLUMN fxa_primary_email_hmac TO fxa_primary_email_sha256;
 -- Keyed hashes are no plain hashes: the tombstones' hashes are not kept.
-UPDATE public.deletion_tombstones SET primary_email_hmac = repeat('0', 64), fxa_primary_email_hmac = NULL;
-ALTER TABLE public.deletion_tombstones ALTER COLUMN primary_email_hmac SET NOT NULL;
-ALTER TABLE public.deletion_tombstones RENAME COLUMN fxa_primary_email_hmac TO fxa_primary_email_sha256;
-ALTER TABLE public.deletion_tombstones RENAME COLUMN primary_email_hmac TO primary_email_sha256;
+UPDATE public.deletion_tombstones SET primary_email_sha256 = '', fxa_primary_email_sha256 = NULL;
+COMMENT ON COLUMN public.deletion_tombstones.primary_email_sha256 IS NULL;
+COMMENT ON COLUMN public.deletion_tombstones.fxa_primary_email_sha256 IS NULL;
 DROP TABLE public.deletion_hash_key;
 ALTER FUNCTION public.ctms_mark_write_start() RESET search_path;
 ALTER FUNCTION public.ctms_notify_access_change() RESET search_path;

@@ -1,6 +1,7 @@
 -- name: DeletionsFirstPage :many
--- First page of the deletion feed: keyset order on the primary key.
-SELECT email_id, deleted_at, primary_email_hmac, fxa_primary_email_hmac, deleted_by
+-- First page of the deletion feed: keyset order on the primary key. The *_sha256 columns
+-- hold HMAC-SHA256 since migration 8 (sql/migrations/00008_database_hardening.sql).
+SELECT email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by
 FROM deletion_tombstones
 WHERE deleted_at >= @start_ts AND deleted_at < @end_ts
 ORDER BY deleted_at, email_id
@@ -8,7 +9,7 @@ LIMIT @max_rows;
 
 -- name: DeletionsNextPage :many
 -- Next page after the cursor (deleted_at, email_id): a strict keyset, as /updates.
-SELECT email_id, deleted_at, primary_email_hmac, fxa_primary_email_hmac, deleted_by
+SELECT email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by
 FROM deletion_tombstones
 WHERE (deleted_at, email_id) > (@after_ts::timestamptz, @after_id::uuid)
   AND deleted_at < @end_ts
