@@ -86,6 +86,14 @@ func TestRolesSQL(t *testing.T) {
 		denied(t, asApp, `SELECT ctms_deletion_hmac('a@example.com')`)
 		denied(t, asApp, `CREATE TABLE x (i int)`)
 	})
+	t.Run("Owner", func(t *testing.T) { // a deployment with one role: it is trusted too
+		id := uuid.NewString()
+		run(t, asMigrator, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, id+"@example.com")
+		deleteContact(t, asMigrator, id, "id_owner")
+		got := tombstonesOf(t, asMigrator, id)
+		require.Len(t, got, 1)
+		require.Equal(t, "id_owner", got[0].by)
+	})
 	t.Run("Admin", func(t *testing.T) {
 		denied(t, asAdmin, `INSERT INTO deletion_tombstones (email_id, deleted_at, primary_email_sha256, deleted_by) VALUES ($1, now(), '', 'x')`, uuid.NewString())
 		denied(t, asAdmin, `DELETE FROM deletion_tombstones`)

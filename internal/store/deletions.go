@@ -13,7 +13,7 @@ import (
 // sql/migrations/00005_deletion_tombstones.sql and 00008_database_hardening.sql): keyed
 // hashes (HMAC-SHA256 under CTMS_DELETION_HASH_KEY), never addresses. The hashes are nil
 // for deletions made before migration 8 or while no key was installed (the columns, still
-// named *_sha256, then hold ”).
+// named *_sha256, then hold an empty string).
 type Tombstone struct {
 	EmailID             uuid.UUID
 	DeletedAt           time.Time

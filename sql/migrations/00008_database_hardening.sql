@@ -29,9 +29,9 @@
 --    roles on these tables are revoked here, whatever those roles are called.
 --
 -- 4. Who deleted. The triggers record ctms.deleted_by only for trusted sessions: the session's
---    login role (session_user, which SET ROLE does not change) is a superuser or a member of the
+--    login role (session_user, which SET ROLE does not change) is a superuser, a member of the
 --    group role ctms_trusted (deploy/postgres/roles.sql grants it to the service and the admin
---    role). Any other writer's deletions are 'database', whatever it sets. The same sessions,
+--    role) or of the tables' owner. Any other writer's deletions are 'database', whatever it sets. The same sessions,
 --    and only they, may purge tombstones.
 
 -- +goose Up
@@ -102,12 +102,16 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
--- Whether this session's ctms.deleted_by is believed and it may purge tombstones.
+-- Whether this session's ctms.deleted_by is believed and it may purge tombstones: its login
+-- role is a superuser, a member of ctms_trusted, or a member of the tables' owner (a
+-- deployment with one role; the owner may redefine these triggers anyway).
 CREATE FUNCTION public.ctms_session_trusted() RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false)
         OR coalesce((SELECT pg_catalog.pg_has_role(session_user, g.oid, 'MEMBER')
                      FROM pg_catalog.pg_roles g WHERE g.rolname = 'ctms_trusted'), false)
+        OR coalesce((SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'MEMBER')
+                     FROM pg_catalog.pg_class c WHERE c.oid = 'public.deletion_tombstones'::pg_catalog.regclass), false)
 $$;
 -- +goose StatementEnd
 
