@@ -183,3 +183,127 @@ func TestUpdatesDoNotLoseSlowWritesLeastPrivilege(t *testing.T) {
 	require.Equal(t, map[string]int{firstID: 1, optID: 2, slowID: 1, fastID: 1}, seen,
 		"every write seen exactly once (the opted-out contact once created, once opted out)")
 }
+
+// windowConsumer reads a feed ("/updates" or "/deletions") window after window,
+// following `next` to each window's end, as a downstream sync job does: a window
+// starts where the last one ended, never earlier (it never asks twice for what it
+// was served), and seen counts each contact (or tombstone) served.
+type windowConsumer struct {
+	a    *apiTest
+	path string
+	from time.Time
+	seen map[string]int
+}
+
+func (a *apiTest) consumer(path string, from time.Time) *windowConsumer {
+	return &windowConsumer{a: a, path: path, from: from, seen: map[string]int{}}
+}
+
+// window reads one window, from c.from to the server's default end.
+func (c *windowConsumer) window() {
+	a := c.a
+	a.t.Helper()
+	path := c.path + "?" + url.Values{"start": {c.from.Format(time.RFC3339Nano)}, "limit": {"1"}}.Encode()
+	var end string
+	for path != "" {
+		r := a.do("GET", path, nil)
+		require.Equal(a.t, http.StatusOK, r.Status, "%s", r.Body)
+		body := r.Object(a.t)
+		for _, it := range body["items"].([]any) {
+			item := it.(map[string]any)
+			if email, ok := item["email"].(map[string]any); ok {
+				item = email
+			}
+			c.seen[item["email_id"].(string)]++
+		}
+		end = body["end"].(string)
+		next, _ := body["next"].(string)
+		path = strings.TrimPrefix(next, a.cfg.ServerPrefix)
+	}
+	t, err := time.Parse(time.RFC3339Nano, end)
+	require.NoError(a.t, err, end)
+	if t.After(c.from) {
+		c.from = t
+	}
+}
+
+// A transaction that reads first and writes later (BEGIN; SELECT; ...; UPDATE;
+// COMMIT), as the Python CTMS and psql sessions do, by another role than the
+// service's: its rows must not land behind a window a consumer has finished,
+// although nothing marked the transaction while the consumer paged (it had not
+// written yet) and its now() is earlier than the rows the consumer was served.
+func TestUpdatesDoNotLoseReadThenWriteLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, writer := leastPrivilege(t)
+	c := a.consumer("/updates", time.Now().UTC().Add(-time.Second))
+	_, first := newContact()
+	firstID := a.create(first)["email"].(map[string]any)["email_id"].(string)
+	_, changed := newContact()
+	changedID := a.create(changed)["email"].(map[string]any)["email_id"].(string)
+
+	tx, err := writer.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	var n int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM emails`).Scan(&n)) // now() is fixed here
+	time.Sleep(50 * time.Millisecond)
+	_, fast := newContact()
+	fastID := a.create(fast)["email"].(map[string]any)["email_id"].(string)
+
+	c.window()
+	require.Equal(t, map[string]int{firstID: 1, changedID: 1, fastID: 1}, c.seen, "nothing in flight yet")
+
+	// The late writes, as the Python CTMS makes them (update_timestamp = now(), DEFAULT now()).
+	_, err = tx.Exec(ctx, `UPDATE emails SET first_name = 'Late', update_timestamp = now() WHERE email_id = $1`, changedID)
+	require.NoError(t, err)
+	slowID := uuid.NewString()
+	_, err = tx.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, slowID, newEmail())
+	require.NoError(t, err)
+	c.window()
+	require.Equal(t, map[string]int{firstID: 1, changedID: 1, fastID: 1}, c.seen, "uncommitted: nothing new")
+
+	require.NoError(t, tx.Commit(ctx))
+	c.window()
+	require.Equal(t, map[string]int{firstID: 1, changedID: 2, fastID: 1, slowID: 1}, c.seen,
+		"every write seen (the changed contact once created, once changed)")
+}
+
+// The same for /deletions: a deleting transaction that read first.
+func TestDeletionsDoNotLoseReadThenDeleteLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, writer := leastPrivilege(t)
+	c := a.consumer("/deletions", time.Now().UTC().Add(-time.Second))
+	created := func() (string, string) {
+		_, body := newContact()
+		return a.create(body)["email"].(map[string]any)["email_id"].(string), body["email"].(obj)["primary_email"].(string)
+	}
+	firstID, first := created()
+	slowID, slow := created()
+	fastID, fast := created()
+	require.Equal(t, http.StatusOK, a.do("DELETE", "/ctms/"+url.PathEscape(first), nil).Status)
+
+	tx, err := writer.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	var id string
+	require.NoError(t, tx.QueryRow(ctx, `SELECT email_id::text FROM emails WHERE lower(primary_email) = lower($1)`, slow).Scan(&id))
+	require.Equal(t, slowID, id)
+	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, http.StatusOK, a.do("DELETE", "/ctms/"+url.PathEscape(fast), nil).Status)
+
+	c.window()
+	require.Equal(t, map[string]int{firstID: 1, fastID: 1}, c.seen, "nothing in flight yet")
+
+	for _, table := range []string{"amo", "fxa", "mofo", "newsletters", "waitlists", "emails"} {
+		_, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE email_id = $1`, slowID)
+		require.NoError(t, err, table)
+	}
+	c.window()
+	require.Equal(t, map[string]int{firstID: 1, fastID: 1}, c.seen, "uncommitted: nothing new")
+
+	require.NoError(t, tx.Commit(ctx))
+	c.window()
+	require.Equal(t, map[string]int{firstID: 1, fastID: 1, slowID: 1}, c.seen, "every deletion seen exactly once")
+}
