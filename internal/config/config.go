@@ -41,6 +41,10 @@ type Config struct {
 	// DeletionsRetention is how long deletion tombstones are kept (CTMS_DELETIONS_RETENTION,
 	// default 90 days; 0 keeps them forever). Ours, not in the Python CTMS.
 	DeletionsRetention time.Duration
+	// FeedMaxWriteWait (CTMS_FEED_MAX_WRITE_WAIT, default 5 minutes; 0: no bound) is
+	// how long /updates and /deletions hold their default end back for one in-flight
+	// contact write (sql/queries/platform.sql: FeedWriteMarkers). Ours.
+	FeedMaxWriteWait time.Duration
 
 	// HTTP server limits (durations: see ParseDuration).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
@@ -63,6 +67,9 @@ type Config struct {
 	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/deployment.md).
 	SecretKeyPrevious string
 }
+
+// DefaultFeedMaxWriteWait is the default of CTMS_FEED_MAX_WRITE_WAIT.
+const DefaultFeedMaxWriteWait = 5 * time.Minute
 
 // DefaultDeletionsRetention is the default of CTMS_DELETIONS_RETENTION.
 const DefaultDeletionsRetention = 90 * 24 * time.Hour
@@ -142,6 +149,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
 		DeletionsRetention: r.duration("CTMS_DELETIONS_RETENTION", DefaultDeletionsRetention),
+		FeedMaxWriteWait:   r.duration("CTMS_FEED_MAX_WRITE_WAIT", DefaultFeedMaxWriteWait),
 
 		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
@@ -197,6 +205,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.DeletionsRetention < 0 {
 		r.fail("CTMS_DELETIONS_RETENTION", "must not be negative")
+	}
+	if c.FeedMaxWriteWait < 0 {
+		r.fail("CTMS_FEED_MAX_WRITE_WAIT", "must not be negative")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")

@@ -14,6 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctms-go/ctms/gen/db"
+	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/httpapi"
+	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/testdb"
 )
 
@@ -306,4 +309,59 @@ func TestDeletionsDoNotLoseReadThenDeleteLeastPrivilege(t *testing.T) {
 	require.NoError(t, tx.Commit(ctx))
 	c.window()
 	require.Equal(t, map[string]int{firstID: 1, fastID: 1, slowID: 1}, c.seen, "every deletion seen exactly once")
+}
+
+// An in-flight write holds the feeds' default end back for at most
+// CTMS_FEED_MAX_WRITE_WAIT, and ctms_feed_oldest_write_age_seconds shows how long
+// it has been held, before and past that bound, and 0 once it has ended.
+func TestFeedsWaitForAWriteUpToTheBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testdb.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	const bound = 1500 * time.Millisecond
+	m := obs.NewMetrics()
+	a := newAPIWith(t, pool, func(c *config.Config) { c.FeedMaxWriteWait = bound }, httpapi.WithMetrics(m))
+	o := &observedAPI{apiTest: a, metrics: m} // its own database: no other test's writes
+	age := func() float64 {
+		v, ok := sample(o.families(t), "ctms_feed_oldest_write_age_seconds", map[string]string{})
+		require.True(t, ok, "ctms_feed_oldest_write_age_seconds is exported")
+		return v
+	}
+	end := func(feed string) time.Time {
+		r := a.do("GET", feed+"?start=2020-01-01", nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		e, err := time.Parse(time.RFC3339Nano, r.Object(t)["end"].(string))
+		require.NoError(t, err)
+		return e
+	}
+	require.Zero(t, age(), "no write in flight")
+
+	// A write left open (a psql session), and its write time.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // rolled back below
+	_, err = tx.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, uuid.NewString(), newEmail())
+	require.NoError(t, err)
+	var written time.Time
+	require.NoError(t, tx.QueryRow(ctx, `SELECT public.ctms_write_time()`).Scan(&written))
+
+	for _, feed := range []string{"/updates", "/deletions"} {
+		e := end(feed)
+		require.False(t, e.After(written), "%s ends at %s, after the write time %s", feed, e, written)
+		require.Less(t, written.Sub(e), 100*time.Millisecond, "%s ends at the write's marker, just before its write time", feed)
+	}
+	held := age()
+	require.Greater(t, held, 0.0)
+	require.Less(t, held, bound.Seconds())
+
+	time.Sleep(time.Until(written.Add(bound + 100*time.Millisecond)))
+	for _, feed := range []string{"/updates", "/deletions"} {
+		require.True(t, end(feed).After(written.Add(bound)), "%s no longer waits for a write older than the bound", feed)
+	}
+	require.GreaterOrEqual(t, age(), bound.Seconds(), "the metric shows it past the bound")
+
+	require.NoError(t, tx.Rollback(ctx))
+	require.Zero(t, age(), "nothing in flight")
 }
