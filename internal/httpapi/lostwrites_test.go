@@ -365,3 +365,89 @@ func TestFeedsWaitForAWriteUpToTheBound(t *testing.T) {
 	require.NoError(t, tx.Rollback(ctx))
 	require.Zero(t, age(), "nothing in flight")
 }
+
+// One write, one time, also now that the time is the transaction's write time
+// (sql/migrations/00007_write_time.sql) rather than its start: every row a POST,
+// PUT or PATCH creates or changes carries the same timestamp (a new row's
+// create_timestamp too), the rows it leaves alone keep theirs, and the response
+// shows what is stored.
+func TestOneWriteOneTime(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id, body := newContact()
+	u := id[:8]
+	body["amo"] = obj{"display_name": "A" + u}
+	body["fxa"] = obj{"fxa_id": "fxa" + u, "primary_email": newEmail()}
+	body["mofo"] = obj{"mofo_email_id": "me" + u, "mofo_contact_id": "mc" + u, "mofo_relevant": true}
+	body["newsletters"] = arr{obj{"name": "alpha"}, obj{"name": "beta"}}
+	body["waitlists"] = arr{obj{"name": "vpn", "fields": obj{"geo": "fr"}}}
+	type stamp struct{ created, updated time.Time }
+	stored := func() map[string]stamp {
+		rows, err := a.pool.Query(context.Background(), `
+			SELECT 'emails', create_timestamp, update_timestamp FROM emails WHERE email_id = $1
+			UNION ALL SELECT 'amo', create_timestamp, update_timestamp FROM amo WHERE email_id = $1
+			UNION ALL SELECT 'fxa', create_timestamp, update_timestamp FROM fxa WHERE email_id = $1
+			UNION ALL SELECT 'mofo', create_timestamp, update_timestamp FROM mofo WHERE email_id = $1
+			UNION ALL SELECT 'newsletter ' || name, create_timestamp, update_timestamp FROM newsletters WHERE email_id = $1
+			UNION ALL SELECT 'waitlist ' || name, create_timestamp, update_timestamp FROM waitlists WHERE email_id = $1`, id)
+		require.NoError(t, err)
+		out := map[string]stamp{}
+		for rows.Next() {
+			var name string
+			var s stamp
+			require.NoError(t, rows.Scan(&name, &s.created, &s.updated))
+			out[name] = s
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	shows := func(r *response, s map[string]stamp) {
+		t.Helper()
+		got, err := time.Parse(time.RFC3339Nano, at(t, r.Object(t), "email", "update_timestamp").(string))
+		require.NoError(t, err)
+		require.True(t, got.Equal(s["emails"].updated), "the response shows the stored time")
+	}
+
+	r := a.do("POST", "/ctms", body)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	posted := stored()
+	require.Len(t, posted, 7)
+	t1 := posted["emails"].updated
+	for name, s := range posted {
+		require.Equal(t, stamp{t1, t1}, s, "POST: %s", name)
+	}
+	shows(r, posted)
+
+	body["newsletters"] = arr{obj{"name": "alpha"}, obj{"name": "beta", "format": "T"}, obj{"name": "gamma"}}
+	r = a.do("PUT", "/ctms/"+id, body)
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	put := stored()
+	t2 := put["emails"].updated
+	require.True(t, t2.After(t1))
+	for name, s := range put {
+		want := stamp{t1, t2} // replaced: written again, created before
+		if name == "newsletter gamma" {
+			want = stamp{t2, t2}
+		}
+		require.Equal(t, want, s, "PUT: %s", name)
+	}
+	shows(r, put)
+
+	r = a.do("PATCH", "/ctms/"+id, obj{"amo": obj{"display_name": "B" + u},
+		"newsletters": arr{obj{"name": "alpha", "subscribed": false}, obj{"name": "delta"}}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	patched := stored()
+	t3 := patched["emails"].updated
+	require.True(t, t3.After(t2))
+	for name, s := range patched {
+		want := put[name] // untouched
+		switch name {
+		case "emails", "amo", "newsletter alpha":
+			want.updated = t3
+		case "newsletter delta":
+			want = stamp{t3, t3}
+		}
+		require.Equal(t, want, s, "PATCH: %s", name)
+	}
+	shows(r, patched)
+}

@@ -15,24 +15,30 @@
 -- began. public.ctms_write_time() takes the marker on its first call in a
 -- transaction (its key: clock_timestamp() rounded down to the millisecond), then
 -- reads clock_timestamp() again, once the lock is visible, and remembers that value
--- (microseconds, in the transaction-local setting ctms.write_time) for the rest of
+-- (in the transaction-local setting ctms.write_time, as ISO 8601 text in UTC to the
+-- microsecond, which reads back the same whatever DateStyle and TimeZone) for the rest of
 -- the transaction (a savepoint rolled back forgets both together, and the next
 -- write takes a new one). The rows a transaction writes carry that time:
--- - emails.update_timestamp: a BEFORE ROW trigger raises a time older than the write
---   time that the writer set (an INSERT, or an UPDATE that changed
---   update_timestamp; one that leaves it alone is not a change the feed shows, as
---   before) to the write time: the Python CTMS's and psql's now() included. It
---   fires only for such rows (its WHEN compares with the setting: no function call
---   for a row already at the write time);
+-- - emails.update_timestamp: a BEFORE ROW trigger raises to the write time a time
+--   the writer took from the clock before it: one from the transaction's start
+--   (now(), as the Python CTMS and psql write it, DEFAULT now() included) up to the
+--   write time, set by an INSERT or by an UPDATE that changed update_timestamp (one
+--   that leaves it alone is not a change the feed shows, as before). A time before
+--   the transaction began is the writer's deliberate choice (a backfill) and kept:
+--   it was never a late commit, it is written behind the feed on purpose. The
+--   trigger fires only for rows in that range (its WHEN compares with the setting:
+--   no function call for a row already at the write time);
 -- - deletion_tombstones.deleted_at: the same, BEFORE INSERT (the tombstone trigger
 --   of 00005 writes now());
 -- - the API's statements (sql/queries/contacts.sql) write the write time into
 --   every timestamp they set, in every table of the contact, so one write keeps
 --   one time (create_timestamp of a new row included), and the WHEN above never
---   fires for them.
+--   fires for them. They read the setting inline and call ctms_write_time() only
+--   when it is not there yet (coalesce evaluates it lazily): an emails statement's
+--   trigger has always set it before any row is written.
 --
--- Invariant: every emails row and tombstone a transaction commits carries a time
--- z at or after its marker's key k, and the marker is held from before z until
+-- Invariant: every emails row and tombstone a transaction commits with a time from
+-- its clock carries a time z at or after its marker's key k, and the marker is held from before z until
 -- the transaction ends. A reader whose snapshot of pg_locks (taken after its
 -- statement began, at now()) shows the marker ends its window at or before k <= z;
 -- one whose snapshot does not show it ended its window at or before now(), which
@@ -46,11 +52,11 @@
 -- so they get no trigger: the API stamps them with the write time, other writers
 -- as they always did.
 --
--- Cost: the statement trigger of 00006 now also sets the setting, once per
--- transaction; each API write statement calls ctms_write_time() once (an
--- uncorrelated sub-select: evaluated once per statement, not per row), which
--- after the first call only reads the setting; each emails row evaluates the
--- WHEN (a setting read and a comparison, no function call for the API's rows).
+-- Cost: the statement trigger of 00006 now also reads the clock twice and sets
+-- the setting, once per transaction (later statements: one plpgsql call that reads
+-- the setting, about 5 microseconds, as before); each timestamp an API statement
+-- writes, and each emails row's WHEN, is a setting read and a cast (under a
+-- microsecond, as now()), no function call.
 --
 -- Every function: search_path fixed to pg_catalog then pg_temp, names
 -- schema-qualified, no SECURITY DEFINER (the marker and the setting need none).
@@ -68,7 +74,7 @@ DECLARE
 BEGIN
     -- '' once a transaction that set it has ended (a placeholder setting's reset value).
     IF remembered IS NOT NULL AND remembered <> '' THEN
-        RETURN timestamptz '2000-01-01 00:00:00+00' + remembered::bigint * interval '1 microsecond';
+        RETURN remembered::timestamptz;
     END IF;
     -- The marker of 00006_write_start_marker.sql: the tag 0x4354 in the top 16 bits,
     -- then milliseconds since 2000-01-01 UTC, rounded down (the guard errs early).
@@ -79,7 +85,7 @@ BEGIN
     -- Read once the lock is held, so visible: no reader that missed it ends after this.
     written := pg_catalog.clock_timestamp();
     PERFORM pg_catalog.set_config('ctms.write_time',
-        (extract(epoch FROM written - timestamptz '2000-01-01 00:00:00+00') * 1000000)::bigint::text, true);
+        pg_catalog.to_char(written AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', true);
     RETURN written;
 END
 $$;
@@ -131,20 +137,20 @@ GRANT EXECUTE ON FUNCTION public.ctms_write_time() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION public.ctms_stamp_update_timestamp() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION public.ctms_stamp_deleted_at() TO PUBLIC;
 
--- Only rows older than the write time (the setting is there: the statement
--- trigger ran first; NULL, so no firing, if it is not).
+-- Only rows stamped from the transaction's clock before its write time (the
+-- setting is there: the statement trigger ran first; NULL, so no firing, if not).
 CREATE TRIGGER emails_stamp_write_time
     BEFORE INSERT OR UPDATE ON public.emails
     FOR EACH ROW
-    WHEN (NEW.update_timestamp < timestamptz '2000-01-01 00:00:00+00'
-          + nullif(current_setting('ctms.write_time', true), '')::bigint * interval '1 microsecond')
+    WHEN (NEW.update_timestamp >= now()
+          AND NEW.update_timestamp < nullif(current_setting('ctms.write_time', true), '')::timestamptz)
     EXECUTE FUNCTION public.ctms_stamp_update_timestamp();
 
 CREATE TRIGGER deletion_tombstones_stamp_write_time
     BEFORE INSERT ON public.deletion_tombstones
     FOR EACH ROW
-    WHEN (NEW.deleted_at < timestamptz '2000-01-01 00:00:00+00'
-          + nullif(current_setting('ctms.write_time', true), '')::bigint * interval '1 microsecond')
+    WHEN (NEW.deleted_at >= now()
+          AND NEW.deleted_at < nullif(current_setting('ctms.write_time', true), '')::timestamptz)
     EXECUTE FUNCTION public.ctms_stamp_deleted_at();
 
 -- +goose Down
