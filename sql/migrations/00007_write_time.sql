@@ -3,8 +3,8 @@
 --
 -- 00006_write_start_marker.sql made every writer of emails hold an advisory lock
 -- (the marker, visible to every role in pg_locks) from its first write, keyed by
--- its start (now()), and the guard (OldestWriteStart in sql/queries/platform.sql)
--- ends the feeds' default window before the oldest marker. That covers a
+-- its start (now()), and the guard (then OldestWriteStart, now FeedWriteMarkers in
+-- sql/queries/platform.sql) ends the feeds' default window before the oldest marker. That covers a
 -- transaction only from its first write: one that reads first and writes later
 -- (BEGIN; SELECT ...; UPDATE emails ...; COMMIT, as the Python CTMS and psql
 -- sessions do) stamps its rows with now(), its start, although a reader computing
