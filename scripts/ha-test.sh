@@ -248,10 +248,11 @@ serve serve_b "$port_b" CTMS_DB_READ_URL="$read_url" CTMS_DB_POOL_RECYCLE_IN_SEC
 for name in serve_a serve_b; do
   port=$port_a
   [ "$name" = serve_b ] && port=$port_b
-  for i in $(seq 1 100); do
-    kill -0 "${bgpid[$name]}" 2>/dev/null || die "ctms serve ($name) exited"
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/__lbheartbeat__" 2>/dev/null && break
-    [ "$i" -lt 100 ] || die "ctms serve ($name) did not answer"
+  for i in $(seq 1 300); do # 30 s
+    kill -0 "${bgpid[$name]}" 2>/dev/null || die "ctms serve ($name) exited (see $ha/logs/$name.log)"
+    # (the binary's own healthcheck: curl may be missing)
+    "$ha/bin/ctms" healthcheck --url "http://127.0.0.1:$port/__lbheartbeat__" >/dev/null 2>&1 && break
+    [ "$i" -lt 300 ] || die "ctms serve ($name) did not answer within 30 s"
     sleep 0.1
   done
 done
@@ -263,7 +264,7 @@ log "ctms serve A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b (reads on the sta
 failover=(timeout 150 "${pgenv[@]}" pg_autoctl perform failover --pgdata "$ha/monitor" --formation default --group 0 --wait 120)
 [ -z "$pg_user" ] || failover=(runuser -u "$pg_user" -- "${failover[@]}")
 # In the background and waited for, so that a signal to this script stops it at once.
-timeout 600 "$ha/bin/ctms-hatest" -a "http://127.0.0.1:$port_a" -b "http://127.0.0.1:$port_b" \
+timeout 300 "$ha/bin/ctms-hatest" -a "http://127.0.0.1:$port_a" -b "http://127.0.0.1:$port_b" \
   -client-id id_hatest -client-secret "$client_secret" -db-url "$db_url" -standby-url "$standby_url" \
   -workers "${CTMS_HA_WORKERS:-8}" -warmup "${CTMS_HA_WARMUP:-5s}" -after "${CTMS_HA_AFTER:-15s}" \
   -- "${failover[@]}" &

@@ -129,7 +129,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
 		DBURL:           r.strOrFile("CTMS_DB_URL", ""),
-		DBReadURL:       r.str("CTMS_DB_READ_URL", ""),
+		DBReadURL:       r.strOrFile("CTMS_DB_READ_URL", ""),
 		DBListenURL:     r.strOrFile("CTMS_DB_LISTEN_URL", ""),
 		DBPoolSize:      r.integer("CTMS_DB_POOL_SIZE", 5),
 		DBMaxOverflow:   r.integer("CTMS_DB_MAX_OVERFLOW", 10),
@@ -265,25 +265,36 @@ func (r *reader) str(name, def string) string {
 	return def
 }
 
-// strOrFile reads name, or the contents of the file that name_FILE gives (the Docker and
-// Kubernetes secrets convention), without its trailing line break. Setting both is an error.
+// strOrFile reads name, or name_FILE's file (ValueOrFile).
 func (r *reader) strOrFile(name, def string) string {
-	v, set := r.lookup(name)
-	path, fileSet := r.lookup(name + "_FILE")
+	v, set, err := ValueOrFile(r.lookup, name)
 	switch {
-	case set && fileSet:
-		r.fail(name, "and "+name+"_FILE are both set: set only one")
-	case fileSet:
-		b, err := os.ReadFile(path) // #nosec G304 -- the operator names the file
-		if err != nil {
-			r.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", err))
-			return def
-		}
-		return strings.TrimRight(string(b), "\r\n")
+	case err != nil:
+		r.errs = append(r.errs, err)
 	case set:
 		return v
 	}
 	return def
+}
+
+// ValueOrFile looks name up, or reads the file that name_FILE names (the Docker and
+// Kubernetes secrets convention) and returns its contents without the trailing line
+// break; set tells whether either was set. Setting both is an error, as is a file that
+// cannot be read. The errors name the variables, never the value.
+func ValueOrFile(lookup func(string) (string, bool), name string) (value string, set bool, err error) {
+	v, set := lookup(name)
+	path, fileSet := lookup(name + "_FILE")
+	switch {
+	case set && fileSet:
+		return "", false, fmt.Errorf("%s and %s_FILE are both set: set only one", name, name)
+	case fileSet:
+		b, err := os.ReadFile(path) // #nosec G304 -- the operator names the file
+		if err != nil {
+			return "", false, fmt.Errorf("%s_FILE cannot be read: %w", name, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), true, nil
+	}
+	return v, set, nil
 }
 
 func (r *reader) integer(name string, def int) int {
