@@ -45,6 +45,10 @@ type Config struct {
 	// CTMS_DELETION_HASH_KEY_FILE): `ctms migrate` installs it in the database, which
 	// computes the hashes (docs/deployment.md#deletion-hash-key).
 	DeletionHashKey string
+	// FeedMaxWriteWait (CTMS_FEED_MAX_WRITE_WAIT, default 5 minutes; 0: no bound) is
+	// how long /updates and /deletions hold their default end back for one in-flight
+	// contact write (sql/queries/platform.sql: FeedWriteMarkers). Ours.
+	FeedMaxWriteWait time.Duration
 
 	// HTTP server limits (durations: see ParseDuration).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
@@ -67,6 +71,9 @@ type Config struct {
 	// them: set to the old key while rotating CTMS_SECRET_KEY (docs/deployment.md).
 	SecretKeyPrevious string
 }
+
+// DefaultFeedMaxWriteWait is the default of CTMS_FEED_MAX_WRITE_WAIT.
+const DefaultFeedMaxWriteWait = 5 * time.Minute
 
 // DefaultDeletionsRetention is the default of CTMS_DELETIONS_RETENTION.
 const DefaultDeletionsRetention = 90 * 24 * time.Hour
@@ -164,6 +171,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
 		DeletionsRetention: r.duration("CTMS_DELETIONS_RETENTION", DefaultDeletionsRetention),
 		DeletionHashKey:    r.strOrFile("CTMS_DELETION_HASH_KEY", ""),
+		FeedMaxWriteWait:   r.duration("CTMS_FEED_MAX_WRITE_WAIT", DefaultFeedMaxWriteWait),
 
 		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
@@ -219,6 +227,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.DeletionsRetention <= 0 {
 		r.fail("CTMS_DELETIONS_RETENTION", "must be positive (tombstones are never kept forever)")
+	}
+	if c.FeedMaxWriteWait < 0 {
+		r.fail("CTMS_FEED_MAX_WRITE_WAIT", "must not be negative")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")

@@ -244,8 +244,9 @@ func TestDeletionsPagingThroughNext(t *testing.T) {
 	}
 	a.exec(`INSERT INTO emails (email_id, primary_email) SELECT id::uuid, e FROM unnest($1::text[], $2::text[]) AS x(id, e)`, ids, emails)
 	var at time.Time
+	// The deleting transaction's write time (sql/migrations/00007_write_time.sql), its tombstones' deleted_at.
 	require.NoError(t, a.pool.QueryRow(context.Background(), `WITH d AS (DELETE FROM emails WHERE email_id = ANY($1::uuid[]))
-		SELECT now()`, ids).Scan(&at))
+		SELECT public.ctms_write_time()`, ids).Scan(&at))
 	slices.Sort(ids)
 
 	var seen []string
