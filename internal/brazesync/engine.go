@@ -378,7 +378,7 @@ func (e *Engine) track(ctx context.Context, req *trackRequest, plans map[*queued
 				owner = req.eventOwner[i+me.Index]
 			}
 			if owner != nil {
-				bad[owner] = "braze rejected the " + me.InputArray + " object: " + me.Type
+				bad[owner] = Redact("braze rejected the " + me.InputArray + " object: " + me.Type)
 			}
 		}
 	}
