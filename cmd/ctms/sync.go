@@ -231,7 +231,8 @@ type syncResyncCmd struct {
 	Since   string   `placeholder:"TIME" help:"Push the contacts changed since this ISO-8601 time again."`
 }
 
-func (c syncResyncCmd) Run(sio stdio) error {
+// Validate runs while parsing: bad values are usage errors (exit status 2).
+func (c *syncResyncCmd) Validate() error {
 	given := 0
 	for _, set := range []bool{len(c.EmailID) > 0, c.All, c.Since != ""} {
 		if set {
@@ -241,20 +242,25 @@ func (c syncResyncCmd) Run(sio stdio) error {
 	if given != 1 {
 		return &usageError{msg: "Give exactly one of --email-id, --all, --since."}
 	}
-	var ids []uuid.UUID
 	for _, s := range c.EmailID {
-		id, err := uuid.Parse(s)
-		if err != nil {
+		if _, err := uuid.Parse(s); err != nil {
 			return invalidValue("--email-id", fmt.Sprintf("'%s' is not a valid UUID.", s))
 		}
-		ids = append(ids, id)
+	}
+	if _, err := parseTime(c.Since); c.Since != "" && err != nil {
+		return invalidValue("--since", fmt.Sprintf("'%s' is not an ISO-8601 time.", c.Since))
+	}
+	return nil
+}
+
+func (c *syncResyncCmd) Run(sio stdio) error {
+	var ids []uuid.UUID
+	for _, s := range c.EmailID {
+		ids = append(ids, uuid.MustParse(s)) // checked by Validate
 	}
 	var since *time.Time
 	if c.Since != "" {
-		t, err := parseTime(c.Since)
-		if err != nil {
-			return invalidValue("--since", fmt.Sprintf("'%s' is not an ISO-8601 time.", c.Since))
-		}
+		t, _ := parseTime(c.Since) // checked by Validate
 		since = &t
 	}
 	return withSyncDB(func(ctx context.Context, conn *pgx.Conn) error {
@@ -282,11 +288,16 @@ type syncVerifyCmd struct {
 	Repair bool `help:"Queue the drifted contacts for a push of CTMS's state."`
 }
 
-// Run exits 0 when the sample has no drift, 3 when it has.
-func (c syncVerifyCmd) Run(sio stdio) error {
+// Validate runs while parsing: a usage error (exit status 2).
+func (c *syncVerifyCmd) Validate() error {
 	if c.Sample < 1 {
 		return invalidValue("--sample", "must be at least 1.")
 	}
+	return nil
+}
+
+// Run exits 0 when the sample has no drift, 3 when it has.
+func (c *syncVerifyCmd) Run(sio stdio) error {
 	_, b, err := loadSync()
 	if err != nil {
 		fmt.Fprintf(sio.Err, "Error: invalid configuration:\n%s\n", err)
@@ -344,14 +355,19 @@ type syncMappingSetCmd struct {
 	Title      string `help:"Names the newsletter's events (\"<title> - subscribe\"); default: the newsletter's name."`
 }
 
-func (c syncMappingSetCmd) Run(sio stdio) error {
-	g, err := uuid.Parse(c.Group)
-	if err != nil {
+// Validate runs while parsing: bad values are usage errors (exit status 2).
+func (c *syncMappingSetCmd) Validate() error {
+	if _, err := uuid.Parse(c.Group); err != nil {
 		return invalidValue("SUBSCRIPTION_GROUP_UUID", fmt.Sprintf("'%s' is not a valid UUID.", c.Group))
 	}
 	if c.Newsletter == "" {
 		return invalidValue("NEWSLETTER", "must not be empty.")
 	}
+	return nil
+}
+
+func (c *syncMappingSetCmd) Run(sio stdio) error {
+	g := uuid.MustParse(c.Group) // checked by Validate
 	return withSyncDB(func(ctx context.Context, conn *pgx.Conn) error {
 		if err := brazesync.MappingSet(ctx, conn, c.Newsletter, g, c.Title); err != nil {
 			return err
