@@ -283,10 +283,17 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 			continue
 		}
 		now := e.opt.Now()
-		for _, q := range chunk {
-			if err := e.q.BrazeDeleteAcked(ctx, e.db, db.BrazeDeleteAckedParams{EmailID: q.row.EmailID, Seq: q.row.Seq, Now: &now}); err != nil {
-				return 0, fmt.Errorf("record deletion: %w", err)
+		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+			for _, q := range chunk {
+				if err := e.q.BrazeDeleteAcked(ctx, tx, db.BrazeDeleteAckedParams{EmailID: q.row.EmailID, Seq: q.row.Seq, Now: &now}); err != nil {
+					return fmt.Errorf("record deletion: %w", err)
+				}
 			}
+			return nil
+		}); err != nil {
+			return 0, err
+		}
+		for _, q := range chunk {
 			q.last, q.aliases, q.row.ProfileCreatedAt = nil, nil, nil
 		}
 		e.opt.Metrics.synced("delete", len(chunk))
@@ -322,10 +329,15 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 	if sendErr = e.track(ctx, &req, plans); sendErr != nil {
 		return 0, sendErr
 	}
-	for _, q := range settled {
-		if err := e.settle(ctx, q); err != nil {
-			return 0, err
+	if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+		for _, q := range settled {
+			if err := e.settle(ctx, tx, q); err != nil {
+				return err
+			}
 		}
+		return nil
+	}); err != nil {
+		return 0, err
 	}
 	return len(batch), nil
 }
@@ -384,41 +396,47 @@ func (e *Engine) track(ctx context.Context, req *trackRequest, plans map[*queued
 	}
 	now := e.opt.Now()
 	e.opt.Metrics.errors("minor", len(bad))
-	for _, q := range req.items {
-		if why, ok := bad[q]; ok {
-			if err := e.recordFailure(ctx, q, why); err != nil {
+	// One transaction for the batch's records: one commit, not one per contact.
+	err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+		for _, q := range req.items {
+			if why, ok := bad[q]; ok {
+				if err := e.recordFailure(ctx, tx, q, why); err != nil {
+					return err
+				}
+				continue
+			}
+			state, err := json.Marshal(plans[q].State)
+			if err != nil {
 				return err
 			}
-			continue
-		}
-		p := plans[q]
-		state, err := json.Marshal(p.State)
-		if err != nil {
-			return err
-		}
-		var due *time.Time
-		if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
-			created := now
-			if q.row.ProfileCreatedAt != nil {
-				created = *q.row.ProfileCreatedAt
+			var due *time.Time
+			if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
+				created := now
+				if q.row.ProfileCreatedAt != nil {
+					created = *q.row.ProfileCreatedAt
+				}
+				d := created.Add(e.opt.AliasDelay)
+				due = &d
 			}
-			d := created.Add(e.opt.AliasDelay)
-			due = &d
+			if err := e.q.BrazeTracked(ctx, tx, db.BrazeTrackedParams{EmailID: q.row.EmailID, State: state, Now: &now, AliasesDueAt: due}); err != nil {
+				return fmt.Errorf("record push: %w", err)
+			}
+			if err := e.settle(ctx, tx, q); err != nil {
+				return err
+			}
 		}
-		if err := e.q.BrazeTracked(ctx, e.db, db.BrazeTrackedParams{EmailID: q.row.EmailID, State: state, Now: &now, AliasesDueAt: due}); err != nil {
-			return fmt.Errorf("record push: %w", err)
-		}
-		if err := e.settle(ctx, q); err != nil {
-			return err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	e.opt.Metrics.synced("track", len(req.items)-len(bad))
 	return nil
 }
 
 // settle marks q's queued change as in Braze.
-func (e *Engine) settle(ctx context.Context, q *queued) error {
-	if err := e.q.BrazeSettled(ctx, e.db, db.BrazeSettledParams{EmailID: q.row.EmailID, Seq: q.row.Seq}); err != nil {
+func (e *Engine) settle(ctx context.Context, d db.DBTX, q *queued) error {
+	if err := e.q.BrazeSettled(ctx, d, db.BrazeSettledParams{EmailID: q.row.EmailID, Seq: q.row.Seq}); err != nil {
 		return fmt.Errorf("record push: %w", err)
 	}
 	if q.row.PendingSince != nil {
@@ -441,10 +459,15 @@ func (e *Engine) failed(ctx context.Context, items []*queued, err error) error {
 	}
 	e.opt.Metrics.errors("request", 1)
 	why := Redact(err.Error())
-	for _, q := range items {
-		if ferr := e.recordFailure(ctx, q, why); ferr != nil {
-			return ferr
+	if ferr := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+		for _, q := range items {
+			if err := e.recordFailure(ctx, tx, q, why); err != nil {
+				return err
+			}
 		}
+		return nil
+	}); ferr != nil {
+		return ferr
 	}
 	return &TransientError{Err: err}
 }
@@ -456,13 +479,13 @@ type TransientError struct{ Err error }
 func (t *TransientError) Error() string { return "braze request failed: " + Redact(t.Err.Error()) }
 func (t *TransientError) Unwrap() error { return t.Err }
 
-func (e *Engine) recordFailure(ctx context.Context, q *queued, why string) error {
+func (e *Engine) recordFailure(ctx context.Context, d db.DBTX, q *queued, why string) error {
 	next := e.opt.Now().Add(Backoff(int(q.row.Retries), e.opt.RetryMaxDelay))
 	if int(q.row.Retries)+1 >= e.opt.MaxRetries {
 		e.opt.Logger.Error("contact parked: too many failed pushes", obs.LoggerKey, logger,
 			"email_id", q.row.EmailID.String(), "retries", q.row.Retries+1, "error", why)
 	}
-	err := e.q.BrazeFailed(ctx, e.db, db.BrazeFailedParams{
+	err := e.q.BrazeFailed(ctx, d, db.BrazeFailedParams{
 		EmailID: q.row.EmailID, LastError: &why, NextAttemptAt: &next, MaxRetries: int32(e.opt.MaxRetries), // #nosec G115 -- a small setting
 	})
 	if err != nil {
