@@ -508,3 +508,35 @@ func TestBatchLimits(t *testing.T) {
 		t.Errorf("%d profiles left after deleting every contact", n)
 	}
 }
+
+// hookESP runs a hook during each Track call, before Braze answers.
+type hookESP struct {
+	*memESP
+	hook func()
+}
+
+func (h *hookESP) Track(ctx context.Context, attrs []braze.Attributes, events []braze.Event) ([]braze.MinorError, error) {
+	if h.hook != nil {
+		h.hook()
+	}
+	return h.memESP.Track(ctx, attrs, events)
+}
+
+// TestQueuedDuringPushNotLost: a contact queued again while its push is in flight (a
+// `ctms sync resync` beside the syncer) stays queued after the push's acknowledgement.
+func TestQueuedDuringPushNotLost(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	h := &hookESP{memESP: v.esp}
+	v.e = brazesync.NewEngine(v.conn, h, brazesync.Options{Now: v.clock.Now})
+	c := v.create("inflight@example.com", nil)
+	h.hook = func() {
+		h.hook = nil
+		if _, err := brazesync.Resync(ctx, v.pool, []uuid.UUID{c.Email.EmailID}, nil); err != nil {
+			t.Error(err)
+		}
+	}
+	v.step()
+	if n := v.esp.tracked[c.Email.EmailID.String()]; n != 2 {
+		t.Errorf("pushed %d times, want 2 (the resync's full push)", n)
+	}
+}
