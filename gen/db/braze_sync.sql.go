@@ -356,6 +356,26 @@ func (q *Queries) BrazeFeedUpdates(ctx context.Context, db DBTX, arg BrazeFeedUp
 	return items, nil
 }
 
+const brazeForget = `-- name: BrazeForget :execrows
+DELETE FROM braze_sync_contacts
+WHERE email_id = $1 AND seq = $2 AND last_pushed IS NULL AND NOT delete_pending
+`
+
+type BrazeForgetParams struct {
+	EmailID uuid.UUID
+	Seq     int64
+}
+
+// The contact is gone and so is its profile: its row goes too, unless it was
+// queued again meanwhile.
+func (q *Queries) BrazeForget(ctx context.Context, db DBTX, arg BrazeForgetParams) (int64, error) {
+	result, err := db.Exec(ctx, brazeForget, arg.EmailID, arg.Seq)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const brazeMappingDelete = `-- name: BrazeMappingDelete :execrows
 DELETE FROM braze_subscription_groups WHERE newsletter = $1
 `
@@ -561,12 +581,10 @@ func (q *Queries) BrazeSettled(ctx context.Context, db DBTX, arg BrazeSettledPar
 
 const brazeStatus = `-- name: BrazeStatus :one
 SELECT
-  count(*) FILTER (WHERE pending AND NOT dead)::bigint AS backlog,
-  count(*) FILTER (WHERE pending AND NOT dead AND retries > 0)::bigint AS retrying,
-  count(*) FILTER (WHERE dead)::bigint AS dead,
-  min(pending_since) FILTER (WHERE pending AND NOT dead) AS oldest
-FROM braze_sync_contacts
-WHERE pending OR dead
+  (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead)::bigint AS backlog,
+  (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead AND retries > 0)::bigint AS retrying,
+  (SELECT count(*) FROM braze_sync_contacts WHERE dead)::bigint AS dead,
+  (SELECT min(pending_since) FROM braze_sync_contacts WHERE pending AND NOT dead) AS oldest
 `
 
 type BrazeStatusRow struct {
@@ -577,7 +595,8 @@ type BrazeStatusRow struct {
 }
 
 // backlog: contacts waiting for a push (parked ones aside); retrying: those of
-// them that failed before; oldest: the oldest change not pushed.
+// them that failed before; oldest: the oldest change not pushed. Each on a
+// partial index: the table holds a row per contact ever pushed.
 func (q *Queries) BrazeStatus(ctx context.Context, db DBTX) (BrazeStatusRow, error) {
 	row := db.QueryRow(ctx, brazeStatus)
 	var i BrazeStatusRow

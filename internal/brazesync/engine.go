@@ -331,6 +331,17 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 	}
 	if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
 		for _, q := range settled {
+			if q.contact == nil {
+				// Gone, profile deleted: the row goes (the table follows the contacts).
+				n, err := e.q.BrazeForget(ctx, tx, db.BrazeForgetParams{EmailID: q.row.EmailID, Seq: q.row.Seq})
+				if err != nil {
+					return fmt.Errorf("forget contact: %w", err)
+				}
+				if n == 1 {
+					e.lagOf(q)
+					continue
+				}
+			}
 			if err := e.settle(ctx, tx, q); err != nil {
 				return err
 			}
@@ -439,10 +450,15 @@ func (e *Engine) settle(ctx context.Context, d db.DBTX, q *queued) error {
 	if err := e.q.BrazeSettled(ctx, d, db.BrazeSettledParams{EmailID: q.row.EmailID, Seq: q.row.Seq}); err != nil {
 		return fmt.Errorf("record push: %w", err)
 	}
-	if q.row.PendingSince != nil {
-		e.opt.Metrics.lag(e.opt.Now().Sub(*q.row.PendingSince))
-	}
+	e.lagOf(q)
 	return nil
+}
+
+// lagOf observes the time from q's oldest change to now.
+func (e *Engine) lagOf(q *queued) {
+	if q.row.PendingSince != nil {
+		e.opt.Metrics.lag(time.Since(*q.row.PendingSince))
+	}
 }
 
 // failed handles a request that Braze (or the network) refused as a whole: ErrAuth

@@ -23,6 +23,10 @@ const (
 	lockObj   = 0x42525a45
 )
 
+// statusEvery is how often the queue's gauges are refreshed (counting a large
+// backlog, during a backfill, takes a moment).
+const statusEvery = 2 * time.Second
+
 // Health is what /__heartbeat__ reports.
 type Health struct {
 	mu         sync.Mutex
@@ -105,6 +109,7 @@ func (r *Runner) dbFailed(err error) {
 // session polls for the lock on conn, then leads until an error or ctx's end.
 func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 	e := NewEngine(conn, r.ESP, r.Options)
+	var lastStatus time.Time
 	for {
 		var got bool
 		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", lockClass, lockObj).Scan(&got); err != nil {
@@ -114,8 +119,11 @@ func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 		if got {
 			break
 		}
-		if err := e.RefreshStatus(ctx); err != nil {
-			return err
+		if time.Since(lastStatus) >= statusEvery {
+			if err := e.RefreshStatus(ctx); err != nil {
+				return err
+			}
+			lastStatus = time.Now()
 		}
 		if !sleep(ctx, r.Options.PollInterval) {
 			return nil
@@ -139,7 +147,7 @@ func (r *Runner) lead(ctx context.Context, conn *pgx.Conn, e *Engine) error {
 	lastStatus := time.Time{}
 	for ctx.Err() == nil {
 		worked, err := e.Step(ctx)
-		if time.Since(lastStatus) >= time.Second || err != nil {
+		if time.Since(lastStatus) >= statusEvery || err != nil {
 			if serr := e.RefreshStatus(ctx); serr != nil && ctx.Err() == nil {
 				return serr
 			}

@@ -71,6 +71,12 @@ UPDATE braze_sync_contacts SET
   retries = 0, next_attempt_at = NULL, last_error = NULL
 WHERE email_id = @email_id;
 
+-- name: BrazeForget :execrows
+-- The contact is gone and so is its profile: its row goes too, unless it was
+-- queued again meanwhile.
+DELETE FROM braze_sync_contacts
+WHERE email_id = @email_id AND seq = @seq AND last_pushed IS NULL AND NOT delete_pending;
+
 -- name: BrazeTracked :exec
 -- Braze acknowledged a push of state; the aliases are due from aliases_due_at
 -- (NULL: none to add).
@@ -103,14 +109,13 @@ UPDATE braze_sync_contacts SET aliases_due_at = NULL WHERE email_id = @email_id;
 
 -- name: BrazeStatus :one
 -- backlog: contacts waiting for a push (parked ones aside); retrying: those of
--- them that failed before; oldest: the oldest change not pushed.
+-- them that failed before; oldest: the oldest change not pushed. Each on a
+-- partial index: the table holds a row per contact ever pushed.
 SELECT
-  count(*) FILTER (WHERE pending AND NOT dead)::bigint AS backlog,
-  count(*) FILTER (WHERE pending AND NOT dead AND retries > 0)::bigint AS retrying,
-  count(*) FILTER (WHERE dead)::bigint AS dead,
-  min(pending_since) FILTER (WHERE pending AND NOT dead) AS oldest
-FROM braze_sync_contacts
-WHERE pending OR dead;
+  (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead)::bigint AS backlog,
+  (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead AND retries > 0)::bigint AS retrying,
+  (SELECT count(*) FROM braze_sync_contacts WHERE dead)::bigint AS dead,
+  (SELECT min(pending_since) FROM braze_sync_contacts WHERE pending AND NOT dead) AS oldest;
 
 -- name: BrazeDeadLetters :many
 SELECT email_id, retries, last_error, last_pushed_at, pending_since
