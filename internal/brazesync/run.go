@@ -39,8 +39,8 @@ type Health struct {
 // Snapshot is a copy of the health, for the heartbeat.
 type Snapshot struct {
 	Leader     bool      `json:"leader"`
-	Database   string    `json:"database"`    // "ok" or the last error
-	BrazeAuth  string    `json:"braze_auth"`  // "ok" or "refused"
+	Database   string    `json:"database"`     // "ok" or the last error
+	BrazeAuth  string    `json:"braze_auth"`   // "ok" or "refused"
 	LastStepAt time.Time `json:"last_step_at"` // zero unless leader
 	Healthy    bool      `json:"-"`
 }
