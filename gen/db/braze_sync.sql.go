@@ -500,7 +500,8 @@ WHERE ($1::uuid[] IS NULL OR e.email_id = ANY($1::uuid[]))
   AND ($2::timestamptz IS NULL OR e.update_timestamp >= $2::timestamptz)
 ON CONFLICT (email_id) DO UPDATE SET
   pending = true, pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, now()),
-  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL
+  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL,
+  aliases_pushed = NULL
 `
 
 type BrazeResyncParams struct {
@@ -534,9 +535,11 @@ func (q *Queries) BrazeRetryDead(ctx context.Context, db DBTX) (int64, error) {
 }
 
 const brazeSample = `-- name: BrazeSample :many
+
 SELECT email_id FROM emails ORDER BY random() LIMIT $1
 `
 
+// added again after the push (a profile created again has none)
 // A random sample of contacts, for `ctms sync verify`.
 func (q *Queries) BrazeSample(ctx context.Context, db DBTX, maxRows int32) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, brazeSample, maxRows)
@@ -610,11 +613,12 @@ func (q *Queries) BrazeStatus(ctx context.Context, db DBTX) (BrazeStatusRow, err
 }
 
 const brazeSyncStates = `-- name: BrazeSyncStates :many
-SELECT email_id, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY($1::uuid[])
+SELECT email_id, pending, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY($1::uuid[])
 `
 
 type BrazeSyncStatesRow struct {
 	EmailID       uuid.UUID
+	Pending       bool
 	LastPushed    []byte
 	AliasesPushed []byte
 }
@@ -628,7 +632,12 @@ func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.
 	items := []BrazeSyncStatesRow{}
 	for rows.Next() {
 		var i BrazeSyncStatesRow
-		if err := rows.Scan(&i.EmailID, &i.LastPushed, &i.AliasesPushed); err != nil {
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.Pending,
+			&i.LastPushed,
+			&i.AliasesPushed,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -642,24 +651,27 @@ func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.
 const brazeTracked = `-- name: BrazeTracked :exec
 UPDATE braze_sync_contacts SET
   last_pushed = $1, last_pushed_at = $2,
-  profile_created_at = coalesce(profile_created_at, $2),
-  aliases_due_at = $3
-WHERE email_id = $4
+  profile_created_at = CASE WHEN $3::boolean THEN $2 ELSE coalesce(profile_created_at, $2) END,
+  aliases_due_at = $4
+WHERE email_id = $5
 `
 
 type BrazeTrackedParams struct {
 	State        []byte
 	Now          *time.Time
+	FullPush     bool
 	AliasesDueAt *time.Time
 	EmailID      uuid.UUID
 }
 
 // Braze acknowledged a push of state; the aliases are due from aliases_due_at
-// (NULL: none to add).
+// (NULL: none to add). A full push (resync, repair) may have created the profile
+// again: it counts as the creation.
 func (q *Queries) BrazeTracked(ctx context.Context, db DBTX, arg BrazeTrackedParams) error {
 	_, err := db.Exec(ctx, brazeTracked,
 		arg.State,
 		arg.Now,
+		arg.FullPush,
 		arg.AliasesDueAt,
 		arg.EmailID,
 	)

@@ -423,13 +423,13 @@ func (e *Engine) track(ctx context.Context, req *trackRequest, plans map[*queued
 			var due *time.Time
 			if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
 				created := now
-				if q.row.ProfileCreatedAt != nil {
+				if q.row.ProfileCreatedAt != nil && !q.row.FullPush {
 					created = *q.row.ProfileCreatedAt
 				}
 				d := created.Add(e.opt.AliasDelay)
 				due = &d
 			}
-			if err := e.q.BrazeTracked(ctx, tx, db.BrazeTrackedParams{EmailID: q.row.EmailID, State: state, Now: &now, AliasesDueAt: due}); err != nil {
+			if err := e.q.BrazeTracked(ctx, tx, db.BrazeTrackedParams{EmailID: q.row.EmailID, State: state, Now: &now, FullPush: q.row.FullPush, AliasesDueAt: due}); err != nil {
 				return fmt.Errorf("record push: %w", err)
 			}
 			if err := e.settle(ctx, tx, q); err != nil {

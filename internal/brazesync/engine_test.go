@@ -541,3 +541,57 @@ func TestQueuedDuringPushNotLost(t *testing.T) {
 		t.Errorf("pushed %d times, want 2 (the resync's full push)", n)
 	}
 }
+
+// TestVerify: drift is reported field by field (a changed attribute, a missing alias,
+// a missing profile); contacts with a push due are skipped; --repair queues the
+// drifted ones for a full push, after which nothing drifts.
+func TestVerify(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	v.mapping("mozilla-and-you", groupNews, "News")
+	a := v.create("a@example.com", nil)
+	b := v.create("b@example.com", nil)
+	c := v.create("c@example.com", nil)
+	v.step()
+	v.clock.add(time.Hour)
+	v.step() // the aliases
+	v.esp.mu.Lock()
+	v.esp.profiles[a.Email.EmailID.String()]["email_subscribe"] = "unsubscribed"
+	delete(v.esp.profiles[a.Email.EmailID.String()], "user_aliases")
+	delete(v.esp.profiles, b.Email.EmailID.String())
+	v.esp.mu.Unlock()
+	v.replace(c, func(c *contact.Contact) { c.Email.FirstName = sp("Pending") })
+	v.step() // queues c (capture) and pushes it: make it due again without capture
+	v.exec(`UPDATE braze_sync_contacts SET pending = true, seq = seq + 1, pending_since = now() WHERE email_id = $1`, c.Email.EmailID)
+
+	drifts, compared, skipped, err := brazesync.Verify(ctx, v.conn, v.esp, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compared != 2 || skipped != 1 {
+		t.Errorf("compared %d, skipped %d; want 2 and 1 (the contact with a push due)", compared, skipped)
+	}
+	var got []string
+	for _, d := range drifts {
+		got = append(got, fmt.Sprintf("%s %s %v", d.EmailID, d.Field, d.NotInBraze))
+	}
+	slices.Sort(got)
+	want := []string{
+		fmt.Sprintf("%s alias basket_token false", a.Email.EmailID),
+		fmt.Sprintf("%s email_subscribe false", a.Email.EmailID),
+		fmt.Sprintf("%s profile true", b.Email.EmailID),
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("drifts\n%v\nwant\n%v", got, want)
+	}
+	if _, _, _, err := brazesync.Verify(ctx, v.conn, v.esp, 10, true); err != nil {
+		t.Fatal(err)
+	}
+	v.step()
+	v.clock.add(time.Hour)
+	v.step()
+	drifts, _, _, err = brazesync.Verify(ctx, v.conn, v.esp, 10, false)
+	if err != nil || len(drifts) != 0 {
+		t.Errorf("after the repair: %+v, %v", drifts, err)
+	}
+}

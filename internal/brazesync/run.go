@@ -3,7 +3,6 @@ package brazesync
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -207,6 +206,3 @@ func (e *Engine) RefreshStatus(ctx context.Context) error {
 	e.opt.Metrics.setStatus(s, time.Now())
 	return nil
 }
-
-// NoLogger is a logger that drops everything (tests).
-var NoLogger = slog.New(slog.DiscardHandler)

@@ -79,10 +79,11 @@ WHERE email_id = @email_id AND seq = @seq AND last_pushed IS NULL AND NOT delete
 
 -- name: BrazeTracked :exec
 -- Braze acknowledged a push of state; the aliases are due from aliases_due_at
--- (NULL: none to add).
+-- (NULL: none to add). A full push (resync, repair) may have created the profile
+-- again: it counts as the creation.
 UPDATE braze_sync_contacts SET
   last_pushed = @state, last_pushed_at = @now,
-  profile_created_at = coalesce(profile_created_at, @now),
+  profile_created_at = CASE WHEN @full_push::boolean THEN @now ELSE coalesce(profile_created_at, @now) END,
   aliases_due_at = sqlc.narg(aliases_due_at)
 WHERE email_id = @email_id;
 
@@ -136,14 +137,15 @@ WHERE (sqlc.narg(email_ids)::uuid[] IS NULL OR e.email_id = ANY(sqlc.narg(email_
   AND (sqlc.narg(since)::timestamptz IS NULL OR e.update_timestamp >= sqlc.narg(since)::timestamptz)
 ON CONFLICT (email_id) DO UPDATE SET
   pending = true, pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, now()),
-  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL;
+  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL,
+  aliases_pushed = NULL; -- added again after the push (a profile created again has none)
 
 -- name: BrazeSample :many
 -- A random sample of contacts, for `ctms sync verify`.
 SELECT email_id FROM emails ORDER BY random() LIMIT @max_rows;
 
 -- name: BrazeSyncStates :many
-SELECT email_id, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY(@email_ids::uuid[]);
+SELECT email_id, pending, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY(@email_ids::uuid[]);
 
 -- name: BrazeMappingList :many
 SELECT newsletter, subscription_group_id, title, update_timestamp FROM braze_subscription_groups
