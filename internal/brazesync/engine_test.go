@@ -595,3 +595,24 @@ func TestVerify(t *testing.T) {
 		t.Errorf("after the repair: %+v, %v", drifts, err)
 	}
 }
+
+// TestBackfillWithoutEvents: the backfill of docs/operations.md for profiles Braze
+// already holds: pushed with no mapping, then mapped and resynced, every profile gets
+// its subscription group and no subscribe event.
+func TestBackfillWithoutEvents(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	c := v.create("known@example.com", nil)
+	v.step()
+	v.mapping("mozilla-and-you", groupNews, "News")
+	if n, err := brazesync.Resync(ctx, v.pool, nil, nil); err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	v.step()
+	id := c.Email.EmailID.String()
+	if g := fmt.Sprint(v.esp.profile(id)["subscription_groups"]); !strings.Contains(g, groupNews.String()) {
+		t.Errorf("groups %s", g)
+	}
+	if ev := v.esp.eventNames(id); len(ev) != 0 {
+		t.Errorf("events %v, want none", ev)
+	}
+}
