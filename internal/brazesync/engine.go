@@ -565,6 +565,7 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 		aliases []braze.Alias
 	}
 	var todo []owned
+	var none []uuid.UUID
 	for _, id := range ids {
 		c := byID[id]
 		var add []braze.Alias
@@ -572,12 +573,20 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			add = AliasesToAdd(c, pushed[id])
 		}
 		if len(add) == 0 {
-			if err := e.q.BrazeAliasesDrop(ctx, e.db, id); err != nil {
-				return 0, err
-			}
+			none = append(none, id)
 			continue
 		}
 		todo = append(todo, owned{id, add})
+	}
+	if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+		for _, id := range none {
+			if err := e.q.BrazeAliasesDrop(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, err
 	}
 	for len(todo) > 0 {
 		var req []braze.Alias
@@ -594,15 +603,20 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			e.opt.Metrics.errors("request", 1)
 			return 0, &TransientError{Err: err} // still due: tried again after the back-off
 		}
-		for _, o := range todo[:n] {
-			p := pushed[o.id]
-			for _, a := range o.aliases {
-				p[a.Label] = a.Name
+		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+			for _, o := range todo[:n] {
+				p := pushed[o.id]
+				for _, a := range o.aliases {
+					p[a.Label] = a.Name
+				}
+				b, _ := json.Marshal(p)
+				if err := e.q.BrazeAliasesAcked(ctx, tx, db.BrazeAliasesAckedParams{EmailID: o.id, Aliases: b}); err != nil {
+					return err
+				}
 			}
-			b, _ := json.Marshal(p)
-			if err := e.q.BrazeAliasesAcked(ctx, e.db, db.BrazeAliasesAckedParams{EmailID: o.id, Aliases: b}); err != nil {
-				return 0, err
-			}
+			return nil
+		}); err != nil {
+			return 0, err
 		}
 		e.opt.Metrics.synced("alias", n)
 		todo = todo[n:]

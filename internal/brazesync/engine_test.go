@@ -36,7 +36,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now =
 
 // env is a fresh database, an engine on a connection of its own, and writers.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	pool  *pgxpool.Pool // the writers' (the API's store, psql-like statements)
 	conn  *pgx.Conn     // the engine's
@@ -48,7 +48,7 @@ type env struct {
 
 var ctx = context.Background()
 
-func connect(t *testing.T, url string) *pgx.Conn {
+func connect(t testing.TB, url string) *pgx.Conn {
 	t.Helper()
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -64,7 +64,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	return conn
 }
 
-func newEnv(t *testing.T, opt brazesync.Options) *env {
+func newEnv(t testing.TB, opt brazesync.Options) *env {
 	t.Helper()
 	url := testdb.NewDatabase(t)
 	pc, err := pgxpool.ParseConfig(url)
@@ -615,4 +615,39 @@ func TestBackfillWithoutEvents(t *testing.T) {
 	if ev := v.esp.eventNames(id); len(ev) != 0 {
 		t.Errorf("events %v, want none", ev)
 	}
+}
+
+// BenchmarkBackfill pushes BRAZE_BACKFILL_CONTACTS (default 20,000) contacts, each with
+// a mapped newsletter, from a fresh cursor to an in-memory ESP, and reports the rate:
+// the syncer's own cost (database reads and records), Braze's latency aside.
+// go test ./internal/brazesync -run '^$' -bench Backfill -benchtime 1x
+func BenchmarkBackfill(b *testing.B) {
+	n := 20000
+	if s := os.Getenv("BRAZE_BACKFILL_CONTACTS"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	v := newEnv(b, brazesync.Options{AliasDelay: 5 * time.Minute}) // the default: aliases come later
+	v.mapping("mozilla-and-you", groupNews, "News")
+	v.exec(`INSERT INTO emails (email_id, primary_email, basket_token, first_name, mailing_country, email_lang)
+		SELECT uuid_generate_v4(), 'bulk' || i || '@example.com', uuid_generate_v4()::text, 'Ann', 'us', 'en'
+		FROM generate_series(1, $1::int) i`, n)
+	v.exec(`INSERT INTO newsletters (email_id, name, subscribed) SELECT email_id, 'mozilla-and-you', true FROM emails`)
+	v.exec(`ANALYZE`)
+	b.ResetTimer()
+	start := time.Now()
+	for {
+		worked, err := v.e.Step(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !worked {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(v.esp.profiles) != n {
+		b.Fatalf("%d profiles, want %d", len(v.esp.profiles), n)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "contacts/s")
 }
