@@ -648,32 +648,44 @@ func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.
 	return items, nil
 }
 
-const brazeTracked = `-- name: BrazeTracked :exec
-UPDATE braze_sync_contacts SET
-  last_pushed = $1, last_pushed_at = $2,
-  profile_created_at = CASE WHEN $3::boolean THEN $2 ELSE coalesce(profile_created_at, $2) END,
-  aliases_due_at = $4
-WHERE email_id = $5
+const brazeTrackedBatch = `-- name: BrazeTrackedBatch :exec
+UPDATE braze_sync_contacts AS s SET
+  last_pushed = u.state::jsonb, last_pushed_at = $1,
+  profile_created_at = CASE WHEN u.full_push THEN $1 ELSE coalesce(s.profile_created_at, $1) END,
+  aliases_due_at = CASE WHEN u.has_due THEN u.due END,
+  pending = s.seq <> u.seq,
+  pending_since = CASE WHEN s.seq = u.seq THEN NULL ELSE s.pending_since END,
+  full_push = s.full_push AND s.seq <> u.seq,
+  retries = 0, next_attempt_at = NULL, last_error = NULL
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bigint[]) AS seq,
+        unnest($4::text[]) AS state, unnest($5::boolean[]) AS full_push,
+        unnest($6::boolean[]) AS has_due, unnest($7::timestamptz[]) AS due) AS u
+WHERE s.email_id = u.id
 `
 
-type BrazeTrackedParams struct {
-	State        []byte
-	Now          *time.Time
-	FullPush     bool
-	AliasesDueAt *time.Time
-	EmailID      uuid.UUID
+type BrazeTrackedBatchParams struct {
+	Now        *time.Time
+	EmailIds   []uuid.UUID
+	Seqs       []int64
+	States     []string
+	FullPushes []bool
+	HasDue     []bool
+	Due        []time.Time
 }
 
-// Braze acknowledged a push of state; the aliases are due from aliases_due_at
-// (NULL: none to add). A full push (resync, repair) may have created the profile
-// again: it counts as the creation.
-func (q *Queries) BrazeTracked(ctx context.Context, db DBTX, arg BrazeTrackedParams) error {
-	_, err := db.Exec(ctx, brazeTracked,
-		arg.State,
+// Braze acknowledged pushes of these states (parallel arrays): each is recorded
+// and its queued change settled unless it was queued again meanwhile (seq
+// moved). The aliases are due from due where has_due (else none to add). A full
+// push (resync, repair) may have created the profile again: it counts as the creation.
+func (q *Queries) BrazeTrackedBatch(ctx context.Context, db DBTX, arg BrazeTrackedBatchParams) error {
+	_, err := db.Exec(ctx, brazeTrackedBatch,
 		arg.Now,
-		arg.FullPush,
-		arg.AliasesDueAt,
-		arg.EmailID,
+		arg.EmailIds,
+		arg.Seqs,
+		arg.States,
+		arg.FullPushes,
+		arg.HasDue,
+		arg.Due,
 	)
 	return err
 }

@@ -407,39 +407,50 @@ func (e *Engine) track(ctx context.Context, req *trackRequest, plans map[*queued
 	}
 	now := e.opt.Now()
 	e.opt.Metrics.errors("minor", len(bad))
-	// One transaction for the batch's records: one commit, not one per contact.
+	// The batch's records: failures one by one (rare), acknowledged pushes in one
+	// statement, all in one transaction.
+	var ok db.BrazeTrackedBatchParams
+	ok.Now = &now
+	var acked []*queued
+	for _, q := range req.items {
+		if _, failed := bad[q]; failed {
+			continue
+		}
+		state, err := json.Marshal(plans[q].State)
+		if err != nil {
+			return err
+		}
+		due, hasDue := now, false
+		if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
+			created := now
+			if q.row.ProfileCreatedAt != nil && !q.row.FullPush {
+				created = *q.row.ProfileCreatedAt
+			}
+			due, hasDue = created.Add(e.opt.AliasDelay), true
+		}
+		ok.EmailIds, ok.Seqs, ok.States = append(ok.EmailIds, q.row.EmailID), append(ok.Seqs, q.row.Seq), append(ok.States, string(state))
+		ok.FullPushes, ok.HasDue, ok.Due = append(ok.FullPushes, q.row.FullPush), append(ok.HasDue, hasDue), append(ok.Due, due)
+		acked = append(acked, q)
+	}
 	err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
-		for _, q := range req.items {
-			if why, ok := bad[q]; ok {
-				if err := e.recordFailure(ctx, tx, q, why); err != nil {
-					return err
-				}
-				continue
-			}
-			state, err := json.Marshal(plans[q].State)
-			if err != nil {
+		for q, why := range bad {
+			if err := e.recordFailure(ctx, tx, q, why); err != nil {
 				return err
 			}
-			var due *time.Time
-			if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
-				created := now
-				if q.row.ProfileCreatedAt != nil && !q.row.FullPush {
-					created = *q.row.ProfileCreatedAt
-				}
-				d := created.Add(e.opt.AliasDelay)
-				due = &d
-			}
-			if err := e.q.BrazeTracked(ctx, tx, db.BrazeTrackedParams{EmailID: q.row.EmailID, State: state, Now: &now, FullPush: q.row.FullPush, AliasesDueAt: due}); err != nil {
-				return fmt.Errorf("record push: %w", err)
-			}
-			if err := e.settle(ctx, tx, q); err != nil {
-				return err
-			}
+		}
+		if len(acked) == 0 {
+			return nil
+		}
+		if err := e.q.BrazeTrackedBatch(ctx, tx, ok); err != nil {
+			return fmt.Errorf("record pushes: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, q := range acked {
+		e.lagOf(q)
 	}
 	e.opt.Metrics.synced("track", len(req.items)-len(bad))
 	return nil

@@ -77,15 +77,23 @@ WHERE email_id = @email_id;
 DELETE FROM braze_sync_contacts
 WHERE email_id = @email_id AND seq = @seq AND last_pushed IS NULL AND NOT delete_pending;
 
--- name: BrazeTracked :exec
--- Braze acknowledged a push of state; the aliases are due from aliases_due_at
--- (NULL: none to add). A full push (resync, repair) may have created the profile
--- again: it counts as the creation.
-UPDATE braze_sync_contacts SET
-  last_pushed = @state, last_pushed_at = @now,
-  profile_created_at = CASE WHEN @full_push::boolean THEN @now ELSE coalesce(profile_created_at, @now) END,
-  aliases_due_at = sqlc.narg(aliases_due_at)
-WHERE email_id = @email_id;
+-- name: BrazeTrackedBatch :exec
+-- Braze acknowledged pushes of these states (parallel arrays): each is recorded
+-- and its queued change settled unless it was queued again meanwhile (seq
+-- moved). The aliases are due from due where has_due (else none to add). A full
+-- push (resync, repair) may have created the profile again: it counts as the creation.
+UPDATE braze_sync_contacts AS s SET
+  last_pushed = u.state::jsonb, last_pushed_at = @now,
+  profile_created_at = CASE WHEN u.full_push THEN @now ELSE coalesce(s.profile_created_at, @now) END,
+  aliases_due_at = CASE WHEN u.has_due THEN u.due END,
+  pending = s.seq <> u.seq,
+  pending_since = CASE WHEN s.seq = u.seq THEN NULL ELSE s.pending_since END,
+  full_push = s.full_push AND s.seq <> u.seq,
+  retries = 0, next_attempt_at = NULL, last_error = NULL
+FROM (SELECT unnest(@email_ids::uuid[]) AS id, unnest(@seqs::bigint[]) AS seq,
+        unnest(@states::text[]) AS state, unnest(@full_pushes::boolean[]) AS full_push,
+        unnest(@has_due::boolean[]) AS has_due, unnest(@due::timestamptz[]) AS due) AS u
+WHERE s.email_id = u.id;
 
 -- name: BrazeFailed :exec
 -- A push of this contact failed: retried after next_attempt_at, parked at the retry limit.
