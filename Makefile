@@ -127,6 +127,6 @@ bench:
 ## ha-test: failover drill (scripts/ha-test.sh): a pg_auto_failover formation (monitor + 2 nodes,
 ## synchronous replication) on loopback, 2 instances under write load, `pg_autoctl perform
 ## failover`, then 0 lost acknowledged writes, only 503s, and /updates from the standby. Installs
-## postgresql-15-auto-failover when missing (root). About a minute; not part of .ci/run.
+## postgresql-15-auto-failover when missing (root). About 2 minutes; .ci/run runs it.
 ha-test:
 	GO=$(GO) scripts/ha-test.sh

@@ -229,7 +229,7 @@ log "formation ready after $(($(date +%s) - t0))s: node1 primary, node2 secondar
 # --- 3. schema and API client -------------------------------------------------------------
 secret_key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export CTMS_SECRET_KEY=$secret_key
-CTMS_DB_URL=$db_url "$ha/bin/ctms" migrate >"$ha/logs/migrate.log" 2>&1 || die "ctms migrate failed (see $ha/logs/migrate.log)"
+CTMS_DB_URL=$db_url CTMS_DELETION_HASH_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') "$ha/bin/ctms" migrate >"$ha/logs/migrate.log" 2>&1 || die "ctms migrate failed (see $ha/logs/migrate.log)"
 created=$(CTMS_DB_URL=$db_url "$ha/bin/ctms" clients create id_hatest hatest@example.com) || die "ctms clients create failed"
 client_secret=$(printf '%s\n' "$created" | sed -n 's/^ *- Client Secret: //p')
 [ -n "$client_secret" ] || die "no secret in the output of ctms clients create"
@@ -248,10 +248,11 @@ serve serve_b "$port_b" CTMS_DB_READ_URL="$read_url" CTMS_DB_POOL_RECYCLE_IN_SEC
 for name in serve_a serve_b; do
   port=$port_a
   [ "$name" = serve_b ] && port=$port_b
-  for i in $(seq 1 100); do
-    kill -0 "${bgpid[$name]}" 2>/dev/null || die "ctms serve ($name) exited"
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/__lbheartbeat__" 2>/dev/null && break
-    [ "$i" -lt 100 ] || die "ctms serve ($name) did not answer"
+  for i in $(seq 1 300); do # 30 s
+    kill -0 "${bgpid[$name]}" 2>/dev/null || die "ctms serve ($name) exited (see $ha/logs/$name.log)"
+    # (the binary's own healthcheck: curl may be missing)
+    "$ha/bin/ctms" healthcheck --url "http://127.0.0.1:$port/__lbheartbeat__" >/dev/null 2>&1 && break
+    [ "$i" -lt 300 ] || die "ctms serve ($name) did not answer within 30 s"
     sleep 0.1
   done
 done
@@ -263,7 +264,7 @@ log "ctms serve A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b (reads on the sta
 failover=(timeout 150 "${pgenv[@]}" pg_autoctl perform failover --pgdata "$ha/monitor" --formation default --group 0 --wait 120)
 [ -z "$pg_user" ] || failover=(runuser -u "$pg_user" -- "${failover[@]}")
 # In the background and waited for, so that a signal to this script stops it at once.
-timeout 600 "$ha/bin/ctms-hatest" -a "http://127.0.0.1:$port_a" -b "http://127.0.0.1:$port_b" \
+timeout 300 "$ha/bin/ctms-hatest" -a "http://127.0.0.1:$port_a" -b "http://127.0.0.1:$port_b" \
   -client-id id_hatest -client-secret "$client_secret" -db-url "$db_url" -standby-url "$standby_url" \
   -workers "${CTMS_HA_WORKERS:-8}" -warmup "${CTMS_HA_WARMUP:-5s}" -after "${CTMS_HA_AFTER:-15s}" \
   -- "${failover[@]}" &

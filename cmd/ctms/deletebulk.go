@@ -17,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/ctms-go/ctms/gen/client"
+	"github.com/ctms-go/ctms/internal/config"
 )
 
 const (
@@ -37,7 +38,7 @@ type deleteBulkCmd struct {
 func (c *deleteBulkCmd) Help() string {
 	return "Delete contacts by primary e-mail through the CTMS API (DELETE /ctms/{primary_email}), " +
 		"matching case-insensitively. Configured by CTMS_API_URL (default " + defaultAPIURL + "), " +
-		"CTMS_CLIENT_ID and CTMS_CLIENT_SECRET (required). The addresses of --email-file come first, " +
+		"CTMS_CLIENT_ID and CTMS_CLIENT_SECRET (required; or CTMS_CLIENT_SECRET_FILE, a file holding the secret). The addresses of --email-file come first, " +
 		"then --email; blank lines of the file are skipped. Prints \"DELETING <address> (ctms id: <id>).\" " +
 		"per deleted contact (with \" fxa: YES.\" and \" mofo: YES.\" when it had those groups), then " +
 		"\"TOMBSTONES <address>: <id>, ....\" listing the email_ids whose deletion tombstones were written " +
@@ -54,10 +55,19 @@ type deleteBulkEnv struct {
 }
 
 func loadDeleteBulkEnv() (*deleteBulkEnv, error) {
+	// The secret may come from CTMS_CLIENT_SECRET_FILE, as the service's secrets do; the
+	// names are exact, and an empty variable counts as unset.
+	secret, _, err := config.ValueOrFile(func(name string) (string, bool) {
+		v := os.Getenv(name)
+		return v, v != ""
+	}, "CTMS_CLIENT_SECRET")
+	if err != nil {
+		return nil, err
+	}
 	env := &deleteBulkEnv{
 		apiURL:       os.Getenv("CTMS_API_URL"),
 		clientID:     os.Getenv("CTMS_CLIENT_ID"),
-		clientSecret: os.Getenv("CTMS_CLIENT_SECRET"),
+		clientSecret: secret,
 	}
 	if env.apiURL == "" {
 		env.apiURL = defaultAPIURL

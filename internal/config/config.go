@@ -39,8 +39,12 @@ type Config struct {
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
 	// DeletionsRetention is how long deletion tombstones are kept (CTMS_DELETIONS_RETENTION,
-	// default 90 days; 0 keeps them forever). Ours, not in the Python CTMS.
+	// default 90 days; must be positive). Ours, not in the Python CTMS.
 	DeletionsRetention time.Duration
+	// DeletionHashKey keys the tombstones' address hashes (CTMS_DELETION_HASH_KEY or
+	// CTMS_DELETION_HASH_KEY_FILE): `ctms migrate` installs it in the database, which
+	// computes the hashes (docs/deployment.md#deletion-hash-key).
+	DeletionHashKey string
 
 	// HTTP server limits (durations: see ParseDuration).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
@@ -66,6 +70,23 @@ type Config struct {
 
 // DefaultDeletionsRetention is the default of CTMS_DELETIONS_RETENTION.
 const DefaultDeletionsRetention = 90 * 24 * time.Hour
+
+// MinDeletionHashKeyLength is the shortest CTMS_DELETION_HASH_KEY `ctms migrate`
+// accepts: an HMAC-SHA256 key should carry at least as many bytes as the hash.
+const MinDeletionHashKeyLength = 32
+
+// ValidateForMigrating adds the checks of `ctms migrate`, which installs the deletion
+// hash key: without one, the tombstones' hashes could not be keyed.
+func (c *Config) ValidateForMigrating() error {
+	if c.DeletionHashKey == "" {
+		return errors.New("CTMS_DELETION_HASH_KEY (or CTMS_DELETION_HASH_KEY_FILE) is required: " +
+			"it keys the address hashes of deletion tombstones (docs/deployment.md#deletion-hash-key)")
+	}
+	if len(c.DeletionHashKey) < MinDeletionHashKeyLength {
+		return fmt.Errorf("CTMS_DELETION_HASH_KEY must be at least %d bytes long (got %d)", MinDeletionHashKeyLength, len(c.DeletionHashKey))
+	}
+	return nil
+}
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
 // HS256 key should carry at least as many bytes as the hash.
@@ -122,7 +143,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
 		DBURL:           r.strOrFile("CTMS_DB_URL", ""),
-		DBReadURL:       r.str("CTMS_DB_READ_URL", ""),
+		DBReadURL:       r.strOrFile("CTMS_DB_READ_URL", ""),
 		DBListenURL:     r.strOrFile("CTMS_DB_LISTEN_URL", ""),
 		DBPoolSize:      r.integer("CTMS_DB_POOL_SIZE", 5),
 		DBMaxOverflow:   r.integer("CTMS_DB_MAX_OVERFLOW", 10),
@@ -142,6 +163,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
 		DeletionsRetention: r.duration("CTMS_DELETIONS_RETENTION", DefaultDeletionsRetention),
+		DeletionHashKey:    r.strOrFile("CTMS_DELETION_HASH_KEY", ""),
 
 		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
@@ -195,8 +217,8 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	if c.ShutdownDrain < 0 {
 		r.fail("CTMS_SHUTDOWN_DRAIN", "must not be negative")
 	}
-	if c.DeletionsRetention < 0 {
-		r.fail("CTMS_DELETIONS_RETENTION", "must not be negative")
+	if c.DeletionsRetention <= 0 {
+		r.fail("CTMS_DELETIONS_RETENTION", "must be positive (tombstones are never kept forever)")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")
@@ -254,25 +276,36 @@ func (r *reader) str(name, def string) string {
 	return def
 }
 
-// strOrFile reads name, or the contents of the file that name_FILE gives (the Docker and
-// Kubernetes secrets convention), without its trailing line break. Setting both is an error.
+// strOrFile reads name, or name_FILE's file (ValueOrFile).
 func (r *reader) strOrFile(name, def string) string {
-	v, set := r.lookup(name)
-	path, fileSet := r.lookup(name + "_FILE")
+	v, set, err := ValueOrFile(r.lookup, name)
 	switch {
-	case set && fileSet:
-		r.fail(name, "and "+name+"_FILE are both set: set only one")
-	case fileSet:
-		b, err := os.ReadFile(path) // #nosec G304 -- the operator names the file
-		if err != nil {
-			r.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", err))
-			return def
-		}
-		return strings.TrimRight(string(b), "\r\n")
+	case err != nil:
+		r.errs = append(r.errs, err)
 	case set:
 		return v
 	}
 	return def
+}
+
+// ValueOrFile looks name up, or reads the file that name_FILE names (the Docker and
+// Kubernetes secrets convention) and returns its contents without the trailing line
+// break; set tells whether either was set. Setting both is an error, as is a file that
+// cannot be read. The errors name the variables, never the value.
+func ValueOrFile(lookup func(string) (string, bool), name string) (value string, set bool, err error) {
+	v, set := lookup(name)
+	path, fileSet := lookup(name + "_FILE")
+	switch {
+	case set && fileSet:
+		return "", false, fmt.Errorf("%s and %s_FILE are both set: set only one", name, name)
+	case fileSet:
+		b, err := os.ReadFile(path) // #nosec G304 -- the operator names the file
+		if err != nil {
+			return "", false, fmt.Errorf("%s_FILE cannot be read: %w", name, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), true, nil
+	}
+	return v, set, nil
 }
 
 func (r *reader) integer(name string, def int) int {

@@ -63,37 +63,44 @@ func (m *Metrics) TokenFailed(r TokenFailure) {
 }
 
 // RegisterPool exports p's statistics as ctms_db_pool_* with the label pool=name
-// ("primary", "read"), read from pgxpool.Stat at each scrape.
+// ("primary", "read"), read from pgxpool.Stat at each scrape. Each pool has its own
+// collector whose descriptors carry pool as a constant label, so that the registry tells
+// the primary's collector from the read pool's (with a variable label, both would
+// describe the same metrics and the second registration would be refused).
 func (m *Metrics) RegisterPool(name string, p *pgxpool.Pool) error {
-	return m.Registry.Register(&poolCollector{name: name, stat: p.Stat})
+	return m.Registry.Register(newPoolCollector(name, p.Stat))
 }
 
 type poolCollector struct {
-	name string
 	stat func() *pgxpool.Stat
+	// The descriptors, for this pool's label.
+	acquired, idle, constructing, total, maxConns                       *prometheus.Desc
+	acquires, acquireWait, emptyAcquires, emptyWait, canceled, newConns *prometheus.Desc
 }
 
-func poolDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc("ctms_db_pool_"+name, help, []string{"pool"}, nil)
+func newPoolCollector(name string, stat func() *pgxpool.Stat) *poolCollector {
+	desc := func(metric, help string) *prometheus.Desc {
+		return prometheus.NewDesc("ctms_db_pool_"+metric, help, nil, prometheus.Labels{"pool": name})
+	}
+	return &poolCollector{
+		stat:          stat,
+		acquired:      desc("acquired_connections", "Connections in use by a request."),
+		idle:          desc("idle_connections", "Open connections not in use."),
+		constructing:  desc("constructing_connections", "Connections being opened."),
+		total:         desc("total_connections", "Open connections (acquired + idle + constructing)."),
+		maxConns:      desc("max_connections", "Largest number of connections the pool opens (CTMS_DB_POOL_SIZE + CTMS_DB_MAX_OVERFLOW)."),
+		acquires:      desc("acquires_total", "Successful connection acquisitions."),
+		acquireWait:   desc("acquire_wait_seconds_total", "Total time spent acquiring connections (seconds)."),
+		emptyAcquires: desc("empty_acquires_total", "Acquisitions that had to wait for a connection (none idle)."),
+		emptyWait:     desc("empty_acquire_wait_seconds_total", "Total time acquisitions waited because no connection was idle (seconds)."),
+		canceled:      desc("canceled_acquires_total", "Acquisitions abandoned because the request's context ended."),
+		newConns:      desc("new_connections_total", "Connections opened."),
+	}
 }
-
-var (
-	poolAcquired     = poolDesc("acquired_connections", "Connections in use by a request.")
-	poolIdle         = poolDesc("idle_connections", "Open connections not in use.")
-	poolConstructing = poolDesc("constructing_connections", "Connections being opened.")
-	poolTotal        = poolDesc("total_connections", "Open connections (acquired + idle + constructing).")
-	poolMax          = poolDesc("max_connections", "Largest number of connections the pool opens (CTMS_DB_POOL_SIZE + CTMS_DB_MAX_OVERFLOW).")
-	poolAcquires     = poolDesc("acquires_total", "Successful connection acquisitions.")
-	poolAcquireWait  = poolDesc("acquire_wait_seconds_total", "Total time spent acquiring connections (seconds).")
-	poolEmpty        = poolDesc("empty_acquires_total", "Acquisitions that had to wait for a connection (none idle).")
-	poolEmptyWait    = poolDesc("empty_acquire_wait_seconds_total", "Total time acquisitions waited because no connection was idle (seconds).")
-	poolCanceled     = poolDesc("canceled_acquires_total", "Acquisitions abandoned because the request's context ended.")
-	poolNewConns     = poolDesc("new_connections_total", "Connections opened.")
-)
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolAcquired, poolIdle, poolConstructing, poolTotal, poolMax,
-		poolAcquires, poolAcquireWait, poolEmpty, poolEmptyWait, poolCanceled, poolNewConns} {
+	for _, d := range []*prometheus.Desc{c.acquired, c.idle, c.constructing, c.total, c.maxConns,
+		c.acquires, c.acquireWait, c.emptyAcquires, c.emptyWait, c.canceled, c.newConns} {
 		ch <- d
 	}
 }
@@ -101,20 +108,20 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stat()
 	gauge := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, c.name)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
 	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, c.name)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
 	}
-	gauge(poolAcquired, float64(s.AcquiredConns()))
-	gauge(poolIdle, float64(s.IdleConns()))
-	gauge(poolConstructing, float64(s.ConstructingConns()))
-	gauge(poolTotal, float64(s.TotalConns()))
-	gauge(poolMax, float64(s.MaxConns()))
-	counter(poolAcquires, float64(s.AcquireCount()))
-	counter(poolAcquireWait, s.AcquireDuration().Seconds())
-	counter(poolEmpty, float64(s.EmptyAcquireCount()))
-	counter(poolEmptyWait, s.EmptyAcquireWaitTime().Seconds())
-	counter(poolCanceled, float64(s.CanceledAcquireCount()))
-	counter(poolNewConns, float64(s.NewConnsCount()))
+	gauge(c.acquired, float64(s.AcquiredConns()))
+	gauge(c.idle, float64(s.IdleConns()))
+	gauge(c.constructing, float64(s.ConstructingConns()))
+	gauge(c.total, float64(s.TotalConns()))
+	gauge(c.maxConns, float64(s.MaxConns()))
+	counter(c.acquires, float64(s.AcquireCount()))
+	counter(c.acquireWait, s.AcquireDuration().Seconds())
+	counter(c.emptyAcquires, float64(s.EmptyAcquireCount()))
+	counter(c.emptyWait, s.EmptyAcquireWaitTime().Seconds())
+	counter(c.canceled, float64(s.CanceledAcquireCount()))
+	counter(c.newConns, float64(s.NewConnsCount()))
 }
