@@ -595,16 +595,36 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			req = append(req, todo[n].aliases...)
 			n++
 		}
+		// Aliases Braze rejected (unknown external id, alias held by another profile):
+		// the others were added; these are not tried again until the contact's next push.
+		rejected := map[uuid.UUID]string{}
 		if err := e.esp.NewAliases(ctx, req); err != nil {
-			if errors.Is(err, braze.ErrAuth) {
+			minor, isMinor := errors.AsType[*braze.MinorErrors](err)
+			switch {
+			case errors.Is(err, braze.ErrAuth):
 				e.opt.Metrics.errors("auth", 1)
 				return 0, err
+			case !isMinor:
+				e.opt.Metrics.errors("request", 1)
+				return 0, &TransientError{Err: err} // still due: tried again after the back-off
 			}
-			e.opt.Metrics.errors("request", 1)
-			return 0, &TransientError{Err: err} // still due: tried again after the back-off
+			for _, me := range minor.Errors {
+				if me.Index >= 0 && me.Index < len(req) {
+					id := uuid.MustParse(req[me.Index].ExternalID) // ours: an email_id
+					rejected[id] = Redact("braze rejected the alias " + req[me.Index].Label + ": " + me.Type)
+				}
+			}
+			e.opt.Metrics.errors("minor", len(rejected))
 		}
 		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
 			for _, o := range todo[:n] {
+				if why, ok := rejected[o.id]; ok {
+					e.opt.Logger.Warn("alias rejected", obs.LoggerKey, logger, "email_id", o.id.String(), "error", why)
+					if err := e.q.BrazeAliasesRejected(ctx, tx, db.BrazeAliasesRejectedParams{EmailID: o.id, LastError: &why}); err != nil {
+						return err
+					}
+					continue
+				}
 				p := pushed[o.id]
 				for _, a := range o.aliases {
 					p[a.Label] = a.Name
