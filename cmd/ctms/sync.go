@@ -112,7 +112,7 @@ func runSync(ctx context.Context, cfg *config.Config, b *config.Braze, esp braze
 		Health:  health,
 		Options: brazesync.Options{
 			AliasDelay: b.AliasDelay, MaxRetries: b.MaxRetries, RetryMaxDelay: b.RetryMaxDelay,
-			PollInterval: b.PollInterval, Logger: logger, Metrics: metrics,
+			PollInterval: b.PollInterval, MaxWriteWait: cfg.FeedMaxWriteWait, Logger: logger, Metrics: metrics,
 		},
 	}
 	err = r.Run(ctx)

@@ -3,7 +3,7 @@
 -- creates the roles) and again after every `ctms migrate` (it grants on the tables that
 -- exist then; it is idempotent):
 --   psql -v ON_ERROR_STOP=1 -d ctms -f deploy/postgres/roles.sql
--- then give each login role a password (\password ctms_migrate, ctms_app, ctms_admin).
+-- then give each login role a password (\password ctms_migrate, ctms_app, ctms_admin, ctms_sync).
 -- make ops-test runs it twice around `ctms migrate` as ctms_migrate, `ctms serve` as ctms_app
 -- and `ctms clients` as ctms_admin.
 
@@ -14,6 +14,9 @@
 --   field rules; tombstones only through the deletion triggers).
 -- ctms_admin runs the admin commands (clients, roles, permissions, waitlist-fields, optout,
 --   deletions purge): reads and writes the rows of every table but the owner's.
+-- ctms_sync runs `ctms sync` (the Braze syncer): reads everything but the owner's tables,
+--   writes its own state (braze_sync_cursor, braze_sync_contacts), nothing else; the admin
+--   role runs `ctms sync mapping|retry|resync`.
 -- ctms_trusted (no login) is the group of both: the deletion triggers record the
 --   transaction's ctms.deleted_by only for its members (and superusers), and only they may
 --   purge tombstones (sql/migrations/00008_database_hardening.sql). Roles belong to the whole
@@ -22,7 +25,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['ctms_migrate', 'ctms_app', 'ctms_admin', 'ctms_trusted'] LOOP
+    FOREACH r IN ARRAY ARRAY['ctms_migrate', 'ctms_app', 'ctms_admin', 'ctms_sync', 'ctms_trusted'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I %s', r, CASE WHEN r = 'ctms_trusted' THEN 'NOLOGIN' ELSE 'LOGIN' END);
@@ -38,7 +41,7 @@ GRANT ctms_trusted TO ctms_app, ctms_admin;
 DO $$
 BEGIN
   EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-  EXECUTE format('GRANT CONNECT ON DATABASE %I TO ctms_migrate, ctms_app, ctms_admin', current_database());
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO ctms_migrate, ctms_app, ctms_admin, ctms_sync', current_database());
 END
 $$;
 
@@ -48,13 +51,13 @@ CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
 
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE, CREATE ON SCHEMA public TO ctms_migrate;
-GRANT USAGE ON SCHEMA public TO ctms_app, ctms_admin;
+GRANT USAGE ON SCHEMA public TO ctms_app, ctms_admin, ctms_sync;
 
 -- Tables and sequences ctms_migrate creates from now on: read by both, written by the admin
 -- role only until the next run of this script grants the service what it writes (below).
 -- Migration 8 revokes what these give on the owner's tables.
-ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public REVOKE ALL ON TABLES FROM ctms_app, ctms_admin;
-ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public GRANT SELECT ON TABLES TO ctms_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public REVOKE ALL ON TABLES FROM ctms_app, ctms_admin, ctms_sync;
+ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public GRANT SELECT ON TABLES TO ctms_app, ctms_sync;
 ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ctms_admin;
 ALTER DEFAULT PRIVILEGES FOR ROLE ctms_migrate IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ctms_app, ctms_admin;
 
@@ -71,15 +74,17 @@ DECLARE
     read_only   text[] := ARRAY['deletion_tombstones'];
     -- What `ctms serve` writes.
     contacts    text[] := ARRAY['emails', 'amo', 'fxa', 'mofo', 'newsletters', 'waitlists'];
+    -- What `ctms sync` writes (sql/migrations/00009_braze_sync.sql).
+    sync_state  text[] := ARRAY['braze_sync_cursor', 'braze_sync_contacts'];
 BEGIN
     FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                                WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
     LOOP
-        EXECUTE format('REVOKE ALL ON public.%I FROM ctms_app, ctms_admin', t);
+        EXECUTE format('REVOKE ALL ON public.%I FROM ctms_app, ctms_admin, ctms_sync', t);
         CONTINUE WHEN t = ANY (owner_only);
-        EXECUTE format('GRANT SELECT ON public.%I TO ctms_app', t);
+        EXECUTE format('GRANT SELECT ON public.%I TO ctms_app, ctms_sync', t);
         IF t = ANY (read_only) THEN
             EXECUTE format('GRANT SELECT ON public.%I TO ctms_admin', t);
         ELSE
@@ -87,6 +92,9 @@ BEGIN
         END IF;
         IF t = ANY (contacts) THEN
             EXECUTE format('GRANT INSERT, UPDATE, DELETE ON public.%I TO ctms_app', t);
+        END IF;
+        IF t = ANY (sync_state) THEN
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON public.%I TO ctms_sync', t);
         END IF;
     END LOOP;
     -- Column privileges survive REVOKE ALL on the table: revoke them by name.

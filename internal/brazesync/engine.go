@@ -26,6 +26,7 @@ type Options struct {
 	MaxRetries    int           // CTMS_SYNC_MAX_RETRIES: failed pushes of a contact before it is parked
 	RetryMaxDelay time.Duration // CTMS_SYNC_RETRY_MAX_DELAY: the longest wait between two attempts
 	PollInterval  time.Duration // CTMS_SYNC_POLL_INTERVAL: how often an idle syncer reads the feeds
+	MaxWriteWait  time.Duration // CTMS_FEED_MAX_WRITE_WAIT: the guard's bound, as for /updates (0: none)
 	FeedPage      int           // rows per page of a feed
 	Now           func() time.Time
 	Logger        *slog.Logger
@@ -115,13 +116,14 @@ func (e *Engine) Step(ctx context.Context) (worked bool, err error) {
 }
 
 // capture queues the contacts the feeds show changed or deleted since their cursors,
-// up to the start of the oldest transaction that may still commit a contact change
-// (OldestWriteStart, the guard of /updates and /deletions): no late commit is skipped.
+// up to the write time of the oldest transaction that may still commit a contact change
+// (FeedWriteMarkers, the guard of /updates and /deletions): no late commit is skipped.
 func (e *Engine) capture(ctx context.Context) (int, error) {
-	end, err := e.q.OldestWriteStart(ctx, e.db)
+	m, err := e.q.FeedWriteMarkers(ctx, e.db, e.opt.MaxWriteWait.Seconds())
 	if err != nil {
-		return 0, fmt.Errorf("oldest write start: %w", err)
+		return 0, fmt.Errorf("feed write markers: %w", err)
 	}
+	end := m.WaitedFor
 	total := 0
 	for _, feed := range []string{feedUpdates, feedDeletions} {
 		for range pagesPerStep {

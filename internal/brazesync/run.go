@@ -13,7 +13,7 @@ import (
 )
 
 // The leader lock: a session advisory lock in its two-int4 form ('CTMS', 'BRZE'),
-// whose pg_locks rows (objsubid 2) the write-start guard of OldestWriteStart
+// whose pg_locks rows (objsubid 2) the write-start guard of FeedWriteMarkers
 // (objsubid 1) never counts. The session that holds it is the one the leader works
 // on: when the process dies (even kill -9), PostgreSQL ends the session, the lock is
 // free, and a standby polling for it takes over within a PollInterval.

@@ -25,11 +25,11 @@ func TestRolesSQL(t *testing.T) {
 	src, err := os.ReadFile("../../deploy/postgres/roles.sql")
 	require.NoError(t, err)
 	suffix := "_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
-	migrator, app, admin := "ctms_migrate"+suffix, "ctms_app"+suffix, "ctms_admin"+suffix
-	script := strings.NewReplacer("ctms_migrate", migrator, "ctms_app", app, "ctms_admin", admin).Replace(string(src))
+	migrator, app, admin, syncer := "ctms_migrate"+suffix, "ctms_app"+suffix, "ctms_admin"+suffix, "ctms_sync"+suffix
+	script := strings.NewReplacer("ctms_migrate", migrator, "ctms_app", app, "ctms_admin", admin, "ctms_sync", syncer).Replace(string(src))
 
 	db := emptyDatabase(t)
-	for _, role := range []string{migrator, app, admin} {
+	for _, role := range []string{migrator, app, admin, syncer} {
 		t.Cleanup(func() {
 			_, _ = db.Exec(ctx, `DROP OWNED BY `+role)
 			_, _ = db.Exec(ctx, `DROP ROLE IF EXISTS `+role)
@@ -93,6 +93,21 @@ func TestRolesSQL(t *testing.T) {
 		got := tombstonesOf(t, asMigrator, id)
 		require.Len(t, got, 1)
 		require.Equal(t, "id_owner", got[0].by)
+	})
+	t.Run("Syncer", func(t *testing.T) { // ctms sync: its own state, nothing else
+		asSync := connectAs(t, db, syncer)
+		id := uuid.NewString()
+		run(t, asAdmin, `INSERT INTO braze_subscription_groups (newsletter, subscription_group_id, title) VALUES ('n', $1, 'N')`, uuid.NewString())
+		run(t, asSync, `SELECT count(*) FROM emails`)
+		run(t, asSync, `SELECT count(*) FROM braze_subscription_groups`)
+		run(t, asSync, `INSERT INTO braze_sync_cursor (feed, position_ts, position_id) VALUES ('roles', now(), $1)`, id)
+		run(t, asSync, `INSERT INTO braze_sync_contacts (email_id) VALUES ($1)`, id)
+		run(t, asSync, `DELETE FROM braze_sync_contacts WHERE email_id = $1`, id)
+		denied(t, asSync, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, id+"@example.com")
+		denied(t, asSync, `DELETE FROM braze_subscription_groups`)
+		denied(t, asSync, `UPDATE api_client SET last_access = now()`)
+		denied(t, asSync, `SELECT * FROM deletion_hash_key`)
+		denied(t, asSync, `CREATE TABLE x (i int)`)
 	})
 	t.Run("Admin", func(t *testing.T) {
 		denied(t, asAdmin, `INSERT INTO deletion_tombstones (email_id, deleted_at, primary_email_sha256, deleted_by) VALUES ($1, now(), '', 'x')`, uuid.NewString())
