@@ -191,9 +191,11 @@ func TestVerifierBounded(t *testing.T) {
 }
 
 // TestVerifierFairShare: a source holds at most DefaultVerifyPerSource places;
-// slots go to the waiting sources in turn, not to the first come; when every
-// place is taken, a newcomer takes the newest waiting attempt of the source
-// holding the most (which gets ErrBusy).
+// slots go to the waiting source served least recently (never served first, in
+// the order they started waiting), not to the first come, so sources keeping
+// the queue full take turns and a newcomer is served next; when every place
+// is taken, a newcomer takes the newest waiting attempt of the source holding
+// the most (which gets ErrBusy).
 func TestVerifierFairShare(t *testing.T) {
 	t.Parallel()
 	v, started, release := pacedVerifier(1, 8) // 9 places
@@ -224,8 +226,11 @@ func TestVerifierFairShare(t *testing.T) {
 	require.Eventually(t, func() bool { return v.waitingOf("d") == 1 }, 5*time.Second, time.Millisecond)
 
 	release <- struct{}{} // x ends
-	for _, want := range []string{"a0", "b0", "c0", "d0", "a1", "b1", "a2", "b2"} {
-		require.Equal(t, want, <-started, "slots go round the sources")
+	require.Equal(t, "a0", <-started)
+	queue("n", 1) // a newcomer takes the place a0 left in the queue
+	release <- struct{}{}
+	for _, want := range []string{"b0", "c0", "d0", "n0", "a1", "b1", "a2", "b2"} {
+		require.Equal(t, want, <-started, "least recently served first")
 		release <- struct{}{}
 	}
 	for name, done := range results {

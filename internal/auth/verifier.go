@@ -23,9 +23,11 @@ var ErrBusy = errors.New("auth: too many secret verifications waiting")
 // `concurrency` run at once: the memory argon2 holds is at most
 // concurrency × maxMemory, whatever the burst of logins. At most
 // concurrency+queue attempts are admitted (running or waiting) at once, and at
-// most perSource of them from one source. Slots go to the waiting sources in
-// turn (round robin), not to the first come: a source waits for the sources
-// ahead of it to have one verification each, however many each has queued.
+// most perSource of them from one source. A free slot goes to the waiting
+// source served least recently (one not served yet first, in the order they
+// started waiting), not to the first come: sources that keep the queue full
+// take turns (round robin), and a newcomer gets one of the next slots to free,
+// however many attempts the others have queued.
 // When every place is taken, a source admits a newcomer by giving up its newest
 // attempt that is not running yet, if it holds at least two more than the
 // newcomer: a source with nothing in flight is refused only when
@@ -42,9 +44,9 @@ type Verifier struct {
 
 	mu       sync.Mutex
 	sources  map[string]*source // sources with an attempt admitted
-	turns    []*source          // sources with an attempt waiting, in turn order (may hold stale ones)
 	admitted int                // attempts admitted, running or not
 	running  int                // attempts given a slot
+	clock    uint64             // orders the events below
 }
 
 type source struct {
@@ -52,7 +54,8 @@ type source struct {
 	pending []*Ticket // admitted, not running yet: oldest first
 	waiting int       // of pending, those in Verify
 	running int
-	inTurns bool
+	served  uint64 // clock when it was last given a slot; 0: never (while admitted)
+	since   uint64 // clock when it started waiting
 }
 
 func (s *source) admitted() int { return len(s.pending) + s.running }
@@ -160,11 +163,11 @@ func (t *Ticket) Verify(ctx context.Context, secret, phc string) (bool, error) {
 		return false, ErrBusy // evicted while the client was looked up (or used twice)
 	}
 	t.state = ticketWaiting
-	s.waiting++
-	if !s.inTurns {
-		s.inTurns = true
-		v.turns = append(v.turns, s)
+	if s.waiting == 0 {
+		v.clock++
+		s.since = v.clock
 	}
+	s.waiting++
 	v.dispatch()
 	v.mu.Unlock()
 
@@ -205,35 +208,32 @@ func (t *Ticket) Release() {
 	}
 }
 
-// dispatch gives free slots to the waiting sources in turn, each its oldest
-// waiting attempt. Called with v.mu held.
+// dispatch gives free slots to the waiting sources, least recently served
+// first, each its oldest waiting attempt. Called with v.mu held.
 func (v *Verifier) dispatch() {
-	for v.running < v.concurrency && len(v.turns) > 0 {
-		s := v.turns[0]
-		v.turns[0] = nil
-		v.turns = v.turns[1:]
-		if s.waiting == 0 { // its waiters gave up or were evicted
-			s.inTurns = false
-			continue
+	for v.running < v.concurrency {
+		var next *source
+		for _, s := range v.sources {
+			if s.waiting > 0 && (next == nil || s.served < next.served || s.served == next.served && s.since < next.since) {
+				next = s
+			}
 		}
-		var t *Ticket
-		for i, p := range s.pending {
-			if p.state == ticketWaiting {
-				t = p
-				s.pending = append(s.pending[:i], s.pending[i+1:]...)
+		if next == nil {
+			return
+		}
+		for i, t := range next.pending {
+			if t.state == ticketWaiting {
+				next.pending = append(next.pending[:i], next.pending[i+1:]...)
+				t.state = ticketRunning
+				close(t.turn)
 				break
 			}
 		}
-		t.state = ticketRunning
-		s.waiting--
-		s.running++
+		v.clock++
+		next.served = v.clock
+		next.waiting--
+		next.running++
 		v.running++
-		close(t.turn)
-		if s.waiting > 0 {
-			v.turns = append(v.turns, s) // back of the line
-		} else {
-			s.inTurns = false
-		}
 	}
 }
 
@@ -268,8 +268,7 @@ func (v *Verifier) finish(t *Ticket) bool {
 	return v.running == 0
 }
 
-// forget drops a source that holds nothing any more (a stale entry in turns is
-// skipped by dispatch).
+// forget drops a source that holds nothing any more.
 func (v *Verifier) forget(s *source) {
 	if s.admitted() == 0 && v.sources[s.key] == s {
 		delete(v.sources, s.key)
