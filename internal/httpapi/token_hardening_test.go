@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,7 +120,8 @@ func TestTokenThrottlePerAddress(t *testing.T) {
 }
 
 // TestTokenThrottleInFlight: 30 simultaneous bad attempts from one address
-// for one client id: only the limit of them get their secret checked.
+// for one client id: only the limit of them are admitted by the throttle (and
+// of those only the address's share of the argon2 queue at once).
 func TestTokenThrottleInFlight(t *testing.T) {
 	t.Parallel()
 	const limit, n = 10, 30
@@ -143,9 +143,15 @@ func TestTokenThrottleInFlight(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	slices.Sort(statuses)
-	want := append(slices.Repeat([]int{400}, limit), slices.Repeat([]int{429}, n-limit)...)
-	require.Equal(t, want, statuses)
+	// The throttle admits limit of them; of those, the argon2 queue takes the
+	// places one address may hold and answers the others 503 at once.
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	require.Equal(t, n-limit, count[429], "%v", statuses)
+	require.Equal(t, limit, count[400]+count[503], "%v", statuses)
+	require.GreaterOrEqual(t, count[400], auth.DefaultVerifyPerSource, "%v", statuses)
 }
 
 // TestTokenArgon2QueueBounded: when the verification slots and the queue in
@@ -156,7 +162,7 @@ func TestTokenThrottleInFlight(t *testing.T) {
 func TestTokenArgon2QueueBounded(t *testing.T) {
 	t.Parallel()
 	const n = 8
-	a := newAPIWith(t, testdb.Pool(t), viaProxy, httpapi.WithArgon2Queue(1, 1))
+	a := newAPIWith(t, testdb.Pool(t), viaProxy, httpapi.WithArgon2Queue(1, 1), httpapi.WithTokenThrottle(10, time.Hour))
 	id := a.insertClient(true, testHash("secret_right", 16*1024, 3)) // tens of milliseconds
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
@@ -188,12 +194,12 @@ func TestTokenArgon2QueueBounded(t *testing.T) {
 	}
 	require.Positive(t, busy, "%v", statuses)
 	require.Less(t, busy, n, "%v", statuses)
-	// Each 503 was charged to the throttle (10 per address and id), the
+	// Each 503 was charged to the throttle (10 per address and id an hour), the
 	// successes were not: a caller flooding the queue spends its own budget.
 	for range 10 - busy {
 		requireDetail(t, a.postToken(nil, basic(id, "secret_wrong"), from("192.0.2.1")), http.StatusBadRequest, "Incorrect username or password")
 	}
-	requireThrottled(t, a.postToken(nil, basic(id, "secret_right"), from("192.0.2.1")), 60)
+	requireThrottled(t, a.postToken(nil, basic(id, "secret_right"), from("192.0.2.1")), 360)
 	requireToken(t, a.postToken(nil, basic(id, "secret_right"), from("192.0.2.2")))
 }
 
