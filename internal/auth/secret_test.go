@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,6 +239,60 @@ func TestVerifierFairShare(t *testing.T) {
 		require.Error(t, <-done, name) // "no match": the secret is not pySecret
 	}
 	require.Equal(t, 0, v.admittedNow())
+}
+
+// TestVerifierConcurrent: sources admitting, verifying, giving up and
+// releasing at once never run more than concurrency verifications nor hold
+// more than their share, every admitted attempt ends, and nothing is left.
+func TestVerifierConcurrent(t *testing.T) {
+	t.Parallel()
+	const concurrency = 2
+	v := NewVerifier(concurrency, 5)
+	var running, most atomic.Int32
+	v.compute = func(h *argonHash, secret string) bool {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		running.Add(-1)
+		return h.matches(secret)
+	}
+	var wg sync.WaitGroup
+	for g := range 40 {
+		wg.Go(func() {
+			key := fmt.Sprintf("source-%d", g%5)
+			for i := range 30 {
+				tk, err := v.Admit(key)
+				if err != nil {
+					continue
+				}
+				v.mu.Lock()
+				share := v.sources[key].admitted()
+				v.mu.Unlock()
+				if share > v.perSource {
+					t.Errorf("%s holds %d places", key, share)
+				}
+				switch i % 4 {
+				case 0:
+					tk.Release()
+				case 1:
+					ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%3)*time.Millisecond)
+					_, _ = tk.Verify(ctx, pySecret, pyHashArgon2i)
+					cancel()
+				default:
+					if ok, err := tk.Verify(t.Context(), pySecret, pyHashArgon2i); err == nil && !ok {
+						t.Error("no match")
+					}
+				}
+				tk.Release()
+			}
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, most.Load(), int32(concurrency))
+	require.Equal(t, 0, v.admittedNow())
+	require.Zero(t, v.running)
+	require.Empty(t, v.sources)
 }
 
 // TestHashParameterBounds: hashes whose cost parameters are out of bounds are
