@@ -93,7 +93,7 @@ type loginFlood struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	statuses map[string]map[int]int // address → status → count
-	verified atomic.Int64 // 400s: wrong secrets verified
+	verified atomic.Int64           // 400s: wrong secrets verified
 }
 
 func newLoginFlood(t *testing.T, a *apiTest, victimID string, addrs []string, workers int) *loginFlood {
