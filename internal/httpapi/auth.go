@@ -358,7 +358,7 @@ func (s *server) checkClient(ctx context.Context, addr, id, secret string) (Toke
 	ok, err := ticket.Verify(ctx, secret, hash)
 	switch {
 	case errors.Is(err, auth.ErrBusy), errors.Is(err, context.DeadlineExceeded):
-		return TokenBusy, nil // queue full, or the request's deadline passed waiting in it
+		return TokenBusy, nil // its place went to another address, or the request's deadline passed waiting
 	case errors.Is(err, auth.ErrInvalidHash):
 		s.log.LogAttrs(ctx, slog.LevelError, "unusable hashed_secret", slog.String(obs.LoggerKey, "ctms.auth"),
 			slog.String("client_id", info.ClientID), slog.String("problem", err.Error()))

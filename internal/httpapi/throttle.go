@@ -44,7 +44,8 @@ func WithTokenThrottle(limit int, window time.Duration) Option {
 // generic cell-rate algorithm: one timestamp per key). An attempt is charged
 // when it is admitted, before its secret is checked, so attempts in flight
 // count: of 30 simultaneous bad attempts only `limit` get through. A success
-// (or a server-side failure) gives its charge back. A key whose bucket is
+// (or a server-side failure) gives its charge back; a 503 for want of a place
+// in the argon2 queue keeps it (TokenFailure.counts). A key whose bucket is
 // empty is blocked: 429 with Retry-After until one failure has drained.
 //
 // Memory is bounded: keys are SHA-256 digests (a megabyte-long id costs 32
