@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 )
@@ -79,13 +80,17 @@ const (
 	ticketDone
 )
 
-// Default sizes of the server's Verifier: a login is rare (a token lasts an
-// hour), and 16 waiting verifications of ~100 ms each on 2 slots is under a
-// second. One source (an address) may hold 4 of the 18 places.
+// Default sizes of the server's Verifier. A verification computes argonThreads
+// lanes in parallel, so one per argonThreads cores runs at full speed (more
+// would only share the cores, and make a client wait for two at half speed
+// instead of one): 1 on up to 7 cores, at most 2 (the memory bound). A login
+// is rare (a token lasts an hour), and 16 waiting verifications of ~0.1 s are
+// a couple of seconds. One source (an address) may hold 4 of the places.
+var DefaultVerifyConcurrency = min(2, max(1, runtime.GOMAXPROCS(0)/argonThreads))
+
 const (
-	DefaultVerifyConcurrency = 2
-	DefaultVerifyQueue       = 16
-	DefaultVerifyPerSource   = 4
+	DefaultVerifyQueue     = 16
+	DefaultVerifyPerSource = 4
 )
 
 // NewVerifier returns a Verifier running at most concurrency verifications
