@@ -28,8 +28,16 @@ import (
 )
 
 // loginFloodBound is how long the client may wait for its token during a flood
-// of bad logins: the requirement of docs/reliability.md, not a benchmark.
-const loginFloodBound = 2 * time.Second
+// of bad logins: the requirement of docs/reliability.md, not a benchmark. On a
+// machine where one uncontended login already takes more than a fifth of it
+// (the race detector, a machine shared by other jobs), the bound is five such
+// logins: the client waits for at most the verification running and its own,
+// and the flood's requests share the CPU; first come, first served it would
+// wait for a dozen.
+const (
+	loginFloodBound       = 2 * time.Second
+	loginFloodBoundLogins = 5
+)
 
 // TestTokenLoginFloodFair: 30 parallel bad logins from each of 3 addresses
 // (each worker sending its next as soon as it is answered, after
@@ -40,6 +48,10 @@ const loginFloodBound = 2 * time.Second
 // hash), queue sizes and throttle, through the real HTTP stack. The client
 // asks once every attacker has had a secret verified and been answered 503
 // (each holds its share of the queue).
+//
+// The client first logs in 3 times without the flood: the fastest is the
+// machine's cost of one login, which sets the bound when 5 of them exceed
+// loginFloodBound.
 // "throttle off" shows the fair queue alone holds, whatever the attackers'
 // budget. Not parallel: the bound is on a machine not loaded by this package.
 func TestTokenLoginFloodFair(t *testing.T) {
@@ -59,33 +71,46 @@ func TestTokenLoginFloodFair(t *testing.T) {
 			hash, err := auth.HashSecret(secret) // what `ctms clients create` stores
 			require.NoError(t, err)
 			id := a.insertClient(true, hash)
+			uncontended := time.Hour
+			for range 3 {
+				start := time.Now()
+				requireToken(t, a.postToken(nil, basic(id, secret), from("203.0.113.10")))
+				uncontended = min(uncontended, time.Since(start))
+			}
+			bound := max(loginFloodBound, loginFloodBoundLogins*uncontended)
 
 			attackers := []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"}
 			flood := newLoginFlood(t, a, id, attackers, 30)
 			defer flood.stop()
 			flood.waitContended(t)
 
-			start, before := time.Now(), flood.verified.Load()
+			start, before, busyBefore := time.Now(), flood.verified.Load(), flood.counts()
 			r := a.postToken(nil, basic(id, secret), from("203.0.113.10"))
-			took, waitedFor := time.Since(start), flood.verified.Load()-before
-			t.Logf("token after %v, %d bad secrets verified meanwhile; attackers so far: %v", took, waitedFor, flood.counts())
+			took, waitedFor, busyAfter := time.Since(start), flood.verified.Load()-before, flood.counts()
+			t.Logf("token after %v (uncontended %v, bound %v), %d bad secrets verified meanwhile; attackers so far: %v",
+				took, uncontended, bound, waitedFor, busyAfter)
 			requireToken(t, r)
+			for addr := range busyAfter {
+				require.Greater(t, busyAfter[addr][http.StatusServiceUnavailable], busyBefore[addr][http.StatusServiceUnavailable],
+					"%s kept its share of the queue full", addr)
+			}
 			// Whatever the machine's load: the client's turn came after at most the
 			// verifications running and one per source never served (least recently
 			// served first), and the other slots finished a couple each during its
 			// own. First come, first served, it would wait for the dozen queued.
 			require.LessOrEqual(t, waitedFor, int64(3*auth.DefaultVerifyConcurrency))
-			require.Less(t, took, loginFloodBound)
+			require.Less(t, took, bound)
 		})
 	}
 }
 
 // refusedPause is how long a flooding worker refused without argon2 work (429,
-// 503) waits before its next attempt: 90 workers retrying instantly measure
-// the HTTP stack's CPU on a 2-core machine (a volumetric flood, the load
-// balancer's business), not the argon2 queue; pausing, each address still
-// retries 260 times a second and takes back any place within milliseconds.
-const refusedPause = 100 * time.Millisecond
+// 503) waits before its next attempt (a 503's Retry-After): 90 workers
+// retrying at once measure the HTTP stack's CPU on a 2-core machine (a
+// volumetric flood, the load balancer's business), not the argon2 queue.
+// Pausing, each address still retries 26 times a second: it keeps its share
+// of the queue full (the test checks it is answered 503 throughout).
+const refusedPause = time.Second
 
 // loginFlood is workers per address sending bad logins until stopped.
 type loginFlood struct {
