@@ -3,9 +3,12 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,39 +111,188 @@ func TestVerifySecretInvalidHash(t *testing.T) {
 	}
 }
 
-// TestVerifierBounded: at most concurrency verifications run, at most queue
-// wait; one more fails at once with ErrBusy; a waiter gives up with its context;
-// a bad hash is refused without a slot.
-func TestVerifierBounded(t *testing.T) {
-	t.Parallel()
-	v := NewVerifier(1, 1)
-	v.running <- struct{}{}  // the only slot is taken
-	v.admitted <- struct{}{} // by this verification
-	waited := make(chan error, 1)
-	go func() { // waits in the queue
-		ok, err := v.Verify(t.Context(), pySecret, pyHashArgon2i)
+// pacedVerifier is a Verifier whose verifications, once given a slot, report
+// their secret on started and run only when release is sent to.
+func pacedVerifier(concurrency, queue int) (v *Verifier, started chan string, release chan struct{}) {
+	v = NewVerifier(concurrency, queue)
+	started, release = make(chan string), make(chan struct{})
+	v.compute = func(h *argonHash, secret string) bool {
+		started <- secret
+		<-release
+		return h.matches(secret)
+	}
+	return v, started, release
+}
+
+// verifyIn verifies secret against pyHashArgon2i with ticket t in another
+// goroutine; the result is sent on the returned channel (nil: it matched).
+func verifyIn(ctx context.Context, t *Ticket, secret string) chan error {
+	done := make(chan error, 1)
+	go func() {
+		ok, err := t.Verify(ctx, secret, pyHashArgon2i)
 		if err == nil && !ok {
 			err = errors.New("no match")
 		}
-		waited <- err
+		done <- err
 	}()
-	require.Eventually(t, func() bool { return len(v.admitted) == 2 }, 5*time.Second, time.Millisecond)
-	_, err := v.Verify(t.Context(), pySecret, pyHashArgon2i)
-	require.ErrorIs(t, err, ErrBusy, "queue full: fail fast")
-	_, err = v.Verify(t.Context(), pySecret, "garbage")
-	require.ErrorIs(t, err, ErrInvalidHash, "a bad hash needs no slot")
-	<-v.running
-	<-v.admitted
-	require.NoError(t, <-waited)
-	require.Empty(t, v.running)
-	require.Empty(t, v.admitted)
+	return done
+}
 
-	v.running <- struct{}{}
+// waiting is how many verifications of source key wait for a slot.
+func (v *Verifier) waitingOf(key string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s := v.sources[key]; s != nil {
+		return s.waiting
+	}
+	return 0
+}
+
+func (v *Verifier) admittedNow() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.admitted
+}
+
+// TestVerifierBounded: at most concurrency verifications run and at most
+// concurrency+queue are admitted; one more is refused at once with ErrBusy; a
+// bad hash is refused without waiting and gives its place back; a waiter gives
+// up with its context and leaves the queue.
+func TestVerifierBounded(t *testing.T) {
+	t.Parallel()
+	v, started, release := pacedVerifier(1, 1)
+	running, err := v.Admit("a")
+	require.NoError(t, err)
+	first := verifyIn(t.Context(), running, pySecret)
+	require.Equal(t, pySecret, <-started) // it holds the only slot
+
+	b, err := v.Admit("b")
+	require.NoError(t, err)
+	_, err = v.Admit("c")
+	require.ErrorIs(t, err, ErrBusy, "every place taken, one each: fail fast")
+	_, err = b.Verify(t.Context(), pySecret, "garbage")
+	require.ErrorIs(t, err, ErrInvalidHash, "a bad hash waits for no slot")
+	c, err := v.Admit("c")
+	require.NoError(t, err, "the bad hash gave its place back")
 	ctx, cancel := context.WithCancel(t.Context())
+	gaveUp := verifyIn(ctx, c, pySecret)
+	require.Eventually(t, func() bool { return v.waitingOf("c") == 1 }, 5*time.Second, time.Millisecond)
 	cancel()
-	_, err = v.Verify(ctx, pySecret, pyHashArgon2i)
-	require.ErrorIs(t, err, context.Canceled)
-	require.Len(t, v.admitted, 0, "a waiter that gave up leaves the queue")
+	require.ErrorIs(t, <-gaveUp, context.Canceled)
+	require.Equal(t, 1, v.admittedNow(), "a waiter that gave up leaves the queue")
+
+	d, err := v.Admit("d")
+	require.NoError(t, err)
+	d.Release()
+	d.Release()
+	require.Equal(t, 1, v.admittedNow(), "Release of an unused ticket gives its place back, once")
+	release <- struct{}{}
+	require.NoError(t, <-first)
+	require.Equal(t, 0, v.admittedNow())
+	require.Empty(t, v.sources)
+}
+
+// TestVerifierFairShare: a source holds at most DefaultVerifyPerSource places;
+// slots go to the waiting source served least recently (never served first, in
+// the order they started waiting), not to the first come, so sources keeping
+// the queue full take turns and a newcomer is served next; when every place
+// is taken, a newcomer takes the newest waiting attempt of the source holding
+// the most (which gets ErrBusy).
+func TestVerifierFairShare(t *testing.T) {
+	t.Parallel()
+	v, started, release := pacedVerifier(1, 8) // 9 places
+	x, err := v.Admit("x")
+	require.NoError(t, err)
+	results := map[string]chan error{"x": verifyIn(t.Context(), x, "x")}
+	require.Equal(t, "x", <-started)
+
+	queue := func(key string, n int) {
+		for i := range n {
+			tk, err := v.Admit(key)
+			require.NoError(t, err, "%s%d", key, i)
+			name := fmt.Sprintf("%s%d", key, i)
+			results[name] = verifyIn(t.Context(), tk, name)
+			require.Eventually(t, func() bool { return v.waitingOf(key) == i+1 }, 5*time.Second, time.Millisecond)
+		}
+	}
+	queue("a", DefaultVerifyPerSource)
+	_, err = v.Admit("a")
+	require.ErrorIs(t, err, ErrBusy, "a source holds at most its share")
+	queue("b", 3)
+	queue("c", 1) // the 9th place
+	d, err := v.Admit("d")
+	require.NoError(t, err, "a newcomer takes a place from the source holding the most")
+	require.ErrorIs(t, <-results["a3"], ErrBusy, "a's newest attempt gave its place")
+	delete(results, "a3")
+	results["d0"] = verifyIn(t.Context(), d, "d0")
+	require.Eventually(t, func() bool { return v.waitingOf("d") == 1 }, 5*time.Second, time.Millisecond)
+
+	release <- struct{}{} // x ends
+	require.Equal(t, "a0", <-started)
+	queue("n", 1) // a newcomer takes the place a0 left in the queue
+	release <- struct{}{}
+	for _, want := range []string{"b0", "c0", "d0", "n0", "a1", "b1", "a2", "b2"} {
+		require.Equal(t, want, <-started, "least recently served first")
+		release <- struct{}{}
+	}
+	for name, done := range results {
+		require.Error(t, <-done, name) // "no match": the secret is not pySecret
+	}
+	require.Equal(t, 0, v.admittedNow())
+}
+
+// TestVerifierConcurrent: sources admitting, verifying, giving up and
+// releasing at once never run more than concurrency verifications nor hold
+// more than their share, every admitted attempt ends, and nothing is left.
+func TestVerifierConcurrent(t *testing.T) {
+	t.Parallel()
+	const concurrency = 2
+	v := NewVerifier(concurrency, 5)
+	var running, most atomic.Int32
+	v.compute = func(h *argonHash, secret string) bool {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		running.Add(-1)
+		return h.matches(secret)
+	}
+	var wg sync.WaitGroup
+	for g := range 40 {
+		wg.Go(func() {
+			key := fmt.Sprintf("source-%d", g%5)
+			for i := range 30 {
+				tk, err := v.Admit(key)
+				if err != nil {
+					continue
+				}
+				v.mu.Lock()
+				share := v.sources[key].admitted()
+				v.mu.Unlock()
+				if share > v.perSource {
+					t.Errorf("%s holds %d places", key, share)
+				}
+				switch i % 4 {
+				case 0:
+					tk.Release()
+				case 1:
+					ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%3)*time.Millisecond)
+					_, _ = tk.Verify(ctx, pySecret, pyHashArgon2i)
+					cancel()
+				default:
+					if ok, err := tk.Verify(t.Context(), pySecret, pyHashArgon2i); err == nil && !ok {
+						t.Error("no match")
+					}
+				}
+				tk.Release()
+			}
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, most.Load(), int32(concurrency))
+	require.Equal(t, 0, v.admittedNow())
+	require.Zero(t, v.running)
+	require.Empty(t, v.sources)
 }
 
 // TestHashParameterBounds: hashes whose cost parameters are out of bounds are
@@ -201,7 +353,11 @@ func TestVerifierReturnsHashMemory(t *testing.T) {
 	debug.FreeOSMemory()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, err := v.Verify(context.Background(), "wrong secret", pyHashDefault); err != nil {
+	ticket, err := v.Admit("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ticket.Verify(context.Background(), "wrong secret", pyHashDefault); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)

@@ -53,6 +53,12 @@ func MintToken(secretKey, clientID string, ttl time.Duration, now time.Time) (st
 // a string "namespace:client_id". Errors wrap ErrBadToken, except a wrong
 // namespace: ErrBadNamespace, returned together with the client id.
 func ParseToken(secretKey, token string, now time.Time) (clientID string, err error) {
+	return ParseTokenExpiringBy(secretKey, token, now, time.Time{})
+}
+
+// ParseTokenExpiringBy is ParseToken, also refusing (ErrBadToken) a token
+// whose exp is after latest, unless latest is zero.
+func ParseTokenExpiringBy(secretKey, token string, now, latest time.Time) (clientID string, err error) {
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
@@ -63,6 +69,9 @@ func ParseToken(secretKey, token string, now time.Time) (clientID string, err er
 		return []byte(secretKey), nil
 	}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadToken, err)
+	}
+	if !latest.IsZero() && claims.ExpiresAt.After(latest) {
+		return "", fmt.Errorf("%w: expires too late", ErrBadToken)
 	}
 	if len(claims.Audience) > 0 {
 		return "", fmt.Errorf("%w: unexpected audience", ErrBadToken)

@@ -47,16 +47,18 @@ const (
 	TokenClientDisabled TokenFailure = "Client disabled"   // 400
 	TokenBadCredentials TokenFailure = "Bad credentials"   // 400: wrong secret, or an unusable stored hash
 	TokenThrottled      TokenFailure = "Too many failures" // 429 (throttle.go)
-	TokenBusy           TokenFailure = "Busy"              // 503: the argon2 queue is full
+	TokenBusy           TokenFailure = "Busy"              // 503: no place in the argon2 queue (auth.Verifier)
 )
 
 // TokenFailures lists every TokenFailure.
 var TokenFailures = []TokenFailure{TokenNoCredentials, TokenNoClient, TokenClientDisabled, TokenBadCredentials, TokenThrottled, TokenBusy}
 
 // counts reports whether the failure is charged to the throttle: the secret
-// was checked (or would have been) and refused.
+// was checked (or would have been) and refused, or it was not checked for want
+// of a place in the argon2 queue (TokenBusy): a caller flooding the queue
+// spends its own budget, and is soon refused before it costs anything.
 func (f TokenFailure) counts() bool {
-	return f == TokenNoClient || f == TokenClientDisabled || f == TokenBadCredentials
+	return f == TokenNoClient || f == TokenClientDisabled || f == TokenBadCredentials || f == TokenBusy
 }
 
 // metricReason is the ctms_token_failures_total reason of a refused login;
@@ -132,11 +134,38 @@ func (s *server) parseToken(token string, now time.Time) (string, error) {
 func (s *server) verifyToken(token string, now time.Time) (string, error) {
 	clientID, err := auth.ParseToken(s.cfg.SecretKey, token, now)
 	if errors.Is(err, auth.ErrBadToken) && s.cfg.SecretKeyPrevious != "" {
-		if id, prevErr := auth.ParseToken(s.cfg.SecretKeyPrevious, token, now); !errors.Is(prevErr, auth.ErrBadToken) {
+		latest := s.previousKeyLatestExp(now)
+		if id, prevErr := auth.ParseTokenExpiringBy(s.cfg.SecretKeyPrevious, token, now, latest); !errors.Is(prevErr, auth.ErrBadToken) {
 			return id, prevErr
 		}
 	}
 	return clientID, err
+}
+
+// tokenClockSkew is how far the clocks of the instances (and of a Python CTMS
+// sharing the key) may disagree: a token minted by an instance ahead of this
+// one expires that much later than this one's would.
+const tokenClockSkew = time.Minute
+
+// previousKeyLatestExp bounds the expiry of the tokens CTMS_SECRET_KEY_PREVIOUS
+// verifies: the tokens it legitimately signed were issued (exp minus
+// CTMS_TOKEN_EXPIRATION, as MintToken and the Python CTMS set it) before the
+// rotation, and so no later than this process's start plus the time the
+// rollout of the rotation takes, which is taken to be at most
+// CTMS_TOKEN_EXPIRATION; and none was issued in the future. So a token signed
+// with the previous key that expires after the earlier of now + ttl and
+// start + 2×ttl (plus clock skew) is refused: whoever still holds the old key
+// cannot mint long-lived tokens with it, nor fresh ones for long
+// (docs/deployment.md). Tokens signed with the current key are not bounded:
+// their only issuers are CTMS instances, which may be configured with a longer
+// CTMS_TOKEN_EXPIRATION during a rollout.
+func (s *server) previousKeyLatestExp(now time.Time) time.Time {
+	ttl := s.cfg.TokenExpiration
+	issuedBy := now
+	if rollout := s.started.Add(ttl); rollout.Before(now) {
+		issuedBy = rollout
+	}
+	return issuedBy.Add(ttl + tokenClockSkew)
 }
 
 // verifiedTokens remembers the bearer tokens that passed verification, so a
@@ -256,14 +285,16 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.ClientUnknown = true // until a client with this id is found
-	charged, err := s.throttle.admit(sourceAddress(r, s.cfg.TrustedProxies), id)
+	s.throttle.noticeForwarding(r, s.cfg.TrustedProxies, s.log)
+	addr := sourceAddress(r, s.cfg.TrustedProxies)
+	charged, err := s.throttle.admit(addr, id)
 	if err != nil {
 		info.TokenFail = TokenThrottled
 		writeError(w, r, err)
 		return
 	}
 	defer func() { s.throttle.done(charged, info.TokenFail.counts()) }()
-	if fail, err := s.checkClient(ctx, id, secret); fail != "" || err != nil {
+	if fail, err := s.checkClient(ctx, addr, id, secret); fail != "" || err != nil {
 		info.TokenFail = fail
 		switch {
 		case err != nil:
@@ -293,17 +324,25 @@ var (
 		Header: http.Header{"Retry-After": {"1"}}}
 )
 
-// checkClient checks a client id and secret submitted to POST /token: a
-// TokenFailure, or an error for a server-side problem. Every refusal costs one
-// argon2 verification through s.verifier (bounded memory, bounded queue): an
-// unknown id is verified against a dummy hash and a disabled client against
-// its own, so neither fails faster than a wrong secret and timing does not
-// tell which ids exist. A stored hash that is unusable (malformed, or cost
-// parameters out of bounds) is refused at once and logged as a data problem.
-func (s *server) checkClient(ctx context.Context, id, secret string) (TokenFailure, error) {
+// checkClient checks a client id and secret submitted to POST /token from
+// source address addr: a TokenFailure, or an error for a server-side problem.
+// Every refusal costs one argon2 verification through s.verifier (bounded
+// memory, bounded queue, shared fairly between source addresses): an unknown
+// id is verified against a dummy hash and a disabled client against its own,
+// so neither fails faster than a wrong secret and timing does not tell which
+// ids exist. A place in the verifier's queue is taken before the client is
+// looked up, so that a caller refused for want of one costs no database round
+// trip. A stored hash that is unusable (malformed, or cost parameters out of
+// bounds) is refused at once and logged as a data problem.
+func (s *server) checkClient(ctx context.Context, addr, id, secret string) (TokenFailure, error) {
 	info := authInfo(ctx)
+	ticket, err := s.verifier.Admit(addr)
+	if err != nil {
+		return TokenBusy, nil
+	}
+	defer ticket.Release()
 	var client store.APIClient
-	err := store.ErrNotFound
+	err = store.ErrNotFound
 	if couldBeClientID(id) {
 		client, err = s.store.APIClient(ctx, id)
 	}
@@ -316,10 +355,10 @@ func (s *server) checkClient(ctx context.Context, id, secret string) (TokenFailu
 	default:
 		info.ClientID, info.ClientUnknown = id, false // a client has this id: it may be labelled and logged
 	}
-	ok, err := s.verifier.Verify(ctx, secret, hash)
+	ok, err := ticket.Verify(ctx, secret, hash)
 	switch {
 	case errors.Is(err, auth.ErrBusy), errors.Is(err, context.DeadlineExceeded):
-		return TokenBusy, nil // queue full, or the request's deadline passed waiting in it
+		return TokenBusy, nil // its place went to another address, or the request's deadline passed waiting
 	case errors.Is(err, auth.ErrInvalidHash):
 		s.log.LogAttrs(ctx, slog.LevelError, "unusable hashed_secret", slog.String(obs.LoggerKey, "ctms.auth"),
 			slog.String("client_id", info.ClientID), slog.String("problem", err.Error()))

@@ -40,3 +40,30 @@ func TestVerifiedTokensExpire(t *testing.T) {
 	_, ok = s.tokens.get(other, now)
 	require.False(t, ok)
 }
+
+// CTMS_SECRET_KEY_PREVIOUS verifies only the tokens issued by the time the
+// rotation was rolled out, taken as CTMS_TOKEN_EXPIRATION after this process
+// started: after twice that, it verifies nothing even if left set. Tokens of
+// the current key are not bounded so.
+func TestPreviousKeyTokensBounded(t *testing.T) {
+	t.Parallel()
+	const oldKey, newKey = "the-old-secret-key-that-is-long-enough-for-hs256", "the-new-secret-key-that-is-long-enough-for-hs256"
+	now := time.Now()
+	s := &server{cfg: &config.Config{SecretKey: newKey, SecretKeyPrevious: oldKey, TokenExpiration: time.Hour},
+		started: now.Add(-90 * time.Minute)} // the rollout ended (at the latest) 30 minutes ago
+	mint := func(key string, issued time.Time) string {
+		token, err := auth.MintToken(key, "client_a", time.Hour, issued)
+		require.NoError(t, err)
+		return token
+	}
+	_, err := s.verifyToken(mint(oldKey, now.Add(-40*time.Minute)), now)
+	require.NoError(t, err, "issued before the rollout ended")
+	_, err = s.verifyToken(mint(oldKey, now.Add(-20*time.Minute)), now)
+	require.ErrorIs(t, err, auth.ErrBadToken, "issued after the rollout ended")
+	_, err = s.verifyToken(mint(newKey, now), now)
+	require.NoError(t, err)
+
+	s.started = now.Add(-3 * time.Hour)
+	_, err = s.verifyToken(mint(oldKey, now.Add(-time.Minute)), now)
+	require.ErrorIs(t, err, auth.ErrBadToken, "twice the lifetime after the start, the previous key verifies nothing")
+}

@@ -62,6 +62,7 @@ type server struct {
 	mux         *http.ServeMux
 	access      lastAccess
 	tokens      verifiedTokens // bearer tokens already verified (auth.go)
+	started     time.Time      // bounds the tokens CTMS_SECRET_KEY_PREVIOUS verifies (auth.go)
 	throttle    *tokenThrottle // failed POST /token attempts per address and client id (throttle.go)
 	verifier    *auth.Verifier // bounds the argon2 work of POST /token
 	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
@@ -128,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	s := &server{
 		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
-		log: slog.Default(), throttle: newTokenThrottle(),
+		log: slog.Default(), throttle: newTokenThrottle(), started: time.Now(),
 		verifier:    auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
 		dummyHash:   auth.DummyHash(),
 		clientCache: clientCache{entries: map[string]cachedClient{}},

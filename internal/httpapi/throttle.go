@@ -4,14 +4,17 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/obs"
 )
 
 // Defaults of the POST /token throttle: a source address may fail
@@ -41,7 +44,8 @@ func WithTokenThrottle(limit int, window time.Duration) Option {
 // generic cell-rate algorithm: one timestamp per key). An attempt is charged
 // when it is admitted, before its secret is checked, so attempts in flight
 // count: of 30 simultaneous bad attempts only `limit` get through. A success
-// (or a server-side failure) gives its charge back. A key whose bucket is
+// (or a server-side failure) gives its charge back; a 503 for want of a place
+// in the argon2 queue keeps it (TokenFailure.counts). A key whose bucket is
 // empty is blocked: 429 with Retry-After until one failure has drained.
 //
 // Memory is bounded: keys are SHA-256 digests (a megabyte-long id costs 32
@@ -60,6 +64,8 @@ type tokenThrottle struct {
 	mu   sync.Mutex
 	keys map[[sha256.Size]byte]*list.Element // of *bucket
 	lru  list.List                           // front: most recently charged
+
+	forwardingNoticed atomic.Int64 // Unix ns of the last untrusted X-Forwarded-For warning
 }
 
 type bucket struct {
@@ -213,6 +219,31 @@ func sourceAddress(r *http.Request, trusted []netip.Prefix) string {
 		return netip.PrefixFrom(addr, 64).Masked().String()
 	}
 	return addr.String()
+}
+
+// forwardingWarningEvery is how often at most noticeForwarding warns.
+const forwardingWarningEvery = time.Hour
+
+// noticeForwarding warns, at most once an hour, when a POST /token carries
+// X-Forwarded-For from a peer that is not a trusted proxy: the header is
+// ignored, so if a load balancer added it, every client behind it shares one
+// throttle budget (CTMS_TRUSTED_PROXIES is missing the balancer). The warning
+// names the peer only, never the header's contents (the client's words).
+func (t *tokenThrottle) noticeForwarding(r *http.Request, trusted []netip.Prefix, log *slog.Logger) {
+	if len(r.Header.Values("X-Forwarded-For")) == 0 {
+		return
+	}
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok || isTrusted(peer, trusted) {
+		return
+	}
+	now, last := time.Now().UnixNano(), t.forwardingNoticed.Load()
+	if last != 0 && now-last < int64(forwardingWarningEvery) || !t.forwardingNoticed.CompareAndSwap(last, now) {
+		return
+	}
+	log.LogAttrs(r.Context(), slog.LevelWarn,
+		"X-Forwarded-For from a peer that is not a trusted proxy: ignored; if a load balancer adds it, list the balancer's addresses (only) in CTMS_TRUSTED_PROXIES",
+		slog.String(obs.LoggerKey, "ctms.auth"), slog.String("peer", peer.String()))
 }
 
 // parseHop reads "1.2.3.4", "1.2.3.4:5", "2001:db8::1" or "[2001:db8::1]:5".

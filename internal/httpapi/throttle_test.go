@@ -31,7 +31,7 @@ func requireThrottled(t *testing.T, r *response, limit int) {
 // successful logins do not count; the block ends when the window has passed.
 func TestTokenThrottle(t *testing.T) {
 	t.Parallel()
-	const limit, window = 3, 1500 * time.Millisecond
+	const limit, window = 3, 6 * time.Second // each failure drains in 2 s: room for a slow machine
 	a := newAPIOn(t, testdb.Pool(t), httpapi.WithTokenThrottle(limit, window))
 	victimID, victimSecret := a.createClient(true)
 
