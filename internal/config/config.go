@@ -345,7 +345,7 @@ func (r *reader) prefixes(name string) []netip.Prefix {
 		if err != nil {
 			a, aerr := netip.ParseAddr(f)
 			if aerr != nil {
-				r.fail(name, fmt.Sprintf("must be a list of CIDRs (10.0.0.0/8, fd00::/8) or addresses, got %q", f))
+				r.fail(name, fmt.Sprintf("must be a list of addresses or CIDRs (192.0.2.10, 2001:db8::/64), got %q", f))
 				continue
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())

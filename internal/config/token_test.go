@@ -38,6 +38,6 @@ func TestTokenSettings(t *testing.T) {
 	env["CTMS_TRUSTED_PROXIES"] = "10.0.0.0/8,proxy.internal"
 	env["CTMS_TOKEN_FAILURES_PER_ADDRESS"] = "0"
 	_, err = LoadFrom(lookup)
-	require.ErrorContains(t, err, `CTMS_TRUSTED_PROXIES must be a list of CIDRs (10.0.0.0/8, fd00::/8) or addresses, got "proxy.internal"`)
+	require.ErrorContains(t, err, `CTMS_TRUSTED_PROXIES must be a list of addresses or CIDRs (192.0.2.10, 2001:db8::/64), got "proxy.internal"`)
 	require.ErrorContains(t, err, "CTMS_TOKEN_FAILURES_PER_ADDRESS must be at least 1")
 }
