@@ -23,8 +23,10 @@ var ErrBusy = errors.New("auth: too many secret verifications waiting")
 // parameters, at most maxMemory) for about as long as it runs, so at most
 // `concurrency` run at once: the memory argon2 holds is at most
 // concurrency × maxMemory, whatever the burst of logins. At most
-// concurrency+queue attempts are admitted (running or waiting) at once, and at
-// most perSource of them from one source. A free slot goes to the waiting
+// concurrency+queue attempts are admitted (running or waiting) at once. A source
+// may hold any number of them while places are free (a client logging in from
+// many workers behind one address is not refused, nor charged a failure, for its
+// own concurrency). A free slot goes to the waiting
 // source served least recently (one not served yet first, in the order they
 // started waiting), not to the first come: sources that keep the queue full
 // take turns (round robin), and a newcomer gets one of the next slots to free,
@@ -40,8 +42,8 @@ var ErrBusy = errors.New("auth: too many secret verifications waiting")
 // collecting again, and the process keeps the hash's memory cost twice over
 // under the load that follows a login.
 type Verifier struct {
-	concurrency, capacity, perSource int
-	compute                          func(h *argonHash, secret string) bool // (*argonHash).matches; tests pace it
+	concurrency, capacity int
+	compute               func(h *argonHash, secret string) bool // (*argonHash).matches; tests pace it
 
 	mu       sync.Mutex
 	sources  map[string]*source // sources with an attempt admitted
@@ -85,37 +87,28 @@ const (
 // would only share the cores, and make a client wait for two at half speed
 // instead of one): 1 on up to 7 cores, at most 2 (the memory bound). A login
 // is rare (a token lasts an hour), and 16 waiting verifications of ~0.1 s are
-// a couple of seconds. One source (an address) may hold 4 of the places.
+// a couple of seconds.
 var DefaultVerifyConcurrency = min(2, max(1, runtime.GOMAXPROCS(0)/argonThreads))
 
-const (
-	DefaultVerifyQueue     = 16
-	DefaultVerifyPerSource = 4
-)
+const DefaultVerifyQueue = 16
 
 // NewVerifier returns a Verifier running at most concurrency verifications
-// (at least 1), with at most queue (at least 0) more admitted and waiting, and
-// DefaultVerifyPerSource (at most all of them) from one source.
+// (at least 1), with at most queue (at least 0) more admitted and waiting.
 func NewVerifier(concurrency, queue int) *Verifier {
 	concurrency, queue = max(concurrency, 1), max(queue, 0)
-	return &Verifier{concurrency: concurrency, capacity: concurrency + queue,
-		perSource: min(DefaultVerifyPerSource, concurrency+queue), sources: map[string]*source{},
+	return &Verifier{concurrency: concurrency, capacity: concurrency + queue, sources: map[string]*source{},
 		compute: (*argonHash).matches}
 }
 
 // Admit reserves a place for one verification from source, before the caller
-// does anything costly (such as looking the client up): ErrBusy when source
-// holds its share already, or when every place is taken and no source holds
-// two more than source does.
+// does anything costly (such as looking the client up): ErrBusy when every
+// place is taken and no source holds two more than source does.
 func (v *Verifier) Admit(key string) (*Ticket, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	s := v.sources[key]
 	if s == nil {
 		s = &source{key: key}
-	}
-	if s.admitted() >= v.perSource {
-		return nil, ErrBusy
 	}
 	if v.admitted >= v.capacity && !v.evictFor(s) {
 		return nil, ErrBusy
