@@ -23,6 +23,7 @@ type cli struct {
 	Optout      optoutCmd      `cmd:"" help:"Apply suppression lists (opt contacts out of e-mail)."`
 	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 if the server answers 200 on /__lbheartbeat__ (the container's HEALTHCHECK)."`
 	Deletions   deletionsCmd   `cmd:"" help:"Manage the deletion tombstones (GET /deletions)."`
+	Sync        syncCmd        `cmd:"" help:"Keep a Braze workspace equal to CTMS (the backend service), and manage it."`
 
 	WaitlistFields waitlistFieldsCmd `cmd:"" name:"waitlist-fields" help:"Manage the waitlist field rules."`
 }

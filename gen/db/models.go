@@ -47,6 +47,38 @@ type ApiClientRole struct {
 	RoleID      int32
 }
 
+type BrazeSubscriptionGroup struct {
+	Newsletter          string
+	SubscriptionGroupID uuid.UUID
+	Title               string
+	UpdateTimestamp     time.Time
+}
+
+type BrazeSyncContact struct {
+	EmailID          uuid.UUID
+	Pending          bool
+	PendingSince     *time.Time
+	Seq              int64
+	DeletePending    bool
+	FullPush         bool
+	LastPushed       []byte
+	LastPushedAt     *time.Time
+	ProfileCreatedAt *time.Time
+	AliasesPushed    []byte
+	AliasesDueAt     *time.Time
+	Retries          int32
+	NextAttemptAt    *time.Time
+	LastError        *string
+	Dead             bool
+}
+
+type BrazeSyncCursor struct {
+	Feed       string
+	PositionTs time.Time
+	PositionID uuid.UUID
+	MovedAt    time.Time
+}
+
 type DeletionFxaPending struct {
 	EmailID               uuid.UUID
 	XactID                int64
