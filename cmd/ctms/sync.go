@@ -38,8 +38,8 @@ type syncCmd struct {
 
 // newESP makes the Braze client of the configuration; its request metrics go to reg.
 // Tests replace it with an in-memory ESP.
-var newESP = func(b *config.Braze, reg prometheus.Registerer, logger *slog.Logger) (braze.ESP, error) {
-	return nil, errors.New("the Braze client is not built in yet") // wired to braze.New at merge
+var newESP = func(b *config.Braze, reg prometheus.Registerer, _ *slog.Logger) (braze.ESP, error) {
+	return braze.New(braze.Config{URL: b.URL, APIKey: b.APIKey, Registerer: reg})
 }
 
 // loadSync reads the configuration of the sync commands: the common one and Braze's.
