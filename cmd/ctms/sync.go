@@ -184,8 +184,8 @@ func (c syncStatusCmd) Run(sio stdio) error {
 			fmt.Fprintf(sio.Out, "oldest:      %s (%s ago)\n", s.Oldest.UTC().Format(time.RFC3339), now.Sub(*s.Oldest).Round(time.Second))
 		}
 		for _, c := range cursors {
-			fmt.Fprintf(sio.Out, "feed %-9s read to %s (lag %s)\n", c.Feed+":", c.Position.UTC().Format(time.RFC3339Nano),
-				now.Sub(c.Position).Round(time.Second))
+			fmt.Fprintf(sio.Out, "feed %-10s read up to the change of %s (cursor moved %s ago)\n", c.Feed+":",
+				c.Position.UTC().Format(time.RFC3339Nano), now.Sub(c.MovedAt).Round(time.Second))
 		}
 		fmt.Fprintf(sio.Out, "dead letters: %d\n", s.Dead)
 		if s.Dead == 0 {
@@ -308,7 +308,7 @@ func (c *syncVerifyCmd) Run(sio stdio) error {
 		return err
 	}
 	return withSyncDB(func(ctx context.Context, conn *pgx.Conn) error {
-		drifts, n, err := brazesync.Verify(ctx, conn, esp, c.Sample, c.Repair)
+		drifts, n, skipped, err := brazesync.Verify(ctx, conn, esp, c.Sample, c.Repair)
 		if err != nil {
 			return err
 		}
@@ -325,6 +325,9 @@ func (c *syncVerifyCmd) Run(sio stdio) error {
 			}
 		}
 		fmt.Fprintf(sio.Out, "%d of %d contacts drifted.\n", len(contacts), n)
+		if skipped > 0 {
+			fmt.Fprintf(sio.Out, "%d contacts of the sample skipped: a push of theirs is due.\n", skipped)
+		}
 		if len(contacts) == 0 {
 			return nil
 		}

@@ -500,7 +500,8 @@ WHERE ($1::uuid[] IS NULL OR e.email_id = ANY($1::uuid[]))
   AND ($2::timestamptz IS NULL OR e.update_timestamp >= $2::timestamptz)
 ON CONFLICT (email_id) DO UPDATE SET
   pending = true, pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, now()),
-  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL
+  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL,
+  aliases_pushed = NULL
 `
 
 type BrazeResyncParams struct {
@@ -534,9 +535,11 @@ func (q *Queries) BrazeRetryDead(ctx context.Context, db DBTX) (int64, error) {
 }
 
 const brazeSample = `-- name: BrazeSample :many
+
 SELECT email_id FROM emails ORDER BY random() LIMIT $1
 `
 
+// added again after the push (a profile created again has none)
 // A random sample of contacts, for `ctms sync verify`.
 func (q *Queries) BrazeSample(ctx context.Context, db DBTX, maxRows int32) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, brazeSample, maxRows)
@@ -610,11 +613,12 @@ func (q *Queries) BrazeStatus(ctx context.Context, db DBTX) (BrazeStatusRow, err
 }
 
 const brazeSyncStates = `-- name: BrazeSyncStates :many
-SELECT email_id, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY($1::uuid[])
+SELECT email_id, pending, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY($1::uuid[])
 `
 
 type BrazeSyncStatesRow struct {
 	EmailID       uuid.UUID
+	Pending       bool
 	LastPushed    []byte
 	AliasesPushed []byte
 }
@@ -628,7 +632,12 @@ func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.
 	items := []BrazeSyncStatesRow{}
 	for rows.Next() {
 		var i BrazeSyncStatesRow
-		if err := rows.Scan(&i.EmailID, &i.LastPushed, &i.AliasesPushed); err != nil {
+		if err := rows.Scan(
+			&i.EmailID,
+			&i.Pending,
+			&i.LastPushed,
+			&i.AliasesPushed,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -639,29 +648,44 @@ func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.
 	return items, nil
 }
 
-const brazeTracked = `-- name: BrazeTracked :exec
-UPDATE braze_sync_contacts SET
-  last_pushed = $1, last_pushed_at = $2,
-  profile_created_at = coalesce(profile_created_at, $2),
-  aliases_due_at = $3
-WHERE email_id = $4
+const brazeTrackedBatch = `-- name: BrazeTrackedBatch :exec
+UPDATE braze_sync_contacts AS s SET
+  last_pushed = u.state::jsonb, last_pushed_at = $1,
+  profile_created_at = CASE WHEN u.full_push THEN $1 ELSE coalesce(s.profile_created_at, $1) END,
+  aliases_due_at = CASE WHEN u.has_due THEN u.due END,
+  pending = s.seq <> u.seq,
+  pending_since = CASE WHEN s.seq = u.seq THEN NULL ELSE s.pending_since END,
+  full_push = s.full_push AND s.seq <> u.seq,
+  retries = 0, next_attempt_at = NULL, last_error = NULL
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::bigint[]) AS seq,
+        unnest($4::text[]) AS state, unnest($5::boolean[]) AS full_push,
+        unnest($6::boolean[]) AS has_due, unnest($7::timestamptz[]) AS due) AS u
+WHERE s.email_id = u.id
 `
 
-type BrazeTrackedParams struct {
-	State        []byte
-	Now          *time.Time
-	AliasesDueAt *time.Time
-	EmailID      uuid.UUID
+type BrazeTrackedBatchParams struct {
+	Now        *time.Time
+	EmailIds   []uuid.UUID
+	Seqs       []int64
+	States     []string
+	FullPushes []bool
+	HasDue     []bool
+	Due        []time.Time
 }
 
-// Braze acknowledged a push of state; the aliases are due from aliases_due_at
-// (NULL: none to add).
-func (q *Queries) BrazeTracked(ctx context.Context, db DBTX, arg BrazeTrackedParams) error {
-	_, err := db.Exec(ctx, brazeTracked,
-		arg.State,
+// Braze acknowledged pushes of these states (parallel arrays): each is recorded
+// and its queued change settled unless it was queued again meanwhile (seq
+// moved). The aliases are due from due where has_due (else none to add). A full
+// push (resync, repair) may have created the profile again: it counts as the creation.
+func (q *Queries) BrazeTrackedBatch(ctx context.Context, db DBTX, arg BrazeTrackedBatchParams) error {
+	_, err := db.Exec(ctx, brazeTrackedBatch,
 		arg.Now,
-		arg.AliasesDueAt,
-		arg.EmailID,
+		arg.EmailIds,
+		arg.Seqs,
+		arg.States,
+		arg.FullPushes,
+		arg.HasDue,
+		arg.Due,
 	)
 	return err
 }

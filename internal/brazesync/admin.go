@@ -125,44 +125,54 @@ var sensitive = map[string]bool{"email": true, "first_name": true, "last_name": 
 
 // Verify reads the profiles of a random sample of n contacts back from Braze
 // (/users/export/ids) and compares them field by field with what CTMS would push.
-// With repair, the drifted contacts are queued for a push of every attribute (the
-// running syncer sends CTMS's state). It returns the drifts and the sample's size.
-func Verify(ctx context.Context, d store.DB, esp braze.ESP, n int, repair bool) ([]Drift, int, error) {
+// Contacts with a push due are skipped (Braze is about to change). With repair, the
+// drifted contacts are queued for a push of every attribute (the running syncer sends
+// CTMS's state). It returns the drifts, the number of contacts compared and skipped.
+func Verify(ctx context.Context, d store.DB, esp braze.ESP, n int, repair bool) (drifts []Drift, compared, skipped int, err error) {
 	q := db.New()
 	ids, err := q.BrazeSample(ctx, d, int32(min(n, 1<<30))) // #nosec G115 -- bounded
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	m, err := NewEngine(d, esp, Options{}).mapping(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	contacts, err := store.New(d).Contacts(ctx, ids)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	states, err := q.BrazeSyncStates(ctx, d, ids)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	aliasesPushed := map[uuid.UUID]map[string]string{}
+	due := map[uuid.UUID]bool{}
 	for _, s := range states {
+		due[s.EmailID] = s.Pending
 		var a map[string]string
 		if s.AliasesPushed != nil {
 			_ = json.Unmarshal(s.AliasesPushed, &a)
 		}
 		aliasesPushed[s.EmailID] = a
 	}
-	var drifts []Drift
 	drifted := map[uuid.UUID]bool{}
-	for chunk := range chunks(contacts, braze.MaxExportIDs) {
+	sample := contacts[:0]
+	for _, c := range contacts {
+		if due[c.Email.EmailID] {
+			skipped++
+			continue
+		}
+		sample = append(sample, c)
+	}
+	for chunk := range chunks(sample, braze.MaxExportIDs) {
 		ext := make([]string, len(chunk))
 		for i := range chunk {
 			ext[i] = chunk[i].Email.EmailID.String()
 		}
 		profiles, err := esp.Export(ctx, ext)
 		if err != nil {
-			return nil, 0, fmt.Errorf("braze export: %w", err)
+			return nil, 0, 0, fmt.Errorf("braze export: %w", err)
 		}
 		byID := map[string]braze.Profile{}
 		for _, p := range profiles {
@@ -188,10 +198,10 @@ func Verify(ctx context.Context, d store.DB, esp braze.ESP, n int, repair bool) 
 	}
 	if repair && len(drifted) > 0 {
 		if _, err := Resync(ctx, d, slices.Collect(maps.Keys(drifted)), nil); err != nil {
-			return drifts, len(contacts), err
+			return drifts, len(sample), skipped, err
 		}
 	}
-	return drifts, len(contacts), nil
+	return drifts, len(sample), skipped, nil
 }
 
 // comparedFields are the attributes verify compares (update_timestamp and

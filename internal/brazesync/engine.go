@@ -407,39 +407,50 @@ func (e *Engine) track(ctx context.Context, req *trackRequest, plans map[*queued
 	}
 	now := e.opt.Now()
 	e.opt.Metrics.errors("minor", len(bad))
-	// One transaction for the batch's records: one commit, not one per contact.
+	// The batch's records: failures one by one (rare), acknowledged pushes in one
+	// statement, all in one transaction.
+	var ok db.BrazeTrackedBatchParams
+	ok.Now = &now
+	var acked []*queued
+	for _, q := range req.items {
+		if _, failed := bad[q]; failed {
+			continue
+		}
+		state, err := json.Marshal(plans[q].State)
+		if err != nil {
+			return err
+		}
+		due, hasDue := now, false
+		if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
+			created := now
+			if q.row.ProfileCreatedAt != nil && !q.row.FullPush {
+				created = *q.row.ProfileCreatedAt
+			}
+			due, hasDue = created.Add(e.opt.AliasDelay), true
+		}
+		ok.EmailIds, ok.Seqs, ok.States = append(ok.EmailIds, q.row.EmailID), append(ok.Seqs, q.row.Seq), append(ok.States, string(state))
+		ok.FullPushes, ok.HasDue, ok.Due = append(ok.FullPushes, q.row.FullPush), append(ok.HasDue, hasDue), append(ok.Due, due)
+		acked = append(acked, q)
+	}
 	err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
-		for _, q := range req.items {
-			if why, ok := bad[q]; ok {
-				if err := e.recordFailure(ctx, tx, q, why); err != nil {
-					return err
-				}
-				continue
-			}
-			state, err := json.Marshal(plans[q].State)
-			if err != nil {
+		for q, why := range bad {
+			if err := e.recordFailure(ctx, tx, q, why); err != nil {
 				return err
 			}
-			var due *time.Time
-			if len(AliasesToAdd(q.contact, q.aliases)) > 0 {
-				created := now
-				if q.row.ProfileCreatedAt != nil {
-					created = *q.row.ProfileCreatedAt
-				}
-				d := created.Add(e.opt.AliasDelay)
-				due = &d
-			}
-			if err := e.q.BrazeTracked(ctx, tx, db.BrazeTrackedParams{EmailID: q.row.EmailID, State: state, Now: &now, AliasesDueAt: due}); err != nil {
-				return fmt.Errorf("record push: %w", err)
-			}
-			if err := e.settle(ctx, tx, q); err != nil {
-				return err
-			}
+		}
+		if len(acked) == 0 {
+			return nil
+		}
+		if err := e.q.BrazeTrackedBatch(ctx, tx, ok); err != nil {
+			return fmt.Errorf("record pushes: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, q := range acked {
+		e.lagOf(q)
 	}
 	e.opt.Metrics.synced("track", len(req.items)-len(bad))
 	return nil
@@ -565,6 +576,7 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 		aliases []braze.Alias
 	}
 	var todo []owned
+	var none []uuid.UUID
 	for _, id := range ids {
 		c := byID[id]
 		var add []braze.Alias
@@ -572,12 +584,20 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			add = AliasesToAdd(c, pushed[id])
 		}
 		if len(add) == 0 {
-			if err := e.q.BrazeAliasesDrop(ctx, e.db, id); err != nil {
-				return 0, err
-			}
+			none = append(none, id)
 			continue
 		}
 		todo = append(todo, owned{id, add})
+	}
+	if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+		for _, id := range none {
+			if err := e.q.BrazeAliasesDrop(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, err
 	}
 	for len(todo) > 0 {
 		var req []braze.Alias
@@ -594,15 +614,20 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			e.opt.Metrics.errors("request", 1)
 			return 0, &TransientError{Err: err} // still due: tried again after the back-off
 		}
-		for _, o := range todo[:n] {
-			p := pushed[o.id]
-			for _, a := range o.aliases {
-				p[a.Label] = a.Name
+		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+			for _, o := range todo[:n] {
+				p := pushed[o.id]
+				for _, a := range o.aliases {
+					p[a.Label] = a.Name
+				}
+				b, _ := json.Marshal(p)
+				if err := e.q.BrazeAliasesAcked(ctx, tx, db.BrazeAliasesAckedParams{EmailID: o.id, Aliases: b}); err != nil {
+					return err
+				}
 			}
-			b, _ := json.Marshal(p)
-			if err := e.q.BrazeAliasesAcked(ctx, e.db, db.BrazeAliasesAckedParams{EmailID: o.id, Aliases: b}); err != nil {
-				return 0, err
-			}
+			return nil
+		}); err != nil {
+			return 0, err
 		}
 		e.opt.Metrics.synced("alias", n)
 		todo = todo[n:]

@@ -36,7 +36,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now =
 
 // env is a fresh database, an engine on a connection of its own, and writers.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	pool  *pgxpool.Pool // the writers' (the API's store, psql-like statements)
 	conn  *pgx.Conn     // the engine's
@@ -48,7 +48,7 @@ type env struct {
 
 var ctx = context.Background()
 
-func connect(t *testing.T, url string) *pgx.Conn {
+func connect(t testing.TB, url string) *pgx.Conn {
 	t.Helper()
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -64,7 +64,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	return conn
 }
 
-func newEnv(t *testing.T, opt brazesync.Options) *env {
+func newEnv(t testing.TB, opt brazesync.Options) *env {
 	t.Helper()
 	url := testdb.NewDatabase(t)
 	pc, err := pgxpool.ParseConfig(url)
@@ -540,4 +540,114 @@ func TestQueuedDuringPushNotLost(t *testing.T) {
 	if n := v.esp.tracked[c.Email.EmailID.String()]; n != 2 {
 		t.Errorf("pushed %d times, want 2 (the resync's full push)", n)
 	}
+}
+
+// TestVerify: drift is reported field by field (a changed attribute, a missing alias,
+// a missing profile); contacts with a push due are skipped; --repair queues the
+// drifted ones for a full push, after which nothing drifts.
+func TestVerify(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	v.mapping("mozilla-and-you", groupNews, "News")
+	a := v.create("a@example.com", nil)
+	b := v.create("b@example.com", nil)
+	c := v.create("c@example.com", nil)
+	v.step()
+	v.clock.add(time.Hour)
+	v.step() // the aliases
+	v.esp.mu.Lock()
+	v.esp.profiles[a.Email.EmailID.String()]["email_subscribe"] = "unsubscribed"
+	delete(v.esp.profiles[a.Email.EmailID.String()], "user_aliases")
+	delete(v.esp.profiles, b.Email.EmailID.String())
+	v.esp.mu.Unlock()
+	v.replace(c, func(c *contact.Contact) { c.Email.FirstName = sp("Pending") })
+	v.step() // queues c (capture) and pushes it: make it due again without capture
+	v.exec(`UPDATE braze_sync_contacts SET pending = true, seq = seq + 1, pending_since = now() WHERE email_id = $1`, c.Email.EmailID)
+
+	drifts, compared, skipped, err := brazesync.Verify(ctx, v.conn, v.esp, 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compared != 2 || skipped != 1 {
+		t.Errorf("compared %d, skipped %d; want 2 and 1 (the contact with a push due)", compared, skipped)
+	}
+	var got []string
+	for _, d := range drifts {
+		got = append(got, fmt.Sprintf("%s %s %v", d.EmailID, d.Field, d.NotInBraze))
+	}
+	slices.Sort(got)
+	want := []string{
+		fmt.Sprintf("%s alias basket_token false", a.Email.EmailID),
+		fmt.Sprintf("%s email_subscribe false", a.Email.EmailID),
+		fmt.Sprintf("%s profile true", b.Email.EmailID),
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("drifts\n%v\nwant\n%v", got, want)
+	}
+	if _, _, _, err := brazesync.Verify(ctx, v.conn, v.esp, 10, true); err != nil {
+		t.Fatal(err)
+	}
+	v.step()
+	v.clock.add(time.Hour)
+	v.step()
+	drifts, _, _, err = brazesync.Verify(ctx, v.conn, v.esp, 10, false)
+	if err != nil || len(drifts) != 0 {
+		t.Errorf("after the repair: %+v, %v", drifts, err)
+	}
+}
+
+// TestBackfillWithoutEvents: the backfill of docs/operations.md for profiles Braze
+// already holds: pushed with no mapping, then mapped and resynced, every profile gets
+// its subscription group and no subscribe event.
+func TestBackfillWithoutEvents(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	c := v.create("known@example.com", nil)
+	v.step()
+	v.mapping("mozilla-and-you", groupNews, "News")
+	if n, err := brazesync.Resync(ctx, v.pool, nil, nil); err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	v.step()
+	id := c.Email.EmailID.String()
+	if g := fmt.Sprint(v.esp.profile(id)["subscription_groups"]); !strings.Contains(g, groupNews.String()) {
+		t.Errorf("groups %s", g)
+	}
+	if ev := v.esp.eventNames(id); len(ev) != 0 {
+		t.Errorf("events %v, want none", ev)
+	}
+}
+
+// BenchmarkBackfill pushes BRAZE_BACKFILL_CONTACTS (default 20,000) contacts, each with
+// a mapped newsletter, from a fresh cursor to an in-memory ESP, and reports the rate:
+// the syncer's own cost (database reads and records), Braze's latency aside.
+// go test ./internal/brazesync -run '^$' -bench Backfill -benchtime 1x
+func BenchmarkBackfill(b *testing.B) {
+	n := 20000
+	if s := os.Getenv("BRAZE_BACKFILL_CONTACTS"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	v := newEnv(b, brazesync.Options{AliasDelay: 5 * time.Minute}) // the default: aliases come later
+	v.mapping("mozilla-and-you", groupNews, "News")
+	v.exec(`INSERT INTO emails (email_id, primary_email, basket_token, first_name, mailing_country, email_lang)
+		SELECT uuid_generate_v4(), 'bulk' || i || '@example.com', uuid_generate_v4()::text, 'Ann', 'us', 'en'
+		FROM generate_series(1, $1::int) i`, n)
+	v.exec(`INSERT INTO newsletters (email_id, name, subscribed) SELECT email_id, 'mozilla-and-you', true FROM emails`)
+	v.exec(`ANALYZE`)
+	b.ResetTimer()
+	start := time.Now()
+	for {
+		worked, err := v.e.Step(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !worked {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(v.esp.profiles) != n {
+		b.Fatalf("%d profiles, want %d", len(v.esp.profiles), n)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "contacts/s")
 }

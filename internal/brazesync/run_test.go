@@ -134,3 +134,36 @@ func TestAuthFailureUnhealthyWithoutHammering(t *testing.T) {
 	eventually(t, "pushed once the key works", 10*time.Second, func() bool { return esp.profile(c.Email.EmailID.String()) != nil })
 	eventually(t, "healthy again", 5*time.Second, func() bool { return rep.health.Snapshot().Healthy })
 }
+
+// TestReconnectsAfterLostSession: a lone replica whose session is terminated (a
+// database restart, a failover) reconnects, leads again and pushes what follows.
+func TestReconnectsAfterLostSession(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	rep := startReplica(t, v.url, newMemESP(), brazesync.Options{})
+	eventually(t, "leading", 10*time.Second, func() bool { return rep.health.Snapshot().Leader })
+	v.exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ctms-sync'`)
+	c := v.create("after@example.com", nil)
+	eventually(t, "pushed after the reconnection", 10*time.Second, func() bool {
+		return rep.esp.profile(c.Email.EmailID.String()) != nil
+	})
+}
+
+// TestUnhealthyWithoutDatabase: a replica that cannot reach the database is unhealthy
+// (its /__heartbeat__ answers 503) and keeps trying.
+func TestUnhealthyWithoutDatabase(t *testing.T) {
+	tries := 0
+	h := &brazesync.Health{}
+	r := &brazesync.Runner{
+		Connect: func(context.Context) (*pgx.Conn, error) { tries++; return nil, fmt.Errorf("connection refused") },
+		ESP:     newMemESP(), Health: h, Options: brazesync.Options{PollInterval: 5 * time.Millisecond},
+	}
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_ = r.Run(rctx)
+	if s := h.Snapshot(); s.Healthy || s.Database == "ok" || s.Leader {
+		t.Errorf("snapshot %+v without a database", s)
+	}
+	if tries < 2 {
+		t.Errorf("%d connection attempts, want retries", tries)
+	}
+}

@@ -77,14 +77,23 @@ WHERE email_id = @email_id;
 DELETE FROM braze_sync_contacts
 WHERE email_id = @email_id AND seq = @seq AND last_pushed IS NULL AND NOT delete_pending;
 
--- name: BrazeTracked :exec
--- Braze acknowledged a push of state; the aliases are due from aliases_due_at
--- (NULL: none to add).
-UPDATE braze_sync_contacts SET
-  last_pushed = @state, last_pushed_at = @now,
-  profile_created_at = coalesce(profile_created_at, @now),
-  aliases_due_at = sqlc.narg(aliases_due_at)
-WHERE email_id = @email_id;
+-- name: BrazeTrackedBatch :exec
+-- Braze acknowledged pushes of these states (parallel arrays): each is recorded
+-- and its queued change settled unless it was queued again meanwhile (seq
+-- moved). The aliases are due from due where has_due (else none to add). A full
+-- push (resync, repair) may have created the profile again: it counts as the creation.
+UPDATE braze_sync_contacts AS s SET
+  last_pushed = u.state::jsonb, last_pushed_at = @now,
+  profile_created_at = CASE WHEN u.full_push THEN @now ELSE coalesce(s.profile_created_at, @now) END,
+  aliases_due_at = CASE WHEN u.has_due THEN u.due END,
+  pending = s.seq <> u.seq,
+  pending_since = CASE WHEN s.seq = u.seq THEN NULL ELSE s.pending_since END,
+  full_push = s.full_push AND s.seq <> u.seq,
+  retries = 0, next_attempt_at = NULL, last_error = NULL
+FROM (SELECT unnest(@email_ids::uuid[]) AS id, unnest(@seqs::bigint[]) AS seq,
+        unnest(@states::text[]) AS state, unnest(@full_pushes::boolean[]) AS full_push,
+        unnest(@has_due::boolean[]) AS has_due, unnest(@due::timestamptz[]) AS due) AS u
+WHERE s.email_id = u.id;
 
 -- name: BrazeFailed :exec
 -- A push of this contact failed: retried after next_attempt_at, parked at the retry limit.
@@ -136,14 +145,15 @@ WHERE (sqlc.narg(email_ids)::uuid[] IS NULL OR e.email_id = ANY(sqlc.narg(email_
   AND (sqlc.narg(since)::timestamptz IS NULL OR e.update_timestamp >= sqlc.narg(since)::timestamptz)
 ON CONFLICT (email_id) DO UPDATE SET
   pending = true, pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, now()),
-  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL;
+  seq = s.seq + 1, full_push = true, retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL,
+  aliases_pushed = NULL; -- added again after the push (a profile created again has none)
 
 -- name: BrazeSample :many
 -- A random sample of contacts, for `ctms sync verify`.
 SELECT email_id FROM emails ORDER BY random() LIMIT @max_rows;
 
 -- name: BrazeSyncStates :many
-SELECT email_id, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY(@email_ids::uuid[]);
+SELECT email_id, pending, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY(@email_ids::uuid[]);
 
 -- name: BrazeMappingList :many
 SELECT newsletter, subscription_group_id, title, update_timestamp FROM braze_subscription_groups
