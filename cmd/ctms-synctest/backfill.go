@@ -39,7 +39,7 @@ func (s *idSet) all() map[string]bool {
 // past, as in a database that existed before `ctms sync`.
 const backfillSQL = `
 WITH g AS (
-  SELECT i, md5('synctest-' || i)::uuid AS id,
+  SELECT i, {{id}} AS id,
          now() - interval '400 days' + i * interval '1 second' AS created
   FROM generate_series(1, $1::int) AS i)
 INSERT INTO emails (email_id, primary_email, basket_token, first_name, last_name, mailing_country,
@@ -59,20 +59,20 @@ SELECT id, 'c' || i || '@example.com',
 FROM g;
 
 INSERT INTO newsletters (email_id, name, subscribed, format, lang, source)
-SELECT md5('synctest-' || i)::uuid, n.name, (i + n.k) % 5 <> 0, 'H', 'en', 'https://www.mozilla.org/'
+SELECT {{id}}, n.name, (i + n.k) % 5 <> 0, 'H', 'en', 'https://www.mozilla.org/'
 FROM generate_series(1, $1::int) AS i,
      unnest(ARRAY['mozilla-and-you', 'mozilla-foundation', 'firefox-news', 'knowledge-is-power',
                   'about-mozilla', 'mdnplus']) WITH ORDINALITY AS n(name, k)
 WHERE (i * 7919 + n.k * 104729) % 3 = 0;
 
 INSERT INTO waitlists (email_id, name, source, fields, subscribed)
-SELECT md5('synctest-' || i)::uuid, w.name, 'https://www.mozilla.org/', '{"geo": "fr"}', (i + w.k) % 6 <> 0
+SELECT {{id}}, w.name, 'https://www.mozilla.org/', '{"geo": "fr"}', (i + w.k) % 6 <> 0
 FROM generate_series(1, $1::int) AS i,
      unnest(ARRAY['vpn', 'relay', 'monitor']) WITH ORDINALITY AS w(name, k)
 WHERE (i * 31 + w.k * 17) % 4 = 0;
 
 INSERT INTO fxa (fxa_id, email_id, primary_email, created_date, lang, first_service, account_deleted)
-SELECT CASE WHEN i % 3 = 0 THEN md5('fxa-' || i) END, md5('synctest-' || i)::uuid,
+SELECT CASE WHEN i % 3 = 0 THEN md5('fxa-' || i) END, {{id}},
   'c' || i || '@fxa.example.com',
   to_char(now() - interval '300 days' + i * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
   'en,fr', 'sync', i % 30 = 0
@@ -94,7 +94,19 @@ type backfillContact struct {
 func (d *drill) backfill(ctx context.Context, r *report) error {
 	t0 := time.Now()
 	// One statement per round trip: pgx sends a multi-statement string only without parameters.
-	for _, stmt := range strings.Split(strings.TrimSpace(backfillSQL), ";\n") {
+	// The API takes only version 4 UUIDs: md5 with the version and variant digits set.
+	script := strings.ReplaceAll(backfillSQL, "{{id}}", "overlay(overlay(md5('synctest-' || i) placing '4' from 13) placing '8' from 17)::uuid")
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// A bulk load: no foreign key or other triggers (the syncers are not running yet).
+	if _, err := conn.Exec(ctx, "SET session_replication_role = replica"); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET session_replication_role") }()
+	for _, stmt := range strings.Split(strings.TrimSpace(script), ";\n") {
 		stmt = strings.TrimSpace(stmt)
 		if stmt == "" {
 			continue
@@ -103,7 +115,7 @@ func (d *drill) backfill(ctx context.Context, r *report) error {
 		if strings.Contains(stmt, "$1") {
 			args = append(args, d.o.contacts)
 		}
-		if _, err := d.pool.Exec(ctx, stmt, args...); err != nil {
+		if _, err := conn.Exec(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("backfill: %w", err)
 		}
 	}

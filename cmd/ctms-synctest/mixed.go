@@ -10,7 +10,7 @@ import (
 
 // Partitions of the backfilled contacts (indices): each has one writer.
 const (
-	importFirst, importLast = 1, 20_000      // the bulk opt-out import
+	importFirst, importLast = 1, 10_000      // the bulk opt-out import
 	apiFirst, apiPer        = 20_001, 500    // API writer w: apiFirst+w*apiPer …
 	apiWriters              = 4              //
 	sqlFirst, sqlLast       = 23_001, 24_000 // the SQL writer
@@ -81,11 +81,11 @@ func (d *drill) bulkImport(ctx context.Context, t *tally) {
 		}
 	}
 	if err != nil {
-		t.add("SQL bulk opt-out import (20,000 contacts) error")
+		t.add("SQL bulk opt-out import (10,000 contacts) error")
 		logf("bulk import failed: %v", err)
 		return
 	}
-	t.add("SQL bulk opt-out import (20,000 contacts) ok")
+	t.add("SQL bulk opt-out import (10,000 contacts) ok")
 }
 
 // mixedPhase writes through the API and by SQL while the faults happen.
@@ -133,8 +133,17 @@ func (d *drill) mixedPhase(ctx context.Context, r *report) error {
 	}
 	at(2 * scale)
 	logf("bulk opt-out import of %d contacts by SQL", importLast-importFirst+1)
+	t := time.Now()
 	d.bulkImport(ctx, r.writes)
-	at(5 * scale)
+	logf("bulk import committed after %.1f s", time.Since(t).Seconds())
+	// Kill while the leader pushes the import: once its backlog metric shows it queued.
+	for t := time.Now(); time.Since(t) < 8*time.Second; time.Sleep(100 * time.Millisecond) {
+		if l := d.leader(ctx); l != nil {
+			if b, _ := metric(ctx, l.metricsURL, "ctms_background_braze_sync_backlog"); b > 500 {
+				break
+			}
+		}
+	}
 	step(func() error { return d.killLeader(ctx, r, "pushing the bulk import") })
 	at(10 * scale)
 	logf("faults: 20 %% of the fake's requests fail (10 %% 500, 5 %% held 1 s then 504, 5 %% applied then dropped)")

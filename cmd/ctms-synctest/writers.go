@@ -49,8 +49,21 @@ type owned struct {
 
 // tally counts the writes by operation and outcome.
 type tally struct {
-	mu     sync.Mutex
-	counts map[string]int
+	mu      sync.Mutex
+	counts  map[string]int
+	samples map[string]string
+}
+
+// sample keeps the first answer of an unexpected client error, for the report.
+func (t *tally) sample(key, answer string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.samples == nil {
+		t.samples = map[string]string{}
+	}
+	if _, ok := t.samples[key]; !ok {
+		t.samples[key] = answer[:min(len(answer), 300)]
+	}
 }
 
 func (t *tally) add(key string) {
@@ -70,6 +83,9 @@ func (t *tally) String() string {
 	var b strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&b, "    %-44s %6d\n", k, t.counts[k])
+		if a, ok := t.samples[k]; ok {
+			fmt.Fprintf(&b, "        (first answer: %s)\n", a)
+		}
 	}
 	return b.String()
 }
@@ -137,12 +153,15 @@ func (w *apiWriter) send(ctx context.Context, op, method, path string, body any,
 	if body != nil {
 		b, _ = json.Marshal(body)
 	}
-	st, _, err := do(ctx, method, w.d.api+path, w.d.token, "application/json", b)
+	st, answer, err := do(ctx, method, w.d.api+path, w.d.token, "application/json", b)
 	switch {
 	case err != nil:
 		w.t.add(op + " error")
 	default:
 		w.t.add(fmt.Sprintf("%s %d", op, st))
+		if st/100 == 4 {
+			w.t.sample(fmt.Sprintf("%s %d", op, st), string(answer))
+		}
 	}
 	return err == nil && st == want
 }
