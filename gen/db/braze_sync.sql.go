@@ -74,6 +74,23 @@ func (q *Queries) BrazeAliasesDue(ctx context.Context, db DBTX, arg BrazeAliases
 	return items, nil
 }
 
+const brazeAliasesRejected = `-- name: BrazeAliasesRejected :exec
+UPDATE braze_sync_contacts SET aliases_due_at = NULL, last_error = $1
+WHERE email_id = $2
+`
+
+type BrazeAliasesRejectedParams struct {
+	LastError *string
+	EmailID   uuid.UUID
+}
+
+// Braze rejected an alias of the contact: nothing due until its next push, the
+// reason kept.
+func (q *Queries) BrazeAliasesRejected(ctx context.Context, db DBTX, arg BrazeAliasesRejectedParams) error {
+	_, err := db.Exec(ctx, brazeAliasesRejected, arg.LastError, arg.EmailID)
+	return err
+}
+
 const brazeCursorGet = `-- name: BrazeCursorGet :many
 
 SELECT position_ts, position_id FROM braze_sync_cursor WHERE feed = $1

@@ -267,20 +267,13 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 			deletes = append(deletes, q)
 		}
 	}
-	failed := map[*queued]bool{}
 	for chunk := range chunks(deletes, braze.MaxDeleteIDs) {
 		extIDs := make([]string, len(chunk))
 		for i, q := range chunk {
 			extIDs[i] = q.row.EmailID.String()
 		}
 		if err := e.esp.Delete(ctx, extIDs); err != nil {
-			if ferr := e.failed(ctx, chunk, err); ferr != nil {
-				return 0, ferr
-			}
-			for _, q := range chunk {
-				failed[q] = true
-			}
-			continue
+			return 0, e.failed(ctx, chunk, err) // the step stops and backs off
 		}
 		now := e.opt.Now()
 		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
@@ -302,12 +295,8 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 	// States: a Track request holds at most MaxTrackObjects attributes and events.
 	var settled []*queued
 	var req trackRequest
-	var sendErr error
 	plans := map[*queued]Plan{}
 	for _, q := range batch {
-		if failed[q] {
-			continue
-		}
 		if q.contact == nil {
 			settled = append(settled, q)
 			continue
@@ -319,15 +308,15 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 		}
 		plans[q] = p
 		if !req.fits(p) {
-			if sendErr = e.track(ctx, &req, plans); sendErr != nil {
-				return 0, sendErr
+			if err := e.track(ctx, &req, plans); err != nil {
+				return 0, err
 			}
 			req = trackRequest{}
 		}
 		req.add(q, p)
 	}
-	if sendErr = e.track(ctx, &req, plans); sendErr != nil {
-		return 0, sendErr
+	if err := e.track(ctx, &req, plans); err != nil {
+		return 0, err
 	}
 	if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
 		for _, q := range settled {
@@ -475,7 +464,7 @@ func (e *Engine) lagOf(q *queued) {
 // failed handles a request that Braze (or the network) refused as a whole: ErrAuth
 // stops the step; any other error counts as a failed attempt of each contact, tried
 // again after a back-off, parked past the retry limit. It returns the error to stop
-// the step with (the step then backs off).
+// the step with (never nil: the runner then backs off).
 func (e *Engine) failed(ctx context.Context, items []*queued, err error) error {
 	if errors.Is(err, braze.ErrAuth) {
 		e.opt.Metrics.errors("auth", 1)
@@ -606,16 +595,36 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			req = append(req, todo[n].aliases...)
 			n++
 		}
+		// Aliases Braze rejected (unknown external id, alias held by another profile):
+		// the others were added; these are not tried again until the contact's next push.
+		rejected := map[uuid.UUID]string{}
 		if err := e.esp.NewAliases(ctx, req); err != nil {
-			if errors.Is(err, braze.ErrAuth) {
+			minor, isMinor := errors.AsType[*braze.MinorErrors](err)
+			switch {
+			case errors.Is(err, braze.ErrAuth):
 				e.opt.Metrics.errors("auth", 1)
 				return 0, err
+			case !isMinor:
+				e.opt.Metrics.errors("request", 1)
+				return 0, &TransientError{Err: err} // still due: tried again after the back-off
 			}
-			e.opt.Metrics.errors("request", 1)
-			return 0, &TransientError{Err: err} // still due: tried again after the back-off
+			for _, me := range minor.Errors {
+				if me.Index >= 0 && me.Index < len(req) {
+					id := uuid.MustParse(req[me.Index].ExternalID) // ours: an email_id
+					rejected[id] = Redact("braze rejected the alias " + req[me.Index].Label + ": " + me.Type)
+				}
+			}
+			e.opt.Metrics.errors("minor", len(rejected))
 		}
 		if err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
 			for _, o := range todo[:n] {
+				if why, ok := rejected[o.id]; ok {
+					e.opt.Logger.Warn("alias rejected", obs.LoggerKey, logger, "email_id", o.id.String(), "error", why)
+					if err := e.q.BrazeAliasesRejected(ctx, tx, db.BrazeAliasesRejectedParams{EmailID: o.id, LastError: &why}); err != nil {
+						return err
+					}
+					continue
+				}
 				p := pushed[o.id]
 				for _, a := range o.aliases {
 					p[a.Label] = a.Name

@@ -651,3 +651,33 @@ func BenchmarkBackfill(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "contacts/s")
 }
+
+// TestRejectedAliasNotRetriedForever: an alias Braze rejects (held by another
+// profile) leaves the others added and is not tried again at every step (which
+// would hold the whole syncer in back-off); its reason is kept.
+func TestRejectedAliasNotRetriedForever(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	v.esp.rejectAlias = func(a braze.Alias) string {
+		if a.Label == "fxa_id" {
+			return "alias already taken"
+		}
+		return ""
+	}
+	c := v.create("taken@example.com", func(c *contact.Contact) { c.Fxa = &contact.FirefoxAccounts{FxaID: sp("taken")} })
+	other := v.create("fine@example.com", nil)
+	v.step()
+	calls := len(v.esp.callList())
+	v.clock.add(time.Hour)
+	v.step()
+	if got := len(v.esp.callList()); got != calls {
+		t.Errorf("%d more requests after the rejection", got-calls)
+	}
+	if len(v.esp.aliases) != 2 || v.esp.aliases[0].ExternalID == v.esp.aliases[1].ExternalID {
+		t.Errorf("aliases added %v: want both basket_tokens", v.esp.aliases)
+	}
+	var why string
+	if err := v.pool.QueryRow(ctx, `SELECT coalesce(last_error, '') FROM braze_sync_contacts WHERE email_id = $1`, c.Email.EmailID).Scan(&why); err != nil || !strings.Contains(why, "alias fxa_id") {
+		t.Errorf("last error %q (%v)", why, err)
+	}
+	_ = other
+}

@@ -22,7 +22,10 @@ type memESP struct {
 	tracked  map[string]int
 	// minor names objects to reject; err fails every request while set.
 	minor func(attrs []braze.Attributes, events []braze.Event) []braze.MinorError
-	err   error
+	// rejectAlias names an alias to reject (a non-empty reason), as Braze does with a
+	// minor error.
+	rejectAlias func(a braze.Alias) string
+	err         error
 }
 
 func newMemESP() *memESP {
@@ -107,12 +110,22 @@ func (f *memESP) NewAliases(_ context.Context, aliases []braze.Alias) error {
 	if len(aliases) > braze.MaxAliases {
 		return errTooMany
 	}
-	for _, a := range aliases {
+	var rejected []braze.MinorError
+	for i, a := range aliases {
+		if f.rejectAlias != nil {
+			if why := f.rejectAlias(a); why != "" {
+				rejected = append(rejected, braze.MinorError{InputArray: "user_aliases", Index: i, Type: why})
+				continue
+			}
+		}
 		f.aliases = append(f.aliases, a)
 		if p, ok := f.profiles[a.ExternalID]; ok {
 			list, _ := p["user_aliases"].([]any)
 			p["user_aliases"] = append(list, map[string]any{"alias_label": a.Label, "alias_name": a.Name})
 		}
+	}
+	if len(rejected) > 0 {
+		return &braze.MinorErrors{Endpoint: "/users/alias/new", Errors: rejected}
 	}
 	return nil
 }

@@ -48,7 +48,8 @@ func TestLaterMigrationsKeepPythonSchema(t *testing.T) {
 	dump := dumpSchema(t, testdb.NewDatabase(t))
 	got := dumpStatements(dump)
 	require.Contains(t, strings.Join(strings.Fields(dump), " "),
-		"CREATE FUNCTION public.ctms_notify_access_change() RETURNS trigger LANGUAGE plpgsql AS $$ "+
+		"CREATE FUNCTION public.ctms_notify_access_change() RETURNS trigger LANGUAGE plpgsql "+
+			"SET search_path TO 'pg_catalog', 'pg_temp' AS $$ "+ // sql/migrations/00008_database_hardening.sql
 			"BEGIN PERFORM pg_notify('ctms_access', TG_TABLE_NAME); RETURN NULL; END $$;",
 		"the notify triggers' function may only send a notification")
 

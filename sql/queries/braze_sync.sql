@@ -112,6 +112,12 @@ LIMIT @max_rows;
 UPDATE braze_sync_contacts SET aliases_pushed = @aliases, aliases_due_at = NULL
 WHERE email_id = @email_id;
 
+-- name: BrazeAliasesRejected :exec
+-- Braze rejected an alias of the contact: nothing due until its next push, the
+-- reason kept.
+UPDATE braze_sync_contacts SET aliases_due_at = NULL, last_error = @last_error
+WHERE email_id = @email_id;
+
 -- name: BrazeAliasesDrop :exec
 -- The contact is gone (or has no alias to add): nothing due.
 UPDATE braze_sync_contacts SET aliases_due_at = NULL WHERE email_id = @email_id;
