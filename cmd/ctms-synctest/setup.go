@@ -99,9 +99,11 @@ func setUp(ctx context.Context, o options) (*drill, error) {
 		return d, fmt.Errorf("create database: %w", err)
 	}
 	d.dbURL = d.pg.url("ctms")
-	secret := make([]byte, 32)
+	secret, hashKey := make([]byte, 32), make([]byte, 32)
 	_, _ = rand.Read(secret)
-	d.env = cleanEnv("CTMS_DB_URL="+d.dbURL, "CTMS_SECRET_KEY="+hex.EncodeToString(secret), "CTMS_USE_MOZLOG=false",
+	_, _ = rand.Read(hashKey)
+	d.env = cleanEnv("CTMS_DB_URL="+d.dbURL, "CTMS_SECRET_KEY="+hex.EncodeToString(secret),
+		"CTMS_DELETION_HASH_KEY="+hex.EncodeToString(hashKey), "CTMS_USE_MOZLOG=false",
 		"CTMS_LOGGING_LEVEL=INFO", "SENTRY_DSN=")
 	if _, err := runCmd(d.env, o.ctmsBin, "migrate"); err != nil {
 		return d, err
