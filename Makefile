@@ -16,7 +16,7 @@ NPM ?= npm
 TOOLS := tools/contract
 NODE_BIN := $(TOOLS)/node_modules/.bin
 
-.PHONY: build generate dashboards rules-test ops-test check security lint-spec contract e2e npm-tools db migrate run test fuzz bench ha-test
+.PHONY: build generate dashboards rules-test ops-test check security lint-spec contract e2e npm-tools db migrate run test fuzz bench ha-test sync-test sync-bench
 
 ## build: compile bin/ctms
 build:
@@ -130,3 +130,17 @@ bench:
 ## postgresql-15-auto-failover when missing (root). About 2 minutes; .ci/run runs it.
 ha-test:
 	GO=$(GO) scripts/ha-test.sh
+
+## sync-test: the Braze sync drill (scripts/sync-test.sh, cmd/ctms-synctest): a private PostgreSQL,
+## ctms serve, two ctms sync replicas and ctms-brazefake on loopback; 100,000 contacts backfilled,
+## mixed API and SQL writes, the active syncer SIGKILLed 3 times, 20 % failed requests, a 429 storm,
+## a PostgreSQL restart; then every profile, deletion and the order of accepted writes checked
+## against the database. Prints the figures (backfill rate, takeover times). .ci/run runs it.
+sync-test:
+	GO=$(GO) scripts/sync-test.sh drill
+
+## sync-bench: the lag benchmark of ctms sync (cmd/ctms-synctest -mode bench): 200 writes/s through
+## the API for 30 s, then the 50th/99th percentile from each write's response to ctms-brazefake's
+## acceptance (docs/performance.md#braze-sync)
+sync-bench:
+	GO=$(GO) scripts/sync-test.sh bench

@@ -7,6 +7,7 @@
 //	ctms-brazefake [-listen 127.0.0.1:0] [-api-key KEY]
 //	    [-server-error-rate P] [-timeout-rate P] [-drop-rate P] [-rate-limit-rate P] [-hang 10s]
 //	    [-seed N] [-track-limit 3000/3s] [-delete-alias-limit 20000/1m] [-export-limit 250/1m]
+//	    [-record-attributes]
 package main
 
 import (
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(limitFlag{&o.TrackLimit}, "track-limit", "rate limit of /users/track (N/duration)")
 	fs.Var(limitFlag{&o.DeleteAliasLimit}, "delete-alias-limit", "rate limit shared by /users/delete and /users/alias/new")
 	fs.Var(limitFlag{&o.ExportLimit}, "export-limit", "rate limit of /users/export/ids")
+	fs.BoolVar(&o.RecordAttributes, "record-attributes", false, "keep each applied attributes object in GET /_state's writes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

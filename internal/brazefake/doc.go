@@ -4,7 +4,8 @@
 // keeps the workspace in memory and lets tests inspect it (Server.Profile, Server.Writes, ...)
 // or, over HTTP (cmd/ctms-brazefake), GET /_state (the whole State as JSON), GET /_counters
 // (Counters) and PUT /_faults (Faults as JSON, hang as "hang_ms"). Server.Writes gives each
-// accepted change with the time it was accepted, to measure how far a sync lags.
+// accepted change with the time it was accepted, to measure how far a sync lags
+// (with Options.RecordAttributes, the attributes object applied, to tell which state it carried).
 //
 // # Endpoints and their answers
 //

@@ -58,6 +58,9 @@ type Options struct {
 	Faults           Faults
 	Seed             uint64 // of the fault draws
 	Now              func() time.Time
+	// RecordAttributes keeps each applied attributes object in its Write (Write.Attributes),
+	// so that a drill can tell which state each accepted write carried.
+	RecordAttributes bool
 }
 
 // Server is the fake Braze workspace and its HTTP handler.
@@ -65,6 +68,7 @@ type Server struct {
 	apiKey  string
 	limited map[string][]string
 	now     func() time.Time
+	record  bool // Options.RecordAttributes
 
 	mu       sync.Mutex
 	limits   map[string]*window // by limit group
@@ -102,6 +106,7 @@ func New(o Options) *Server {
 		apiKey:  o.APIKey,
 		limited: o.LimitedKeys,
 		now:     o.Now,
+		record:  o.RecordAttributes,
 		limits: map[string]*window{
 			"track":        {limit: def(o.TrackLimit, DefaultTrackLimit)},
 			"delete_alias": {limit: def(o.DeleteAliasLimit, DefaultDeleteAliasLimit)},

@@ -407,3 +407,29 @@ func TestConcurrentRequests(t *testing.T) {
 	require.Len(t, s.Deleted(), 40)
 	require.Equal(t, 80, s.Counters().Requests[brazefake.PathTrack]["200"])
 }
+
+// With RecordAttributes, each attributes write carries the object applied ($time
+// normalised, nulls kept); without it, none does.
+func TestRecordAttributes(t *testing.T) {
+	t.Parallel()
+	body := `{"attributes":[{"external_id":"e1","_update_existing_only":false,"email":"e1@example.com","first_name":null,
+		"subscription_groups":[{"subscription_group_id":"g1","subscription_state":"subscribed"}],
+		"user_attributes_v1":[{"updated_at":{"$time":"2026-12-06T01:00:00.123456Z"},"unsub_reason":null}]}],
+		"events":[{"external_id":"e1","name":"Firefox - subscribe","time":"2026-12-06T01:00:01Z"}]}`
+	s, url := start(t, brazefake.Options{RecordAttributes: true})
+	require.Equal(t, http.StatusOK, track(t, url, body).status)
+	writes := s.Writes()
+	require.Len(t, writes, 2)
+	require.Equal(t, map[string]any{
+		"external_id": "e1", "_update_existing_only": false, "email": "e1@example.com", "first_name": nil,
+		"subscription_groups": []any{map[string]any{"subscription_group_id": "g1", "subscription_state": "subscribed"}},
+		"user_attributes_v1":  []any{map[string]any{"updated_at": "2026-12-06T01:00:00.123Z", "unsub_reason": nil}},
+	}, writes[0].Attributes)
+	require.Nil(t, writes[1].Attributes, "an event write carries no attributes")
+
+	s, url = start(t, brazefake.Options{})
+	require.Equal(t, http.StatusOK, track(t, url, body).status)
+	for _, w := range s.Writes() {
+		require.Nil(t, w.Attributes)
+	}
+}

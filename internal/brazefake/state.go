@@ -58,6 +58,9 @@ type Write struct {
 	At         time.Time `json:"at"`
 	Kind       string    `json:"kind"` // "attributes", "event", "alias" or "delete"
 	ExternalID string    `json:"external_id"`
+	// Attributes is the attributes object applied, $time values normalised (Kind
+	// "attributes", with Options.RecordAttributes only).
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // Counters count the requests by path and status ("dropped" for a dropped answer), the faults
@@ -336,7 +339,19 @@ func (s *Server) applyAttributes(v any, now time.Time) string {
 	}
 	maps.Copy(p.SubscriptionGroups, groups)
 	p.UpdatedAt = now
-	s.writes = append(s.writes, Write{At: now, Kind: "attributes", ExternalID: id})
+	w := Write{At: now, Kind: "attributes", ExternalID: id}
+	if s.record {
+		w.Attributes = map[string]any{"external_id": id}
+		maps.Copy(w.Attributes, standard)
+		maps.Copy(w.Attributes, custom)
+		if v, ok := obj["subscription_groups"]; ok {
+			w.Attributes["subscription_groups"] = deepCopy(v)
+		}
+		if v, ok := obj["_update_existing_only"]; ok {
+			w.Attributes["_update_existing_only"] = v
+		}
+	}
+	s.writes = append(s.writes, w)
 	return ""
 }
 
