@@ -13,7 +13,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
@@ -308,8 +307,8 @@ func plainValid(p *openapi3.Parameter, path map[string]string, q url.Values) boo
 		return false
 	}
 	if p.Schema.Value.Format == "uuid" {
-		_, err := uuid.Parse(v)
-		return err == nil
+		_, why := fastapi.ParseUUID(v)
+		return why == ""
 	}
 	return true
 }
