@@ -283,10 +283,15 @@ func (p *parser) digits() int {
 	return n
 }
 
-// JSONInvalid is FastAPI's 422 item for a body that is not JSON, at the position
-// Python's json module reports: the index, in characters, of the character where
-// decoding failed (the length at the end).
+// JSONInvalid is FastAPI's 422 item for a body that is not JSON: loc ["body",
+// position] and ctx.error as Python's json module reports them (pyJSONError).
+// Text Python would take but CTMS-Go does not (NaN, nesting past maxDepth) is
+// placed where encoding/json stops, as "Expecting value".
 func JSONInvalid(data []byte) ValidationItem {
+	if msg, pos, ok := pyJSONError(data); ok {
+		return ValidationItem{Type: "json_invalid", Loc: []any{"body", int64(pos)},
+			Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": msg}}
+	}
 	var v any
 	off := int64(len(data))
 	if se, ok := errors.AsType[*json.SyntaxError](json.Unmarshal(data, &v)); ok {

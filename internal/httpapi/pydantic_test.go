@@ -54,3 +54,75 @@ func TestUUIDsAsPydanticParsesThem(t *testing.T) {
 	})
 	require.Equal(t, http.StatusOK, a.do("GET", "/ctms/"+id, nil).Status)
 }
+
+// FastAPI answers a body json.loads refuses with one item
+// {"type":"json_invalid","loc":["body",e.pos],"msg":"JSON decode error",
+// "input":{},"ctx":{"error":e.msg}}: e is CPython's JSONDecodeError, whose msg
+// and pos (in characters) are the C scanner's (Python 3.12): "Expecting value"
+// where no value starts, "Expecting ',' delimiter" / "Expecting ':' delimiter"
+// where the delimiter should be, "Expecting property name enclosed in double
+// quotes" where a key should start (after a trailing comma too), "Extra data"
+// after the document, "Unterminated string starting at" its quote, "Invalid
+// \escape" at the backslash. A body of whitespace is not empty: json.loads
+// fails on it at its end.
+func TestBodiesAsPythonsJSONDecoderRefusesThem(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id := uuid.NewString()
+	cases := []struct {
+		body string
+		pos  int
+		msg  string
+	}{
+		{`{"email": }`, 10, "Expecting value"},
+		{"  \n", 3, "Expecting value"},
+		{`{"email": {"primary_email": "x"}`, 32, "Expecting ',' delimiter"},
+		{`{"email": {"primary_email": "é"} "amo": {}}`, 33, "Expecting ',' delimiter"},
+		{`{"email" {}}`, 9, "Expecting ':' delimiter"},
+		{`{email: {}}`, 1, "Expecting property name enclosed in double quotes"},
+		{`{"email": {},}`, 13, "Expecting property name enclosed in double quotes"},
+		{`{} x`, 3, "Extra data"},
+		{`{"email": "x`, 10, "Unterminated string starting at"},
+		{`{"a": "\x"}`, 7, "Invalid \\escape"},
+		{"{\"a\": \"\t\"}", 7, "Invalid control character at"},
+		{`[1 2]`, 3, "Expecting ',' delimiter"},
+		{`{"a": -}`, 6, "Expecting value"},
+	}
+	for _, w := range writes(id) {
+		for _, c := range cases {
+			t.Run(w.method+"/"+c.body, func(t *testing.T) {
+				r := a.on(t).do(w.method, w.path, c.body, noAuth()) // before authentication
+				require.Equal(t, []map[string]any{{"type": "json_invalid", "loc": arr{"body", float64(c.pos)},
+					"msg": "JSON decode error", "input": obj{}, "ctx": obj{"error": c.msg}}}, validationErrors(t, r))
+			})
+		}
+	}
+	a.noRows(id)
+}
+
+// Python's json.loads decodes bytes that start with a UTF-8 byte-order mark
+// as utf-8-sig (json.detect_encoding), so such a body is a contact.
+func TestBodyWithByteOrderMark(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id, body := newContact()
+	r := a.do("POST", "/ctms", append([]byte("\uFEFF"), mustJSON(t, body)...))
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	r = a.do("PATCH", "/ctms/"+id, "\uFEFF"+`{"email": {"first_name": "Bom"}}`)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, "Bom", at(t, r.JSON(t), "email", "first_name"))
+}
+
+// FastAPI validates a JSON null body as a required body that is absent:
+// {"type":"missing","loc":["body"],"msg":"Field required","input":null}.
+func TestNullBodyIsMissing(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id := uuid.NewString()
+	for _, w := range writes(id) {
+		r := a.do(w.method, w.path, "null")
+		require.Equal(t, []map[string]any{{"type": "missing", "loc": arr{"body"}, "msg": "Field required", "input": nil}},
+			validationErrors(t, r), w.method)
+	}
+	a.noRows(id)
+}
