@@ -22,7 +22,7 @@ func TestParseUUIDAsTheUUIDCrate(t *testing.T) {
 		require.Equal(t, id, got.String(), ok)
 	}
 	for _, c := range []struct{ in, why string }{
-		{" " + id + " ", "invalid character: found ` ` at 1"},          // spaces are characters, not trimmed
+		{" " + id + " ", "invalid character: found ` ` at 1"}, // spaces are characters, not trimmed
 		{id + " ", "invalid character: found ` ` at 37"},
 		{"g" + id[1:], "invalid character: found `g` at 1"},
 		{"1", "invalid length: expected length 32 for simple format, found 1"},
@@ -33,8 +33,8 @@ func TestParseUUIDAsTheUUIDCrate(t *testing.T) {
 		{"332de237-cab7-4461-bcc3-48e68f42bd5", "invalid group length in group 4: expected 12, found 11"},
 		{"{" + id[:35] + "}", "invalid group length in group 4: expected 12, found 13"}, // measured on the whole input
 		{"urn:uuid:" + id[:8] + "x" + id[9:], "invalid character: found `x` at 18"},
-		{"URN:UUID:" + id, "invalid character: found `U` at 1"},                         // the prefix is lower-case only
-		{"[" + id + "]", "invalid character: found `[` at 1"},                           // google/uuid takes any wrapper
+		{"URN:UUID:" + id, "invalid character: found `U` at 1"}, // the prefix is lower-case only
+		{"[" + id + "]", "invalid character: found `[` at 1"},   // google/uuid takes any wrapper
 		{"é" + id[2:], "invalid character: found `é` at 1"},
 		{"an-invalid-id", "invalid character: found `n` at 2"},
 	} {

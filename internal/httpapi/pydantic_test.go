@@ -126,3 +126,57 @@ func TestNullBodyIsMissing(t *testing.T) {
 	}
 	a.noRows(id)
 }
+
+// /updates' parameters in the Python CTMS: start: datetime; end:
+// Union[datetime, Literal['']]; limit: Union[int, Literal['']]; mofo_relevant:
+// Union[bool, Literal['']]. pydantic lists a union's errors one per member,
+// tagged (loc [..., "int"], [..., "literal['']"]); a literal's is
+// literal_error "Input should be ''" with ctx.expected "''". A datetime in lax
+// mode that speedate cannot read is retried as a date, and the date's reason
+// is reported: datetime_from_date_parsing "Input should be a valid datetime or
+// date, {error}" with ctx.error. speedate takes "T", "t", "_" or a space
+// between date and time, and "Z" or "z" for UTC.
+func TestUpdatesParametersAsPydantic(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	dtItem := func(param, input, why string) map[string]any {
+		return obj{"type": "datetime_from_date_parsing", "loc": arr{"query", param},
+			"msg": "Input should be a valid datetime or date, " + why, "input": input, "ctx": obj{"error": why}}
+	}
+	literal := func(param, input string) map[string]any {
+		return obj{"type": "literal_error", "loc": arr{"query", param, "literal['']"}, "msg": "Input should be ''",
+			"input": input, "ctx": obj{"expected": "''"}}
+	}
+	tagged := func(item map[string]any, tag string) map[string]any {
+		item["loc"] = append(item["loc"].([]any), tag)
+		return item
+	}
+	for start, echo := range map[string]string{"2099-01-01t00:00:00z": "2099-01-01T00:00:00Z",
+		"2099-01-01_00:00": "2099-01-01T00:00:00", "2099-01-01%2000:00:00%2B0100": "2099-01-01T00:00:00+01:00"} {
+		r := a.do("GET", "/updates?start="+start, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s: %s", start, r.Body)
+		require.Equal(t, echo, r.Object(t)["start"], start)
+	}
+	cases := []struct {
+		query string
+		want  []map[string]any
+	}{
+		{"start=foo", []map[string]any{dtItem("start", "foo", "input is too short")}},
+		{"start=2020-13-01", []map[string]any{dtItem("start", "2020-13-01", "month value is outside expected range of 1-12")}},
+		{"start=2020-02-30", []map[string]any{dtItem("start", "2020-02-30", "day value is outside expected range")}},
+		{"start=2020-01-01X00:00", []map[string]any{dtItem("start", "2020-01-01X00:00", "unexpected extra characters at the end of the input")}},
+		{"start=2020-01-01&end=2020-01-0", []map[string]any{
+			tagged(dtItem("end", "2020-01-0", "input is too short"), "datetime"), literal("end", "2020-01-0")}},
+		{"start=2020-01-01&limit=1.5", []map[string]any{
+			{"type": "int_parsing", "loc": arr{"query", "limit", "int"}, "msg": "Input should be a valid integer, unable to parse string as an integer", "input": "1.5"},
+			literal("limit", "1.5")}},
+		{"start=2020-01-01&mofo_relevant=maybe", []map[string]any{
+			{"type": "bool_parsing", "loc": arr{"query", "mofo_relevant", "bool"}, "msg": "Input should be a valid boolean, unable to interpret input", "input": "maybe"},
+			literal("mofo_relevant", "maybe")}},
+	}
+	for _, c := range cases {
+		t.Run(c.query, func(t *testing.T) {
+			require.Equal(t, c.want, validationErrors(t, a.on(t).do("GET", "/updates?"+c.query, nil)))
+		})
+	}
+}
