@@ -332,7 +332,8 @@ func LaxBool(v any) (b, ok bool) {
 }
 
 // CoerceLaxBooleans turns, in the decoded body, the lax booleans where schema
-// expects a boolean into booleans. Values the schema does not describe are left.
+// expects a boolean into booleans, and lax dates where it expects a date into
+// YYYY-MM-DD. Values the schema does not describe are left.
 func (d *Decoded) CoerceLaxBooleans(schema *openapi3.Schema) {
 	d.Value = coerce(d.Value, schema)
 }
@@ -361,6 +362,13 @@ func coerce(v any, s *openapi3.Schema) any {
 		if schemaFor(s, "boolean") != nil {
 			if b, ok := LaxBool(x); ok {
 				return b
+			}
+		}
+		// A lax date: a midnight date-time or Unix time is that day. What
+		// LaxDate refuses is left for the validator (schemaItem names why).
+		if str := schemaFor(s, "string"); str != nil && str.Format == "date" {
+			if day, p := LaxDate(x); p == nil {
+				return day
 			}
 		}
 	}

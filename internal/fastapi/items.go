@@ -167,6 +167,13 @@ func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
 	if len(s.Enum) > 0 {
 		field = "enum" // a literal: any mismatch, of type too, is a literal_error
 	}
+	if s.Format == "date" && (field == "format" || field == "type") {
+		// What LaxDate refuses (CoerceLaxBooleans took what it accepts).
+		if _, p := LaxDate(se.Value); p != nil {
+			item.Type, item.Msg, item.Ctx = p.Type, p.Msg, p.Ctx
+			return item
+		}
+	}
 	switch field {
 	case "required":
 		// kin reports the object; name the missing property like pydantic does.

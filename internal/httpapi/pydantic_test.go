@@ -180,3 +180,50 @@ func TestUpdatesParametersAsPydantic(t *testing.T) {
 		})
 	}
 }
+
+// pydantic's `date` in lax mode (amo.last_login): "YYYY-MM-DD"; a date-time
+// or a Unix time at midnight is that day; one with a time is
+// date_from_datetime_inexact ("Datetimes provided to dates should have zero
+// time - e.g. be exact dates"); text that is no date-time either is
+// date_from_datetime_parsing with speedate's reason in msg and ctx.error;
+// another type (true) is date_type.
+func TestLastLoginAsPydanticDate(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	for _, given := range []any{"2021-01-28T00:00:00", float64(1611792000), "2021-01-28 00:00:00Z", "1611792000"} {
+		id, body := newContact()
+		body["amo"] = obj{"last_login": given}
+		r := a.do("POST", "/ctms", body)
+		require.Equal(t, http.StatusCreated, r.Status, "%v: %s", given, r.Body)
+		require.Equal(t, "2021-01-28", at(t, a.get(id), "amo", "last_login"), given)
+		r = a.do("PATCH", "/ctms/"+id, obj{"amo": obj{"last_login": given, "display_name": "x"}})
+		require.Equal(t, http.StatusOK, r.Status, "%v: %s", given, r.Body)
+	}
+	loc := arr{"body", "amo", "last_login"}
+	inexact := obj{"type": "date_from_datetime_inexact", "loc": loc,
+		"msg": "Datetimes provided to dates should have zero time - e.g. be exact dates"}
+	parsing := func(why string) map[string]any {
+		return obj{"type": "date_from_datetime_parsing", "loc": loc, "msg": "Input should be a valid date or datetime, " + why, "ctx": obj{"error": why}}
+	}
+	cases := []struct {
+		given any
+		want  map[string]any
+	}{
+		{"2021-01-28T10:00:00", inexact},
+		{float64(1611792001), inexact},
+		{"2021-01-32", parsing("day value is outside expected range")},
+		{"yesterday", parsing("input is too short")},
+		{"the day before", parsing("invalid character in year")},
+		{"2021", inexact}, // a Unix time (33 minutes past 1970-01-01)
+		{"2021-01", parsing("input is too short")},
+		{"2021-01-28X", parsing("invalid datetime separator, expected `T`, `t`, `_` or space")},
+		{true, obj{"type": "date_type", "loc": loc, "msg": "Input should be a valid date"}},
+	}
+	for _, c := range cases {
+		id, body := newContact()
+		body["amo"] = obj{"last_login": c.given}
+		c.want["input"] = c.given
+		require.Equal(t, []map[string]any{c.want}, validationErrors(t, a.do("POST", "/ctms", body)), "%v", c.given)
+		a.noRows(id)
+	}
+}

@@ -39,6 +39,14 @@ func init() {
 		}
 		return nil
 	}))
+	// Dates: the canonical YYYY-MM-DD of a real day (what fastapi's lax reading
+	// leaves of the dates pydantic accepts).
+	openapi3.DefineStringFormatValidator("date", openapi3.NewCallbackValidator(func(s string) error {
+		if day, p := fastapi.LaxDate(s); p != nil || day != s {
+			return errors.New("not a date")
+		}
+		return nil
+	}))
 	openapi3.DefineStringFormatValidator("uri", openapi3.NewCallbackValidator(func(s string) error {
 		if why := urlProblem(s); why != "" {
 			return fmt.Errorf("%s", why)
