@@ -128,10 +128,10 @@ func TestNullBodyIsMissing(t *testing.T) {
 }
 
 // /updates' parameters in the Python CTMS: start: datetime; end:
-// Union[datetime, Literal['']]; limit: Union[int, Literal['']]; mofo_relevant:
-// Union[bool, Literal['']]. pydantic lists a union's errors one per member,
-// tagged (loc [..., "int"], [..., "literal['']"]); a literal's is
-// literal_error "Input should be ''" with ctx.expected "''". A datetime in lax
+// Union[datetime, Literal[”]]; limit: Union[int, Literal[”]]; mofo_relevant:
+// Union[bool, Literal[”]]. pydantic lists a union's errors one per member,
+// tagged (loc [..., "int"], [..., "literal[”]"]); a literal's is
+// literal_error "Input should be ”" with ctx.expected "”". A datetime in lax
 // mode that speedate cannot read is retried as a date, and the date's reason
 // is reported: datetime_from_date_parsing "Input should be a valid datetime or
 // date, {error}" with ctx.error. speedate takes "T", "t", "_" or a space
@@ -226,4 +226,49 @@ func TestLastLoginAsPydanticDate(t *testing.T) {
 		require.Equal(t, []map[string]any{c.want}, validationErrors(t, a.do("POST", "/ctms", body)), "%v", c.given)
 		a.noRows(id)
 	}
+}
+
+// Starlette's router, as the Python CTMS runs it: routes are matched in
+// registration order on the percent-decoded path ({param} is one non-empty
+// segment without "/"); a wrong method gets 405 with Allow listing the methods
+// of the first route whose path matched (Route.handle), not of all of them;
+// with no match, redirect_slashes answers 307 when the path with its trailing
+// slashes stripped (rstrip("/")), or with one added, matches a route; else 404.
+// FastAPI's HTML pages are "text/html; charset=utf-8"; prometheus_client's text
+// format is "text/plain; version=0.0.4; charset=utf-8".
+func TestRoutingAsStarlette(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id := uuid.NewString()
+	for _, c := range []struct{ method, path, allow string }{
+		{"POST", "/ctms/" + id, "GET"}, // GET /ctms/{email_id} comes before PUT, PATCH and DELETE
+		{"DELETE", "/ctms", "GET"},     // GET /ctms comes before POST /ctms
+		{"HEAD", "/ctms/" + id, "GET"},
+		{"POST", "/updates", "GET"},
+		{"POST", "/__heartbeat__", "GET, HEAD"},
+	} {
+		r := a.do(c.method, c.path, nil)
+		require.Equal(t, http.StatusMethodNotAllowed, r.Status, "%s %s", c.method, c.path)
+		require.Equal(t, c.allow, r.Header.Get("Allow"), "%s %s", c.method, c.path)
+		if c.method != "HEAD" {
+			require.Equal(t, obj{"detail": "Method Not Allowed"}, r.Object(t))
+		}
+	}
+	// "/ctms//" (decoded) matches no route; stripped of its trailing slashes it is /ctms.
+	r := a.do("GET", "/ctms/%2F?primary_email=x", nil)
+	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
+	require.Equal(t, "/ctms?primary_email=x", r.Header.Get("Location"))
+	for _, c := range []struct{ method, path string }{
+		{"GET", "//ctms"},                           // no route matches "//ctms" nor "//ctms/"
+		{"DELETE", "/ctms/a%2Fb%40example.com"},     // "/ctms/a/b@example.com" has one segment too many
+		{"GET", "/identity/" + id[:8] + "%2F" + id}, // likewise
+	} {
+		requireDetail(t, a.do(c.method, c.path, nil), http.StatusNotFound, "Not Found")
+	}
+	r = a.do("GET", "/docs", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "text/html; charset=utf-8", r.Header.Get("Content-Type"))
+	r = a.do("GET", "/metrics", nil, noAuth())
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "text/plain; version=0.0.4; charset=utf-8", r.Header.Get("Content-Type"))
 }

@@ -389,9 +389,11 @@ func TestTrailingSlashRedirectIgnoresHost(t *testing.T) {
 	r := a.do("GET", "/updates/?start=2020-01-01", nil, evilHost, withHeader("X-Forwarded-Host", "evil.example"))
 	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
 	require.Equal(t, "/updates?start=2020-01-01", r.Header.Get("Location"))
+	// Starlette strips "//updates/" to "//updates", which no route matches: 404,
+	// never a redirect to a network-path reference (//updates).
 	r = a.do("GET", "//updates/", nil, evilHost)
-	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
-	require.Equal(t, "/updates", r.Header.Get("Location"))
+	require.Equal(t, http.StatusNotFound, r.Status, "%s", r.Body)
+	require.Empty(t, r.Header.Get("Location"))
 	r = a.do("GET", "/ctms/", nil, evilHost)
 	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
 	require.Equal(t, "/ctms", r.Header.Get("Location"))
