@@ -272,3 +272,20 @@ func TestRoutingAsStarlette(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	require.Equal(t, "text/plain; version=0.0.4; charset=utf-8", r.Header.Get("Content-Type"))
 }
+
+// PATCH {"email": {"email_id": null}}: the schema lets null through (the
+// email_id check only compares a non-null id), the Python CTMS sets the
+// column to NULL, and PostgreSQL's NOT NULL on emails.email_id fails the
+// commit with an integrity error (class 23), which PATCH answers 409 with its
+// conflict text; nothing changes. An unknown contact is 404 first.
+func TestPatchNullEmailIDConflicts(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id, body := newContact()
+	before := a.create(body)
+	r := a.do("PATCH", "/ctms/"+id, `{"email": {"email_id": null, "first_name": "Changed"}}`)
+	requireDetail(t, r, http.StatusConflict, "Contact with primary_email, basket_token, mofo_email_id, or fxa_id already exists")
+	require.Equal(t, at(t, before, "email"), at(t, a.get(id), "email"))
+	r = a.do("PATCH", "/ctms/"+uuid.NewString(), `{"email": {"email_id": null}}`)
+	requireDetail(t, r, http.StatusNotFound, "Unknown email_id")
+}
