@@ -289,3 +289,22 @@ func TestPatchNullEmailIDConflicts(t *testing.T) {
 	r = a.do("PATCH", "/ctms/"+uuid.NewString(), `{"email": {"email_id": null}}`)
 	requireDetail(t, r, http.StatusNotFound, "Unknown email_id")
 }
+
+// Waitlist fields are checked by a pydantic model after the item (loc without
+// "fields"): an unknown field of relay or vpn is extra_forbidden "Extra inputs
+// are not permitted"; a geo over 100 characters string_too_long "String should
+// have at most 100 characters" with ctx.max_length: pydantic's messages, with
+// no hint of CTMS-Go's own.
+func TestWaitlistFieldItemsAsPydantic(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	long := strRepeat(101)
+	id, body := newContact()
+	body["waitlists"] = arr{obj{"name": "relay", "fields": obj{"foo": "bar"}}, obj{"name": "vpn", "fields": obj{"geo": long}}}
+	require.Equal(t, []map[string]any{
+		{"type": "extra_forbidden", "loc": arr{"body", "waitlists", float64(0), "foo"}, "msg": "Extra inputs are not permitted", "input": "bar"},
+		{"type": "string_too_long", "loc": arr{"body", "waitlists", float64(1), "geo"}, "msg": "String should have at most 100 characters",
+			"input": long, "ctx": obj{"max_length": float64(100)}},
+	}, validationErrors(t, a.do("POST", "/ctms", body)))
+	a.noRows(id)
+}
