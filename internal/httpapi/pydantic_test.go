@@ -308,3 +308,19 @@ func TestWaitlistFieldItemsAsPydantic(t *testing.T) {
 	}, validationErrors(t, a.do("POST", "/ctms", body)))
 	a.noRows(id)
 }
+
+// pydantic echoes as `input` the object json.loads built, so FastAPI's JSON
+// keeps the client's key order (a missing field's item echoes its parent).
+func TestInputKeepsClientKeyOrder(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id := uuid.NewString()
+	r := a.do("POST", "/ctms", `{"email": {"zeta": 1, "first_name": "A", "basket_token": null, "alpha": [true, "yes"]}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body),
+		`"type":"missing","loc":["body","email","primary_email"],"msg":"Field required","input":{"zeta":1,"first_name":"A","basket_token":null,"alpha":[true,"yes"]}`)
+	r = a.do("PUT", "/ctms/"+id, `{"email": {"primary_email": "x@example.com", "email_id": "`+id+`"}, "newsletters": [{"z": 1, "subscribed": "yes", "a": 2}]}`)
+	require.Contains(t, string(r.Body),
+		`"loc":["body","newsletters",0,"name"],"msg":"Field required","input":{"z":1,"subscribed":"yes","a":2}`)
+	a.noRows(id)
+}

@@ -228,6 +228,7 @@ func (s *server) validate(c *call) error {
 		}
 	}
 	if len(items) > 0 {
+		fastapi.KeepClientOrder(items, c.body)
 		return invalid(items...)
 	}
 	if c.op.hasJSONBody {
