@@ -1,7 +1,5 @@
 package fastapi
 
-import "unicode/utf8"
-
 // pyJSONError is where and why CPython's json.loads refuses text (its C
 // scanner, Python 3.12, as FastAPI calls it for a request body): the message
 // FastAPI puts in json_invalid's ctx.error and the position, in characters, it
@@ -143,7 +141,7 @@ func (sc *pyScanner) str(i int) (int, *pyErr) {
 					return 0, &pyErr{"Invalid \\uXXXX escape", j}
 				}
 				for k := j + 1; k <= j+4; k++ {
-					if s[k] >= utf8.RuneSelf || hexDigit(byte(s[k])) < 0 {
+					if !isHex(s[k]) {
 						return 0, &pyErr{"Invalid \\uXXXX escape", j}
 					}
 				}

@@ -37,25 +37,26 @@ func ParseUUID(s string) (id uuid.UUID, why string) {
 
 func hexRun(s string) (id uuid.UUID, ok bool) {
 	for i := range id {
-		hi, lo := hexDigit(s[2*i]), hexDigit(s[2*i+1])
-		if hi < 0 || lo < 0 {
+		hi, ok1 := hexDigit(rune(s[2*i]))
+		lo, ok2 := hexDigit(rune(s[2*i+1]))
+		if !ok1 || !ok2 {
 			return uuid.UUID{}, false
 		}
-		id[i] = byte(hi<<4 | lo)
+		id[i] = hi<<4 | lo
 	}
 	return id, true
 }
 
-func hexDigit(c byte) int {
+func hexDigit(c rune) (byte, bool) {
 	switch {
 	case c >= '0' && c <= '9':
-		return int(c - '0')
+		return byte(c - '0'), true
 	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
+		return byte(c-'a') + 10, true
 	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
+		return byte(c-'A') + 10, true
 	}
-	return -1
+	return 0, false
 }
 
 // uuidFailure is the crate's InvalidUuid::into_err and its Display (the
@@ -84,7 +85,7 @@ func uuidFailure(s string) string {
 				bounds[hyphens] = i
 			}
 			hyphens++
-		case r >= utf8.RuneSelf || hexDigit(byte(r)) < 0:
+		case !isHex(r):
 			return "invalid character: found `" + string(r) + "` at " + strconv.Itoa(i+offset+1)
 		}
 	}
@@ -107,4 +108,9 @@ func uuidFailure(s string) string {
 
 func groupLength(group, expected, found int) string {
 	return "invalid group length in group " + strconv.Itoa(group) + ": expected " + strconv.Itoa(expected) + ", found " + strconv.Itoa(found)
+}
+
+func isHex(r rune) bool {
+	_, ok := hexDigit(r)
+	return ok
 }
