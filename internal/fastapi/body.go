@@ -367,6 +367,9 @@ func coerce(v any, s *openapi3.Schema) any {
 		// A lax date: a midnight date-time or Unix time is that day. What
 		// LaxDate refuses is left for the validator (schemaItem names why).
 		if str := schemaFor(s, "string"); str != nil && str.Format == "date" {
+			if text, ok := x.(string); ok && IsDate(text) {
+				return v
+			}
 			if day, p := LaxDate(x); p == nil {
 				return day
 			}

@@ -355,3 +355,10 @@ func LaxDateTime(s string) (DateTime, *Problem) {
 	}
 	return d, nil
 }
+
+// IsDate tells whether s is a real day written YYYY-MM-DD (what LaxDate makes
+// of the dates it accepts), without allocating.
+func IsDate(s string) bool {
+	_, why := datePartial(s)
+	return why == "" && len(s) == 10
+}

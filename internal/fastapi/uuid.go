@@ -28,17 +28,29 @@ func ParseUUID(s string) (id uuid.UUID, why string) {
 		inner = s[9:]
 	}
 	if inner != "" && inner[8] == '-' && inner[13] == '-' && inner[18] == '-' && inner[23] == '-' {
-		if id, ok := hexRun(inner[:8] + inner[9:13] + inner[14:18] + inner[19:23] + inner[24:]); ok {
+		if id, ok := hexRun(inner, 8, 13, 18, 23); ok {
 			return id, ""
 		}
 	}
 	return uuid.UUID{}, uuidFailure(s)
 }
 
-func hexRun(s string) (id uuid.UUID, ok bool) {
+// hexRun reads 32 hex digits from s, skipping the given byte positions (the
+// hyphens), without allocating.
+func hexRun(s string, skip ...int) (id uuid.UUID, ok bool) {
+	j := 0
+	next := func() (byte, bool) {
+		for len(skip) > 0 && j == skip[0] {
+			j++
+			skip = skip[1:]
+		}
+		c := s[j]
+		j++
+		return hexDigit(rune(c))
+	}
 	for i := range id {
-		hi, ok1 := hexDigit(rune(s[2*i]))
-		lo, ok2 := hexDigit(rune(s[2*i+1]))
+		hi, ok1 := next()
+		lo, ok2 := next()
 		if !ok1 || !ok2 {
 			return uuid.UUID{}, false
 		}

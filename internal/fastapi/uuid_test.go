@@ -42,3 +42,10 @@ func TestParseUUIDAsTheUUIDCrate(t *testing.T) {
 		require.Equal(t, c.why, why, "%q", c.in)
 	}
 }
+
+func TestParseUUIDDoesNotAllocate(t *testing.T) {
+	for _, s := range []string{"332de237-cab7-4461-bcc3-48e68f42bd5c", "332de237cab74461bcc348e68f42bd5c", "{332de237-cab7-4461-bcc3-48e68f42bd5c}"} {
+		require.Zero(t, testing.AllocsPerRun(100, func() { _, _ = ParseUUID(s) }), s)
+	}
+	require.Zero(t, testing.AllocsPerRun(100, func() { _ = IsDate("2021-01-28") }))
+}

@@ -42,7 +42,7 @@ func init() {
 	// Dates: the canonical YYYY-MM-DD of a real day (what fastapi's lax reading
 	// leaves of the dates pydantic accepts).
 	openapi3.DefineStringFormatValidator("date", openapi3.NewCallbackValidator(func(s string) error {
-		if day, p := fastapi.LaxDate(s); p != nil || day != s {
+		if !fastapi.IsDate(s) {
 			return errors.New("not a date")
 		}
 		return nil
