@@ -229,7 +229,7 @@ log "formation ready after $(($(date +%s) - t0))s: node1 primary, node2 secondar
 # --- 3. schema and API client -------------------------------------------------------------
 secret_key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export CTMS_SECRET_KEY=$secret_key
-CTMS_DB_URL=$db_url "$ha/bin/ctms" migrate >"$ha/logs/migrate.log" 2>&1 || die "ctms migrate failed (see $ha/logs/migrate.log)"
+CTMS_DB_URL=$db_url CTMS_DELETION_HASH_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') "$ha/bin/ctms" migrate >"$ha/logs/migrate.log" 2>&1 || die "ctms migrate failed (see $ha/logs/migrate.log)"
 created=$(CTMS_DB_URL=$db_url "$ha/bin/ctms" clients create id_hatest hatest@example.com) || die "ctms clients create failed"
 client_secret=$(printf '%s\n' "$created" | sed -n 's/^ *- Client Secret: //p')
 [ -n "$client_secret" ] || die "no secret in the output of ctms clients create"

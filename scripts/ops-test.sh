@@ -3,9 +3,9 @@
 # behind PgBouncer. Everything runs on 127.0.0.1 in a temporary directory and is stopped on exit.
 #
 #   1. a PostgreSQL of its own (initdb), the roles of deploy/postgres/roles.sql, `ctms migrate`
-#      as ctms_migrate;
+#      as ctms_migrate, roles.sql again (the grants on the tables);
 #   2. PgBouncer 1.18 in transaction pooling mode in front of it;
-#   3. two `ctms serve` instances as ctms_app through PgBouncer, with
+#   3. `ctms clients` as ctms_admin, two `ctms serve` instances as ctms_app through PgBouncer, with
 #      default_query_exec_mode=cache_describe in CTMS_DB_URL (docs/operations.md#pgbouncer);
 #   4. Debian's prometheus with deploy/prometheus/ctms.rules.yml (CTMSDatabaseUnreachable's
 #      `for:` shortened in a test copy), scraping both instances every second;
@@ -88,8 +88,10 @@ psql -U postgres -d postgres -c "CREATE DATABASE ctms" >/dev/null
 psql -U postgres -d ctms -f "$repo/deploy/postgres/roles.sql" >/dev/null || die "deploy/postgres/roles.sql failed"
 CTMS_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export CTMS_SECRET_KEY
-CTMS_DB_URL="postgresql://ctms_migrate@127.0.0.1:$pg_port/ctms?sslmode=disable" "$repo/bin/ctms" migrate >"$tmp/logs/migrate.log" 2>&1 ||
-  die "ctms migrate as ctms_migrate failed"
+CTMS_DELETION_HASH_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+CTMS_DB_URL="postgresql://ctms_migrate@127.0.0.1:$pg_port/ctms?sslmode=disable" CTMS_DELETION_HASH_KEY=$CTMS_DELETION_HASH_KEY \
+  "$repo/bin/ctms" migrate >"$tmp/logs/migrate.log" 2>&1 || die "ctms migrate as ctms_migrate failed"
+psql -U postgres -d ctms -f "$repo/deploy/postgres/roles.sql" >/dev/null || die "deploy/postgres/roles.sql (after migrate) failed"
 
 # --- 2. PgBouncer, transaction pooling ----------------------------------------------------
 bouncer_port=$(free_port)
@@ -108,7 +110,7 @@ max_client_conn = 200
 logfile = $tmp/logs/pgbouncer.log
 pidfile = $tmp/pgbouncer.pid
 INI
-printf '"ctms_app" ""\n"ctms_migrate" ""\n' >"$tmp/userlist.txt"
+printf '"ctms_app" ""\n"ctms_admin" ""\n"ctms_migrate" ""\n' >"$tmp/userlist.txt"
 chmod 644 "$tmp/pgbouncer.ini" "$tmp/userlist.txt"
 (cd / && exec_pg "$pgbouncer" "$tmp/pgbouncer.ini" >/dev/null 2>&1) & pids+=($!)
 wait_port "$bouncer_port" PgBouncer
@@ -117,11 +119,12 @@ app_url="postgresql://ctms_app@127.0.0.1:$bouncer_port/ctms?sslmode=disable&defa
 # LISTEN needs a session: the access change listener goes to PostgreSQL directly.
 listen_url="postgresql://ctms_app@127.0.0.1:$pg_port/ctms?sslmode=disable"
 
-# --- 3. two instances as ctms_app through PgBouncer -------------------------------------------
-created=$(CTMS_DB_URL=$app_url "$repo/bin/ctms" clients create id_opstest opstest@example.com) || die "ctms clients create (as ctms_app) failed"
+# --- 3. the admin commands as ctms_admin, two instances as ctms_app through PgBouncer ------------
+admin_url="postgresql://ctms_admin@127.0.0.1:$bouncer_port/ctms?sslmode=disable&default_query_exec_mode=${CTMS_OPS_EXEC_MODE:-cache_describe}"
+created=$(CTMS_DB_URL=$admin_url "$repo/bin/ctms" clients create id_opstest opstest@example.com) || die "ctms clients create (as ctms_admin) failed"
 client_secret=$(printf '%s\n' "$created" | sed -n 's/^ *- Client Secret: //p')
 [ -n "$client_secret" ] || die "no secret in the output of ctms clients create"
-CTMS_DB_URL=$app_url "$repo/bin/ctms" clients grant id_opstest admin >/dev/null || die "ctms clients grant failed"
+CTMS_DB_URL=$admin_url "$repo/bin/ctms" clients grant id_opstest admin >/dev/null || die "ctms clients grant failed"
 ports=()
 for name in a b; do
   p=$(free_port)

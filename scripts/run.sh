@@ -6,7 +6,7 @@
 #
 # Without CTMS_DB_URL (or CTMS_DB_URL_FILE) it uses database `ctms` on the private server of
 # scripts/pg.sh. Without CTMS_SECRET_KEY (or CTMS_SECRET_KEY_FILE) it uses a random key made
-# once and kept in .data/secret_key.
+# once and kept in .data/secret_key; likewise CTMS_DELETION_HASH_KEY, in .data/deletion_hash_key.
 # The credentials of id_dev, printed when it is created, are kept in .data/dev_client.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +24,13 @@ if [ -z "${CTMS_SECRET_KEY:-}" ] && [ -z "${CTMS_SECRET_KEY_FILE:-}" ]; then
   fi
   CTMS_SECRET_KEY=$(cat .data/secret_key)
   export CTMS_SECRET_KEY
+fi
+if [ -z "${CTMS_DELETION_HASH_KEY:-}" ] && [ -z "${CTMS_DELETION_HASH_KEY_FILE:-}" ]; then
+  if [ ! -s .data/deletion_hash_key ]; then
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >.data/deletion_hash_key)
+  fi
+  CTMS_DELETION_HASH_KEY=$(cat .data/deletion_hash_key)
+  export CTMS_DELETION_HASH_KEY
 fi
 
 "$ctms" migrate

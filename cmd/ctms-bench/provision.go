@@ -78,7 +78,9 @@ func createDatabase(ctx context.Context, pg *pgServer, name, bin, secretKey stri
 // runCTMS runs a bin/ctms command on the benchmark's database.
 func runCTMS(ctx context.Context, bin, dbURL, secretKey string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...) // #nosec G204 -- the binary just built
-	cmd.Env = append(os.Environ(), "CTMS_DB_URL="+dbURL, "CTMS_SECRET_KEY="+secretKey, "CTMS_LOGGING_LEVEL=WARNING")
+	// The deletion hash key (`ctms migrate` requires one) is the secret key: a bench database.
+	cmd.Env = append(os.Environ(), "CTMS_DB_URL="+dbURL, "CTMS_SECRET_KEY="+secretKey,
+		"CTMS_DELETION_HASH_KEY="+secretKey, "CTMS_LOGGING_LEVEL=WARNING")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -143,6 +143,9 @@ func telemetry() *dashboard.DashboardBuilder {
 			q(`sum by (instance, pool) (rate(ctms_db_pool_acquire_wait_seconds_total{`+sel+`}`+rate+`)) / sum by (instance, pool) (rate(ctms_db_pool_acquires_total{`+sel+`}`+rate+`))`, "mean wait {{instance}} {{pool}}"),
 			q(`sum by (instance, pool) (rate(ctms_db_pool_empty_acquires_total{`+sel+`}`+rate+`))`, "waited/s {{instance}} {{pool}}"),
 			q(`sum by (instance, pool) (rate(ctms_db_pool_canceled_acquires_total{`+sel+`}`+rate+`))`, "canceled/s {{instance}} {{pool}}"))).
+		WithRow(dashboard.NewRowBuilder("Change feeds")).
+		WithPanel(series("Oldest in-flight contact write", "How long the oldest transaction that wrote contacts has been open (the database's view, the same from every instance). GET /updates and /deletions end their windows before it, for at most CTMS_FEED_MAX_WRITE_WAIT (alert CTMSFeedHeldByOldWrite above 60 s for a minute); 0 when none.", "s",
+			q(`max(ctms_feed_oldest_write_age_seconds{`+sel+`})`, "oldest write")).Min(0)).
 		WithRow(dashboard.NewRowBuilder("Go runtime")).
 		WithPanel(series("Memory", "Heap in use and resident memory per instance.", "bytes",
 			q(`go_memstats_heap_inuse_bytes{`+sel+`}`, "heap {{instance}}"),
@@ -205,5 +208,7 @@ func alerts() *dashboard.DashboardBuilder {
 		WithPanel(series("Pool saturation", "Highest share of pool connections in use, per instance (alert CTMSPoolSaturated at 90% for 5 minutes).", "percentunit",
 			q(`max by (instance) (ctms_db_pool_acquired_connections{`+job+`} / ctms_db_pool_max_connections{`+job+`})`, "{{instance}}")).Min(0).Max(1)).
 		WithPanel(series("Token failures", "Refused POST /token logins per second by reason (alert CTMSTokenFailureSpike above 1/s for 5 minutes).", "reqps",
-			q(`sum by (reason) (rate(ctms_token_failures_total{`+job+`}`+rate+`))`, "{{reason}}")))
+			q(`sum by (reason) (rate(ctms_token_failures_total{`+job+`}`+rate+`))`, "{{reason}}"))).
+		WithPanel(series("Oldest in-flight contact write", "How long the oldest open transaction that wrote contacts has held back GET /updates and /deletions (alert CTMSFeedHeldByOldWrite above 60 s for a minute; the feeds stop waiting at CTMS_FEED_MAX_WRITE_WAIT, 5 minutes by default).", "s",
+			q(`max(ctms_feed_oldest_write_age_seconds{`+job+`})`, "oldest write")).Min(0))
 }

@@ -23,7 +23,7 @@ type deletionsPurgeCmd struct {
 // Help is the detailed --help text (kong.HelpProvider).
 func (c *deletionsPurgeCmd) Help() string {
 	return "Delete the tombstones of contacts deleted longer ago than CTMS_DELETIONS_RETENTION " +
-		"(default 90 days; 0 keeps them forever) or --older-than. `ctms serve` does the same every hour."
+		"(default 90 days) or --older-than. `ctms serve` does the same every hour."
 }
 
 // Validate runs while parsing, so a bad --older-than is a usage error (exit 2).
@@ -43,10 +43,6 @@ func (c *deletionsPurgeCmd) Run(sio stdio) error {
 		if c.OlderThan != "" {
 			retention, _ = config.ParseDuration(c.OlderThan) // checked by Validate
 		}
-		if retention == 0 {
-			fmt.Fprintln(sio.Out, "CTMS_DELETIONS_RETENTION is 0: tombstones are kept forever; none removed.")
-			return nil
-		}
 		cutoff := time.Now().UTC().Add(-retention)
 		n, err := env.st.PurgeDeletions(ctx, cutoff)
 		if err != nil {
@@ -63,9 +59,6 @@ const deletionsPurgeInterval = time.Hour
 // purgeDeletions applies the retention at start and then every interval until ctx
 // ends. Several instances may do it at once: the purge is one idempotent DELETE.
 func purgeDeletions(ctx context.Context, st *store.Store, retention, interval time.Duration, log *slog.Logger) {
-	if retention == 0 {
-		return
-	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -82,4 +75,19 @@ func purgeDeletions(ctx context.Context, st *store.Store, retention, interval ti
 		case <-tick.C:
 		}
 	}
+}
+
+// installDeletionHashKey installs CTMS_DELETION_HASH_KEY for the tombstone triggers
+// (`ctms migrate`, as the tables' owner: sql/migrations/00008_database_hardening.sql).
+// A changed key changes the hashes of later deletions only: consumers of /deletions keep
+// the old key for the retention (docs/deployment.md#deletion-hash-key).
+func installDeletionHashKey(ctx context.Context, st *store.Store, key string, log *slog.Logger) error {
+	changed, err := st.SetDeletionHashKey(ctx, []byte(key))
+	if err != nil {
+		return fmt.Errorf("install CTMS_DELETION_HASH_KEY: %w", err)
+	}
+	if changed {
+		log.Info("deletion hash key installed: tombstones from now on are hashed with it")
+	}
+	return nil
 }

@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,10 +65,12 @@ func TestDeletionsPurge(t *testing.T) {
 	require.Equal(t, 0, r.code, r.errOut)
 	require.Equal(t, []string{}, b.tombstones(t))
 
+	// 0 used to keep tombstones forever: it is refused, like any retention that is not positive.
 	t.Setenv("CTMS_DELETIONS_RETENTION", "0")
 	b.tombstone(t, now.Add(-1000*24*time.Hour))
 	r = runCLI(t, "", "deletions", "purge")
-	require.Equal(t, cliResult{code: 0, out: "CTMS_DELETIONS_RETENTION is 0: tombstones are kept forever; none removed.\n"}, r)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.errOut, "CTMS_DELETIONS_RETENTION must be positive")
 	require.Len(t, b.tombstones(t), 1)
 
 	r = runCLI(t, "", "deletions", "purge", "--older-than", "soon")
@@ -72,7 +80,7 @@ func TestDeletionsPurge(t *testing.T) {
 	t.Setenv("CTMS_DELETIONS_RETENTION", "-5")
 	r = runCLI(t, "", "deletions", "purge")
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.errOut, "CTMS_DELETIONS_RETENTION must not be negative")
+	require.Contains(t, r.errOut, "CTMS_DELETIONS_RETENTION must be positive")
 }
 
 // The server's periodic purge applies the retention at once, then every interval.
@@ -93,4 +101,54 @@ func TestDeletionsPurgeLoop(t *testing.T) {
 	require.Equal(t, []string{kept}, b.tombstones(t))
 	cancel()
 	<-done
+}
+
+// `ctms migrate` refuses to run without CTMS_DELETION_HASH_KEY (or _FILE), or with one
+// too short, and installs it: the tombstones' hashes are then HMAC-SHA256 under it, as a
+// consumer computes them with crypto/hmac; a new key applies to later deletions.
+func TestMigrateInstallsDeletionHashKey(t *testing.T) {
+	b := setupClients(t)
+	hashOf := func(key, email string) string {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte(strings.ToLower(email))) // ASCII addresses: lower-casing A-Z is enough
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	deleted := func(email string) string {
+		id := uuid.NewString()
+		b.exec(t, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, email)
+		b.exec(t, `DELETE FROM emails WHERE email_id = $1`, id)
+		var h *string
+		require.NoError(t, b.pool.QueryRow(t.Context(), `SELECT primary_email_sha256 FROM deletion_tombstones WHERE email_id = $1`, id).Scan(&h))
+		require.NotNil(t, h)
+		return *h
+	}
+
+	t.Setenv("CTMS_DELETION_HASH_KEY", "")
+	r := runCLI(t, "", "migrate")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.errOut, "CTMS_DELETION_HASH_KEY (or CTMS_DELETION_HASH_KEY_FILE) is required")
+	t.Setenv("CTMS_DELETION_HASH_KEY", "too-short")
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.errOut, "CTMS_DELETION_HASH_KEY must be at least 32 bytes long")
+
+	first := "first-deletion-hash-key-of-this-test-0123"
+	t.Setenv("CTMS_DELETION_HASH_KEY", first)
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 0, r.code, r.errOut)
+	require.Contains(t, r.errOut, "deletion hash key installed")
+	require.Equal(t, hashOf(first, "jane@example.com"), deleted("Jane@Example.com"))
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 0, r.code, r.errOut)
+	require.NotContains(t, r.errOut, "deletion hash key installed", "the same key: nothing changed")
+
+	second := "second-deletion-hash-key-of-this-test-456"
+	file := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(file, []byte(second+"\n"), 0o600))
+	t.Setenv("CTMS_DELETION_HASH_KEY", "")
+	os.Unsetenv("CTMS_DELETION_HASH_KEY") //nolint:errcheck // t.Setenv restores it
+	t.Setenv("CTMS_DELETION_HASH_KEY_FILE", file)
+	r = runCLI(t, "", "migrate")
+	require.Equal(t, 0, r.code, r.errOut)
+	require.Equal(t, hashOf(second, "jane@example.com"), deleted("jane@example.com"))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctms-go/ctms/internal/config"
 	"github.com/ctms-go/ctms/internal/migrate"
+	"github.com/ctms-go/ctms/internal/store"
 )
 
 // migrateCmd applies the schema migrations: the Go counterpart of `alembic upgrade head`.
@@ -21,6 +22,9 @@ type migrateCmd struct{}
 
 func (m *migrateCmd) Run(sio stdio) error {
 	cfg, err := config.Load()
+	if err == nil {
+		err = cfg.ValidateForMigrating()
+	}
 	if err != nil {
 		return err
 	}
@@ -35,6 +39,9 @@ func (m *migrateCmd) Run(sio stdio) error {
 
 	logger := slog.New(slog.NewTextHandler(sio.Err, &slog.HandlerOptions{Level: cfg.LoggingLevel}))
 	if err := migrate.Up(ctx, pool, logger); err != nil {
+		return err
+	}
+	if err := installDeletionHashKey(ctx, store.New(pool), cfg.DeletionHashKey, logger); err != nil {
 		return err
 	}
 	status, err := migrate.Status(ctx, pool, logger)

@@ -406,7 +406,7 @@ type ContactPutSchema struct {
 // DeleteGroup Remove the group.
 type DeleteGroup string
 
-// DeletionTombstone One deleted contact. The hashes are pseudonyms, not anonymous: whoever knows an address can hash it and match it.
+// DeletionTombstone One deleted contact. The hashes are HMAC-SHA256 under the deployment's deletion hash key (CTMS_DELETION_HASH_KEY), lower-case hex, of the UTF-8 bytes of the address with its ASCII letters A-Z lower-cased and nothing else changed: whoever holds the key and an address can compute its hash and match it; without the key the hashes match nothing.
 type DeletionTombstone struct {
 	EmailId openapi_types.UUID `json:"email_id"`
 
@@ -415,13 +415,13 @@ type DeletionTombstone struct {
 	// Example: 2026-11-26T10:00:00.123456Z
 	DeletedAt string `json:"deleted_at"`
 
-	// PrimaryEmailSha256 Hex SHA-256 of the lower-cased primary email.
-	PrimaryEmailSha256 string `json:"primary_email_sha256"`
+	// PrimaryEmailHmac Hex HMAC-SHA256 of the primary email; null for a deletion made before keyed hashes (migration 8) or while the database had no key.
+	PrimaryEmailHmac *string `json:"primary_email_hmac"`
 
-	// FxaPrimaryEmailSha256 Hex SHA-256 of the lower-cased FxA primary email; null when the contact had none.
-	FxaPrimaryEmailSha256 *string `json:"fxa_primary_email_sha256"`
+	// FxaPrimaryEmailHmac Hex HMAC-SHA256 of the FxA primary email; null when the contact had none, or as primary_email_hmac.
+	FxaPrimaryEmailHmac *string `json:"fxa_primary_email_hmac"`
 
-	// DeletedBy The API client that deleted the contact, or `database` for any other writer (SQL, a Python CTMS).
+	// DeletedBy The API client that deleted the contact, or `database` for any other writer (SQL, a Python CTMS, a role that is not the CTMS service's or admin's, whatever it sets).
 	//
 	// Example: id_basket
 	DeletedBy string `json:"deleted_by"`
@@ -1709,7 +1709,7 @@ type ClientInterface interface {
 
 	// ReadDeletions Read recently deleted contacts
 	//
-	// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+	// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only keyed hashes (HMAC-SHA256 under the deployment's CTMS_DELETION_HASH_KEY) of the addresses, and is kept for CTMS_DELETIONS_RETENTION (default 90 days).
 	//
 	// Corresponds with GET /deletions (the `ReadDeletions` operationId).
 	ReadDeletions(ctx context.Context, params *ReadDeletionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1995,7 +1995,7 @@ func (c *Client) DeleteContactByPrimaryEmail(ctx context.Context, primaryEmail s
 
 // ReadDeletions Read recently deleted contacts
 //
-// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only keyed hashes (HMAC-SHA256 under the deployment's CTMS_DELETION_HASH_KEY) of the addresses, and is kept for CTMS_DELETIONS_RETENTION (default 90 days).
 //
 // Corresponds with GET /deletions (the `ReadDeletions` operationId).
 func (c *Client) ReadDeletions(ctx context.Context, params *ReadDeletionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3192,7 +3192,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReadDeletionsWithResponse Read recently deleted contacts
 	//
-	// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+	// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only keyed hashes (HMAC-SHA256 under the deployment's CTMS_DELETION_HASH_KEY) of the addresses, and is kept for CTMS_DELETIONS_RETENTION (default 90 days).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4786,7 +4786,7 @@ func (c *ClientWithResponses) DeleteContactByPrimaryEmailWithResponse(ctx contex
 
 // ReadDeletionsWithResponse Read recently deleted contacts
 //
-// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only SHA-256 hashes of the lower-cased addresses, and is kept for CTMS_DELETIONS_RETENTION.
+// Tombstones of the contacts deleted in [start, end), whoever deleted them (the API, `ctms delete-bulk`, SQL), ordered by (deleted_at, email_id). Parameters, errors and paging are those of /updates: when a page is full, `after` and `next` give the next page; follow `next` until it is null. A tombstone holds no address, only keyed hashes (HMAC-SHA256 under the deployment's CTMS_DELETION_HASH_KEY) of the addresses, and is kept for CTMS_DELETIONS_RETENTION (default 90 days).
 //
 // Returns a wrapper object for the known response body format(s).
 //

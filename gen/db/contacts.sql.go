@@ -24,17 +24,19 @@ func (q *Queries) AmoDelete(ctx context.Context, db DBTX, emailID uuid.UUID) err
 const amoUpsert = `-- name: AmoUpsert :exec
 INSERT INTO amo (
   email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
-  profile_url, "user", user_id, username
+  profile_url, "user", user_id, username, create_timestamp, update_timestamp
 ) VALUES (
   $1, $2, $3, $4, $5, $6, $7,
-  $8, $9, $10, $11
+  $8, $9, $10, $11,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 )
 ON CONFLICT (email_id) DO UPDATE SET
   add_on_ids = excluded.add_on_ids, display_name = excluded.display_name,
   email_opt_in = excluded.email_opt_in, language = excluded.language,
   last_login = excluded.last_login, location = excluded.location,
   profile_url = excluded.profile_url, "user" = excluded."user", user_id = excluded.user_id,
-  username = excluded.username, update_timestamp = now()
+  username = excluded.username, update_timestamp = excluded.update_timestamp
 `
 
 type AmoUpsertParams struct {
@@ -72,42 +74,49 @@ const contactCreate = `-- name: ContactCreate :exec
 WITH e AS (
   INSERT INTO emails (
     email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
-    email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+    email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in,
+    create_timestamp, update_timestamp
   ) VALUES (
     $1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10, $11, $12
+    $8, $9, $10, $11, $12,
+    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
   )
   ON CONFLICT (email_id) DO NOTHING
-  RETURNING email_id
+  RETURNING email_id, update_timestamp AS written
 ), a AS (
   INSERT INTO amo (
     email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
-    profile_url, "user", user_id, username
+    profile_url, "user", user_id, username, create_timestamp, update_timestamp
   )
   SELECT e.email_id, $13::text, $14::text,
     $15::boolean, $16::text, $17::date,
     $18::text, $19::text, $20::boolean,
-    $21::text, $22::text
+    $21::text, $22::text, e.written, e.written
   FROM e WHERE $23::boolean
 ), f AS (
-  INSERT INTO fxa (email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted)
+  INSERT INTO fxa (email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted,
+    create_timestamp, update_timestamp)
   SELECT e.email_id, $24::text, $25::text,
     $26::text, $27::text, $28::text,
-    $29::boolean
+    $29::boolean, e.written, e.written
   FROM e WHERE $30::boolean
 ), m AS (
-  INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
+  INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant, create_timestamp, update_timestamp)
   SELECT e.email_id, $31::text, $32::text,
-    $33::boolean
+    $33::boolean, e.written, e.written
   FROM e WHERE $34::boolean
 ), n AS (
-  INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
-  SELECT e.email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+  INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason,
+    create_timestamp, update_timestamp)
+  SELECT e.email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason, e.written, e.written
   FROM e, json_to_recordset($35::json) AS x(
     name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
 ), w AS (
-  INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
-  SELECT e.email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+  INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason,
+    create_timestamp, update_timestamp)
+  SELECT e.email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason,
+    e.written, e.written
   FROM e, json_to_recordset($36::json) AS x(
     name text, source text, fields json, subscribed boolean, unsub_reason text)
 )
@@ -158,7 +167,8 @@ type ContactCreateParams struct {
 // with the body: idempotent re-POST or conflict). The statement returns the new
 // email_id, so its command tag ("SELECT 1" or "SELECT 0") tells which. A group
 // is written when its has_ flag is set; lists are JSON arrays as in
-// NewslettersUpsert and WaitlistsUpsert.
+// NewslettersUpsert and WaitlistsUpsert. Every row carries the transaction's write
+// time (sql/migrations/00007_write_time.sql), as create and update time.
 func (q *Queries) ContactCreate(ctx context.Context, db DBTX, arg ContactCreateParams) error {
 	_, err := db.Exec(ctx, contactCreate,
 		arg.EmailID,
@@ -562,7 +572,7 @@ UPDATE emails SET
   first_name = $4, last_name = $5, mailing_country = $6,
   email_format = $7, email_lang = $8,
   has_opted_out_of_email = $9, unsubscribe_reason = $10,
-  double_opt_in = $11, update_timestamp = now()
+  double_opt_in = $11, update_timestamp = coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 WHERE email_id = $12
 `
 
@@ -603,10 +613,13 @@ func (q *Queries) EmailUpdate(ctx context.Context, db DBTX, arg EmailUpdateParam
 const emailUpsert = `-- name: EmailUpsert :exec
 INSERT INTO emails (
   email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
-  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in,
+  create_timestamp, update_timestamp
 ) VALUES (
   $1, $2, $3, $4, $5, $6, $7,
-  $8, $9, $10, $11, $12
+  $8, $9, $10, $11, $12,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 )
 ON CONFLICT (email_id) DO UPDATE SET
   primary_email = excluded.primary_email, basket_token = excluded.basket_token,
@@ -614,7 +627,7 @@ ON CONFLICT (email_id) DO UPDATE SET
   mailing_country = excluded.mailing_country, email_format = excluded.email_format,
   email_lang = excluded.email_lang, has_opted_out_of_email = excluded.has_opted_out_of_email,
   unsubscribe_reason = excluded.unsubscribe_reason, double_opt_in = excluded.double_opt_in,
-  update_timestamp = now()
+  update_timestamp = excluded.update_timestamp
 `
 
 type EmailUpsertParams struct {
@@ -632,7 +645,10 @@ type EmailUpsertParams struct {
 	DoubleOptIn        *bool
 }
 
-// PUT: create, or replace every field and bump update_timestamp.
+// PUT: create, or replace every field and bump update_timestamp. The write
+// statements below stamp every row they write with the transaction's write time
+// (sql/migrations/00007_write_time.sql): one write, one time. It is read from
+// the transaction's setting, inline, once taken (cheaper than a function call).
 func (q *Queries) EmailUpsert(ctx context.Context, db DBTX, arg EmailUpsertParams) error {
 	_, err := db.Exec(ctx, emailUpsert,
 		arg.EmailID,
@@ -662,15 +678,18 @@ func (q *Queries) FxaDelete(ctx context.Context, db DBTX, emailID uuid.UUID) err
 
 const fxaUpsert = `-- name: FxaUpsert :exec
 INSERT INTO fxa (
-  email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted
+  email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted,
+  create_timestamp, update_timestamp
 ) VALUES (
-  $1, $2, $3, $4, $5, $6, $7
+  $1, $2, $3, $4, $5, $6, $7,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 )
 ON CONFLICT (email_id) DO UPDATE SET
   fxa_id = excluded.fxa_id, primary_email = excluded.primary_email,
   created_date = excluded.created_date, lang = excluded.lang,
   first_service = excluded.first_service, account_deleted = excluded.account_deleted,
-  update_timestamp = now()
+  update_timestamp = excluded.update_timestamp
 `
 
 type FxaUpsertParams struct {
@@ -847,11 +866,13 @@ func (q *Queries) MofoDelete(ctx context.Context, db DBTX, emailID uuid.UUID) er
 }
 
 const mofoUpsert = `-- name: MofoUpsert :exec
-INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
-VALUES ($1, $2, $3, $4)
+INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant, create_timestamp, update_timestamp)
+VALUES ($1, $2, $3, $4,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()))
 ON CONFLICT (email_id) DO UPDATE SET
   mofo_email_id = excluded.mofo_email_id, mofo_contact_id = excluded.mofo_contact_id,
-  mofo_relevant = excluded.mofo_relevant, update_timestamp = now()
+  mofo_relevant = excluded.mofo_relevant, update_timestamp = excluded.update_timestamp
 `
 
 type MofoUpsertParams struct {
@@ -887,14 +908,17 @@ func (q *Queries) NewslettersDeleteExcept(ctx context.Context, db DBTX, arg News
 }
 
 const newslettersUpsert = `-- name: NewslettersUpsert :exec
-INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
-SELECT $1, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason,
+  create_timestamp, update_timestamp)
+SELECT $1, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 FROM json_to_recordset($2::json) AS x(
   name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
   subscribed = excluded.subscribed, format = excluded.format, lang = excluded.lang,
   source = excluded.source, unsub_reason = excluded.unsub_reason,
-  update_timestamp = now()
+  update_timestamp = excluded.update_timestamp
 `
 
 type NewslettersUpsertParams struct {
@@ -1339,13 +1363,16 @@ func (q *Queries) WaitlistsDeleteExcept(ctx context.Context, db DBTX, arg Waitli
 }
 
 const waitlistsUpsert = `-- name: WaitlistsUpsert :exec
-INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
-SELECT $1, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason,
+  create_timestamp, update_timestamp)
+SELECT $1, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 FROM json_to_recordset($2::json) AS x(
   name text, source text, fields json, subscribed boolean, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
   source = excluded.source, fields = excluded.fields, subscribed = excluded.subscribed,
-  unsub_reason = excluded.unsub_reason, update_timestamp = now()
+  unsub_reason = excluded.unsub_reason, update_timestamp = excluded.update_timestamp
 `
 
 type WaitlistsUpsertParams struct {

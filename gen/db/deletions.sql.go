@@ -12,6 +12,19 @@ import (
 	"github.com/google/uuid"
 )
 
+const deletionHashKeySet = `-- name: DeletionHashKeySet :one
+SELECT public.ctms_deletion_hash_key_set($1::bytea)::boolean AS changed
+`
+
+// Installs the key of the tombstones' HMACs (`ctms migrate`, as the owner); true when it
+// changed.
+func (q *Queries) DeletionHashKeySet(ctx context.Context, db DBTX, hashKey []byte) (bool, error) {
+	row := db.QueryRow(ctx, deletionHashKeySet, hashKey)
+	var changed bool
+	err := row.Scan(&changed)
+	return changed, err
+}
+
 const deletionsFirstPage = `-- name: DeletionsFirstPage :many
 SELECT email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by
 FROM deletion_tombstones
@@ -26,7 +39,8 @@ type DeletionsFirstPageParams struct {
 	MaxRows int32
 }
 
-// First page of the deletion feed: keyset order on the primary key.
+// First page of the deletion feed: keyset order on the primary key. The *_sha256 columns
+// hold HMAC-SHA256 since migration 8 (sql/migrations/00008_database_hardening.sql).
 func (q *Queries) DeletionsFirstPage(ctx context.Context, db DBTX, arg DeletionsFirstPageParams) ([]DeletionTombstone, error) {
 	rows, err := db.Query(ctx, deletionsFirstPage, arg.StartTs, arg.EndTs, arg.MaxRows)
 	if err != nil {
@@ -101,15 +115,16 @@ func (q *Queries) DeletionsNextPage(ctx context.Context, db DBTX, arg DeletionsN
 	return items, nil
 }
 
-const deletionsPurge = `-- name: DeletionsPurge :execrows
-DELETE FROM deletion_tombstones WHERE deleted_at < $1
+const deletionsPurge = `-- name: DeletionsPurge :one
+SELECT public.ctms_purge_deletion_tombstones($1::timestamptz)::bigint AS purged
 `
 
-// Retention: removes the tombstones of deletions before the cutoff.
+// Retention: removes the tombstones of deletions before the cutoff. Only the owner writes
+// tombstones: the SECURITY DEFINER function lets the CTMS service and admin roles
+// (members of ctms_trusted) purge (sql/migrations/00008_database_hardening.sql).
 func (q *Queries) DeletionsPurge(ctx context.Context, db DBTX, beforeTs time.Time) (int64, error) {
-	result, err := db.Exec(ctx, deletionsPurge, beforeTs)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	row := db.QueryRow(ctx, deletionsPurge, beforeTs)
+	var purged int64
+	err := row.Scan(&purged)
+	return purged, err
 }

@@ -53,10 +53,19 @@ type DeletionFxaPending struct {
 	FxaPrimaryEmailSha256 string
 }
 
+type DeletionHashKey struct {
+	Singleton   bool
+	InnerPad    []byte
+	OuterPad    []byte
+	InstalledAt time.Time
+}
+
 type DeletionTombstone struct {
-	EmailID               uuid.UUID
-	DeletedAt             time.Time
-	PrimaryEmailSha256    string
+	EmailID   uuid.UUID
+	DeletedAt time.Time
+	// Hex HMAC-SHA256 under deletion_hash_key (migration 8); empty: unknown (no key, or a deletion before migration 8)
+	PrimaryEmailSha256 string
+	// Hex HMAC-SHA256 under deletion_hash_key (migration 8); NULL: no FxA address, or unknown
 	FxaPrimaryEmailSha256 *string
 	DeletedBy             string
 }

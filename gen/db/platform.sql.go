@@ -34,37 +34,44 @@ func (q *Queries) ContactsExist(ctx context.Context, db DBTX) (bool, error) {
 	return found, err
 }
 
-const oldestWriteStart = `-- name: OldestWriteStart :one
-SELECT least(
-  (SELECT min(timestamptz '2000-01-01 00:00:00+00'
-              + (((l.classid::bigint & 65535) << 32) | l.objid::bigint) * interval '1 millisecond')
-   FROM pg_catalog.pg_locks AS l
-   WHERE l.locktype = 'advisory' AND l.objsubid = 1
-     AND l.classid::bigint >> 16 = 17236 -- the tag 0x4354
-     AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-     AND l.pid <> pg_backend_pid()),
-  (SELECT min(xact_start)
-   FROM pg_catalog.pg_stat_activity
-   WHERE datname = current_database()
-     AND pid <> pg_backend_pid()
-     AND xact_start IS NOT NULL
-     AND (backend_xid IS NOT NULL OR application_name = 'ctms')),
-  now())::timestamptz AS oldest
+const feedWriteMarkers = `-- name: FeedWriteMarkers :one
+WITH bound AS (SELECT $1::float8 AS wait),
+markers AS (
+  SELECT timestamptz '2000-01-01 00:00:00+00'
+         + (((l.classid::bigint & 65535) << 32) | l.objid::bigint) * interval '1 millisecond' AS marked
+  FROM pg_catalog.pg_locks AS l
+  WHERE l.locktype = 'advisory' AND l.objsubid = 1
+    AND l.classid::bigint >> 16 = 17236 -- the tag 0x4354
+    AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+    AND l.pid <> pg_backend_pid()
+)
+SELECT
+  now()::timestamptz AS now,
+  least((SELECT min(marked) FROM markers
+         WHERE (SELECT wait FROM bound) <= 0 OR marked >= now() - (SELECT wait FROM bound) * interval '1 second'),
+        now())::timestamptz AS waited_for,
+  least((SELECT min(marked) FROM markers), now())::timestamptz AS oldest
 `
 
-// The start of the oldest transaction that may still commit contact changes.
-// Contacts take their update_timestamp from their transaction's start, so
-// /updates stops its default `end` there: no later commit can land behind a
-// consumer's cursor. Now when none is in flight. Two sources, the earlier wins:
-//   - pg_locks, which every role can read: a transaction that has written to
-//     emails holds the advisory lock of sql/migrations/00006_write_start_marker.sql,
-//     whose key encodes its start (whoever the writer is);
-//   - pg_stat_activity, for sessions whose xact_start the role may see (its own,
-//     or all with pg_read_all_stats): one that has written, or one of the
-//     service's own (application_name ctms) from its BEGIN, before its first write.
-func (q *Queries) OldestWriteStart(ctx context.Context, db DBTX) (time.Time, error) {
-	row := db.QueryRow(ctx, oldestWriteStart)
-	var oldest time.Time
-	err := row.Scan(&oldest)
-	return oldest, err
+type FeedWriteMarkersRow struct {
+	Now       time.Time
+	WaitedFor time.Time
+	Oldest    time.Time
+}
+
+// The in-flight contact writes the /updates and /deletions guard waits behind:
+// every transaction that has written to emails holds the advisory lock of
+// sql/migrations/00006_write_start_marker.sql from its write time on, whose key
+// encodes that time (rounded down to the millisecond), in pg_locks, which every
+// role can read; and every row it writes carries a time at or after it
+// (sql/migrations/00007_write_time.sql). So the feeds end their default window at
+// waited_for, the oldest marker younger than @max_wait_seconds (a marker older
+// than that, a forgotten session, no longer holds the feeds back; 0 waits for
+// any), or now() when there is none; oldest is the oldest marker of any age (now()
+// when none), for ctms_feed_oldest_write_age_seconds.
+func (q *Queries) FeedWriteMarkers(ctx context.Context, db DBTX, maxWaitSeconds float64) (FeedWriteMarkersRow, error) {
+	row := db.QueryRow(ctx, feedWriteMarkers, maxWaitSeconds)
+	var i FeedWriteMarkersRow
+	err := row.Scan(&i.Now, &i.WaitedFor, &i.Oldest)
+	return i, err
 }

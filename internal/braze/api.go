@@ -49,12 +49,17 @@ type Profile map[string]any
 // ESP is what internal/brazesync needs of Braze; *Client implements it.
 type ESP interface {
 	// Track sends at most MaxTrackObjects attributes and MaxTrackObjects events. A nil error
-	// with minor errors means everything else was applied.
+	// with minor errors means everything else was applied. A request whose answer was lost is
+	// sent again: attributes are idempotent, events are not (Braze records a repeat twice).
 	Track(ctx context.Context, attrs []Attributes, events []Event) ([]MinorError, error)
 	// Delete deletes the profiles of at most MaxDeleteIDs external ids (unknown ids are fine).
 	Delete(ctx context.Context, externalIDs []string) error
-	// NewAliases adds at most MaxAliases aliases.
+	// NewAliases adds at most MaxAliases aliases. When Braze rejects some of them (minor
+	// errors: unknown external id, alias taken by another profile) the others are added and
+	// the error is a *MinorErrors naming the rejected ones by index. Adding an alias a profile
+	// already has is harmless.
 	NewAliases(ctx context.Context, aliases []Alias) error
 	// Export reads back the profiles of at most MaxExportIDs external ids; missing ones are absent.
+	// Braze's export has no subscription groups (see ExportFields).
 	Export(ctx context.Context, externalIDs []string) ([]Profile, error)
 }

@@ -39,8 +39,16 @@ type Config struct {
 	// default true); false is for deployments moving over from the Python CTMS.
 	EnforcePermissions bool
 	// DeletionsRetention is how long deletion tombstones are kept (CTMS_DELETIONS_RETENTION,
-	// default 90 days; 0 keeps them forever). Ours, not in the Python CTMS.
+	// default 90 days; must be positive). Ours, not in the Python CTMS.
 	DeletionsRetention time.Duration
+	// DeletionHashKey keys the tombstones' address hashes (CTMS_DELETION_HASH_KEY or
+	// CTMS_DELETION_HASH_KEY_FILE): `ctms migrate` installs it in the database, which
+	// computes the hashes (docs/deployment.md#deletion-hash-key).
+	DeletionHashKey string
+	// FeedMaxWriteWait (CTMS_FEED_MAX_WRITE_WAIT, default 5 minutes; 0: no bound) is
+	// how long /updates and /deletions hold their default end back for one in-flight
+	// contact write (sql/queries/platform.sql: FeedWriteMarkers). Ours.
+	FeedMaxWriteWait time.Duration
 
 	// HTTP server limits (durations: see ParseDuration).
 	ReadHeaderTimeout time.Duration // CTMS_HTTP_READ_HEADER_TIMEOUT
@@ -64,8 +72,28 @@ type Config struct {
 	SecretKeyPrevious string
 }
 
+// DefaultFeedMaxWriteWait is the default of CTMS_FEED_MAX_WRITE_WAIT.
+const DefaultFeedMaxWriteWait = 5 * time.Minute
+
 // DefaultDeletionsRetention is the default of CTMS_DELETIONS_RETENTION.
 const DefaultDeletionsRetention = 90 * 24 * time.Hour
+
+// MinDeletionHashKeyLength is the shortest CTMS_DELETION_HASH_KEY `ctms migrate`
+// accepts: an HMAC-SHA256 key should carry at least as many bytes as the hash.
+const MinDeletionHashKeyLength = 32
+
+// ValidateForMigrating adds the checks of `ctms migrate`, which installs the deletion
+// hash key: without one, the tombstones' hashes could not be keyed.
+func (c *Config) ValidateForMigrating() error {
+	if c.DeletionHashKey == "" {
+		return errors.New("CTMS_DELETION_HASH_KEY (or CTMS_DELETION_HASH_KEY_FILE) is required: " +
+			"it keys the address hashes of deletion tombstones (docs/deployment.md#deletion-hash-key)")
+	}
+	if len(c.DeletionHashKey) < MinDeletionHashKeyLength {
+		return fmt.Errorf("CTMS_DELETION_HASH_KEY must be at least %d bytes long (got %d)", MinDeletionHashKeyLength, len(c.DeletionHashKey))
+	}
+	return nil
+}
 
 // MinSecretKeyLength is the shortest CTMS_SECRET_KEY the server accepts: an
 // HS256 key should carry at least as many bytes as the hash.
@@ -142,6 +170,8 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 
 		EnforcePermissions: r.boolean("CTMS_ENFORCE_PERMISSIONS", true),
 		DeletionsRetention: r.duration("CTMS_DELETIONS_RETENTION", DefaultDeletionsRetention),
+		DeletionHashKey:    r.strOrFile("CTMS_DELETION_HASH_KEY", ""),
+		FeedMaxWriteWait:   r.duration("CTMS_FEED_MAX_WRITE_WAIT", DefaultFeedMaxWriteWait),
 
 		ReadHeaderTimeout: r.duration("CTMS_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:       r.duration("CTMS_HTTP_READ_TIMEOUT", 30*time.Second),
@@ -195,8 +225,11 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	if c.ShutdownDrain < 0 {
 		r.fail("CTMS_SHUTDOWN_DRAIN", "must not be negative")
 	}
-	if c.DeletionsRetention < 0 {
-		r.fail("CTMS_DELETIONS_RETENTION", "must not be negative")
+	if c.DeletionsRetention <= 0 {
+		r.fail("CTMS_DELETIONS_RETENTION", "must be positive (tombstones are never kept forever)")
+	}
+	if c.FeedMaxWriteWait < 0 {
+		r.fail("CTMS_FEED_MAX_WRITE_WAIT", "must not be negative")
 	}
 	if c.MaxHeaderBytes < 1024 {
 		r.fail("CTMS_HTTP_MAX_HEADER_BYTES", "must be at least 1024")

@@ -14,7 +14,6 @@ func TestDeletionsRetention(t *testing.T) {
 		"P30D":             30 * 24 * time.Hour,
 		"86400":            24 * time.Hour,
 		"7 days, 00:00:00": 7 * 24 * time.Hour,
-		"0":                0, // kept forever
 	} {
 		delete(env, "CTMS_DELETIONS_RETENTION")
 		if value != "" {
@@ -25,7 +24,8 @@ func TestDeletionsRetention(t *testing.T) {
 			t.Fatalf("%q: got %v %v, want %v", value, c.DeletionsRetention, err, want)
 		}
 	}
-	for _, bad := range []string{"-1", "90 days", "soon"} {
+	// 0 used to keep tombstones forever: every retention is now bounded.
+	for _, bad := range []string{"0", "PT0S", "-1", "90 days", "soon"} {
 		env["CTMS_DELETIONS_RETENTION"] = bad
 		if _, err := LoadFrom(lookup); err == nil || !strings.Contains(err.Error(), "CTMS_DELETIONS_RETENTION") {
 			t.Fatalf("%q: %v", bad, err)

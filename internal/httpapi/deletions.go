@@ -32,8 +32,8 @@ func (s *server) ReadDeletions(ctx context.Context, req api.ReadDeletionsRequest
 	}
 	for i, t := range items {
 		resp.Items[i] = api.DeletionTombstone{
-			EmailId: t.EmailID, DeletedAt: pyISO(t.DeletedAt, "Z"), PrimaryEmailSha256: t.PrimaryEmailSHA256,
-			FxaPrimaryEmailSha256: t.FxaPrimaryEmailSHA256, DeletedBy: t.DeletedBy,
+			EmailId: t.EmailID, DeletedAt: pyISO(t.DeletedAt, "Z"), PrimaryEmailHmac: t.PrimaryEmailHMAC,
+			FxaPrimaryEmailHmac: t.FxaPrimaryEmailHMAC, DeletedBy: t.DeletedBy,
 		}
 	}
 	if len(items) == page.limit {

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -21,10 +22,29 @@ import (
 	"github.com/ctms-go/ctms/internal/testdb"
 )
 
-// sha is what a tombstone holds for an address: hex SHA-256 of the lower-cased text.
-func sha(email string) string {
-	h := sha256.Sum256([]byte(strings.ToLower(email)))
-	return hex.EncodeToString(h[:])
+// testHashKey is the deletion hash key of this package's databases (keyed installs it).
+const testHashKey = "httpapi-test-deletion-hash-key-0123456789"
+
+// keyed installs testHashKey in the database of pool, as `ctms migrate` installs
+// CTMS_DELETION_HASH_KEY (the same key again changes nothing).
+func keyed(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), `SELECT ctms_deletion_hash_key_set($1)`, []byte(testHashKey))
+	require.NoError(t, err)
+}
+
+// mac is what a tombstone holds for an address, as a consumer of /deletions computes it
+// (docs/deployment.md#deletion-hash-key): hex HMAC-SHA256 under the key of the address
+// with ASCII letters lower-cased.
+func mac(email string) string {
+	m := hmac.New(sha256.New, []byte(testHashKey))
+	m.Write([]byte(strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, email)))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // deletionsPage is a decoded /deletions answer.
@@ -46,7 +66,7 @@ func (a *apiTest) deletions(query string) deletionsPage {
 	p := deletionsPage{raw: r.Object(a.t)}
 	p.after, p.next = p.raw["after"], p.raw["next"]
 	for i, it := range p.raw["items"].([]any) {
-		require.Equal(a.t, []string{"email_id", "deleted_at", "primary_email_sha256", "fxa_primary_email_sha256", "deleted_by"},
+		require.Equal(a.t, []string{"email_id", "deleted_at", "primary_email_hmac", "fxa_primary_email_hmac", "deleted_by"},
 			keysOf(a.t, member(a.t, r.Body, "items", i)))
 		p.items = append(p.items, it.(map[string]any))
 	}
@@ -84,11 +104,12 @@ func followDeletions(t *testing.T, next any) string {
 	return strings.TrimPrefix(s, "http://testserver")
 }
 
-// A contact deleted through the API leaves one tombstone: the hashes of its
+// A contact deleted through the API leaves one tombstone: the keyed hashes of its
 // addresses (FxA included), the deleting client, the time of the deletion.
 func TestDeletionsAfterAPIDelete(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)
+	keyed(t, a.pool)
 	id, body := newContact()
 	email := body["email"].(obj)["primary_email"].(string)
 	fxaEmail := "FxA." + uuid.NewString() + "@Example.net"
@@ -111,8 +132,8 @@ func TestDeletionsAfterAPIDelete(t *testing.T) {
 		tomb, bareTomb = bareTomb, tomb
 	}
 	require.Equal(t, id, tomb["email_id"])
-	require.Equal(t, sha(email), tomb["primary_email_sha256"])
-	require.Equal(t, sha(fxaEmail), tomb["fxa_primary_email_sha256"])
+	require.Equal(t, mac(email), tomb["primary_email_hmac"])
+	require.Equal(t, mac(fxaEmail), tomb["fxa_primary_email_hmac"])
 	require.Equal(t, a.clientID, tomb["deleted_by"])
 	at, err := time.Parse(time.RFC3339Nano, tomb["deleted_at"].(string))
 	require.NoError(t, err)
@@ -120,7 +141,8 @@ func TestDeletionsAfterAPIDelete(t *testing.T) {
 	require.True(t, at.After(before) && at.Before(after), "deleted_at %s", at)
 
 	require.Equal(t, bareID, bareTomb["email_id"])
-	require.Nil(t, bareTomb["fxa_primary_email_sha256"], "no FxA address: null")
+	require.Equal(t, mac(bare["email"].(obj)["primary_email"].(string)), bareTomb["primary_email_hmac"])
+	require.Nil(t, bareTomb["fxa_primary_email_hmac"], "no FxA address: null")
 	require.Equal(t, a.clientID, bareTomb["deleted_by"])
 
 	// Nothing of the contact is left but its tombstone, which holds no address.
@@ -132,10 +154,13 @@ func TestDeletionsAfterAPIDelete(t *testing.T) {
 
 // Deletions by any other writer (psql, a Python CTMS sharing the database) leave
 // tombstones too, marked "database" — also for a role with only the Python
-// CTMS's privileges, which has none on the tombstone tables.
+// CTMS's privileges, which has none on the tombstone tables, and which cannot
+// name another deleter with ctms.deleted_by (only the CTMS service's and admin
+// roles can: sql/migrations/00008_database_hardening.sql).
 func TestDeletionsBySQL(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)
+	keyed(t, a.pool)
 	ctx := context.Background()
 	ids := []string{uuid.NewString(), uuid.NewString()}
 	emails := []string{newEmail(), newEmail()}
@@ -144,11 +169,16 @@ func TestDeletionsBySQL(t *testing.T) {
 		a.exec(`INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, ids[i], emails[i])
 		a.exec(`INSERT INTO fxa (email_id, fxa_id, primary_email) VALUES ($1, $2, $3)`, ids[i], "fxa-"+ids[i], fxaEmail)
 	}
-	// As the Python CTMS deletes: children first, then the contact, in one transaction.
+	// As the Python CTMS deletes: children first, then the contact, in one transaction;
+	// the second writer also tries to pass its deletion off as an API client's.
 	deleteAs := func(pool *pgxpool.Pool, i int) {
 		tx, err := pool.Begin(ctx)
 		require.NoError(t, err)
 		defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+		if i == 1 {
+			_, err = tx.Exec(ctx, `SELECT set_config('ctms.deleted_by', 'id_forged', true)`)
+			require.NoError(t, err)
+		}
 		for _, stmt := range []string{`DELETE FROM fxa WHERE email_id = $1`, `DELETE FROM emails WHERE email_id = $1`} {
 			_, err = tx.Exec(ctx, stmt, ids[i])
 			require.NoError(t, err)
@@ -186,9 +216,9 @@ func TestDeletionsBySQL(t *testing.T) {
 	require.Len(t, got, 2)
 	for _, tomb := range got {
 		i := slices.Index(ids, tomb["email_id"].(string))
-		require.Equal(t, sha(emails[i]), tomb["primary_email_sha256"])
-		require.Equal(t, sha(fxaEmail), tomb["fxa_primary_email_sha256"])
-		require.Equal(t, "database", tomb["deleted_by"])
+		require.Equal(t, mac(emails[i]), tomb["primary_email_hmac"])
+		require.Equal(t, mac(fxaEmail), tomb["fxa_primary_email_hmac"])
+		require.Equal(t, "database", tomb["deleted_by"], "not what the writer set")
 	}
 	require.Zero(t, a.count(`SELECT count(*) FROM deletion_fxa_pending WHERE email_id = ANY($1::uuid[])`, ids))
 
@@ -214,8 +244,9 @@ func TestDeletionsPagingThroughNext(t *testing.T) {
 	}
 	a.exec(`INSERT INTO emails (email_id, primary_email) SELECT id::uuid, e FROM unnest($1::text[], $2::text[]) AS x(id, e)`, ids, emails)
 	var at time.Time
+	// The deleting transaction's write time (sql/migrations/00007_write_time.sql), its tombstones' deleted_at.
 	require.NoError(t, a.pool.QueryRow(context.Background(), `WITH d AS (DELETE FROM emails WHERE email_id = ANY($1::uuid[]))
-		SELECT now()`, ids).Scan(&at))
+		SELECT public.ctms_write_time()`, ids).Scan(&at))
 	slices.Sort(ids)
 
 	var seen []string
@@ -381,7 +412,7 @@ func TestDeletionsRecreateKeepsTombstone(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.do("DELETE", "/ctms/"+url.PathEscape(strings.ToUpper(email)), nil).Status)
 	got := a.tombstonesOf(before, time.Now().UTC().Add(time.Second), id)
 	require.Len(t, got, 2)
-	require.Equal(t, got[0]["primary_email_sha256"], got[1]["primary_email_sha256"])
+	require.Equal(t, got[0]["primary_email_hmac"], got[1]["primary_email_hmac"])
 	require.Less(t, got[0]["deleted_at"].(string), got[1]["deleted_at"].(string))
 }
 

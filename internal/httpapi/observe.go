@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -100,27 +101,87 @@ func (s *server) observe(next http.Handler) http.Handler {
 const maxRequestIDLength = 128
 
 // validRequestID tells whether a client's X-Request-Id may be used as is: 1 to
-// 128 visible ASCII characters. Anything else (spaces, control or non-ASCII
-// characters, a long text) is not echoed nor logged; a new id replaces it.
+// 128 of [A-Za-z0-9._:-] (what UUIDs, hex and dotted trace ids are made of).
+// Anything else (an e-mail address, spaces, quotes, control or non-ASCII
+// characters, a long text) is neither echoed nor logged; a new id replaces it.
 func validRequestID(rid string) bool {
 	if rid == "" || len(rid) > maxRequestIDLength {
 		return false
 	}
 	for i := 0; i < len(rid); i++ {
-		if rid[i] < '!' || rid[i] > '~' {
+		c := rid[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
 			return false
 		}
 	}
 	return true
 }
 
+// maxLoggedText bounds each text of a request.summary line that the client
+// chose (User-Agent, Accept-Language, path, method): a 60 KB header must not
+// make a 60 KB log line.
+const maxLoggedText = 256
+
+// truncatedMark ends a text cut at maxLoggedText bytes.
+const truncatedMark = "...[truncated]"
+
+// redactedMark replaces a word of a logged text that holds an '@'.
+const redactedMark = "[redacted]"
+
+// loggable is a text the client chose, as the log may hold it: its first
+// maxLoggedText bytes (then truncatedMark), printable ASCII only (any other
+// character, or invalid UTF-8, is '?'), and each run of characters around an
+// '@' (an e-mail address, e.g. a crawler's "+mailto:" contact) as redactedMark.
+func loggable(s string) string {
+	if plainText(s) {
+		return s // the common case, without a copy
+	}
+	truncated := len(s) > maxLoggedText
+	if truncated {
+		s = s[:maxLoggedText]
+	}
+	var b strings.Builder
+	b.Grow(len(s) + len(truncatedMark))
+	for _, c := range s {
+		if c < ' ' || c > '~' {
+			c = '?'
+		}
+		b.WriteRune(c)
+	}
+	out := b.String()
+	if strings.IndexByte(out, '@') >= 0 {
+		out = addressLike.ReplaceAllString(out, redactedMark)
+	}
+	if truncated {
+		out += truncatedMark
+	}
+	return out
+}
+
+// plainText tells whether loggable would keep s as it is.
+func plainText(s string) bool {
+	if len(s) > maxLoggedText {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' || s[i] == '@' {
+			return false
+		}
+	}
+	return true
+}
+
+// addressLike is an '@' with the characters around it up to a separator.
+var addressLike = regexp.MustCompile(`[^\s()<>\[\],;:"']*@[^\s()<>\[\],;:"']*`)
+
 // summary writes the request.summary line (the fields of python-dockerflow's,
-// plus the authentication fields). The query string is never logged, and a path
-// holding an email address is logged as its route template.
+// plus the authentication fields). The query string is never logged, a path
+// holding an email address is logged as its route template, and every text the
+// client chose goes through loggable; the rid is validRequestID's.
 func (s *server) summary(ctx context.Context, r *http.Request, st *requestState, status int, d time.Duration) {
 	var lang any
 	if l := r.Header.Get("Accept-Language"); l != "" {
-		lang = l
+		lang = loggable(l)
 	}
 	errno := 0
 	if status >= 500 {
@@ -128,9 +189,9 @@ func (s *server) summary(ctx context.Context, r *http.Request, st *requestState,
 	}
 	attrs := []slog.Attr{
 		slog.String(obs.LoggerKey, "request.summary"),
-		slog.String("agent", r.Header.Get("User-Agent")),
-		slog.String("path", safePath(r.URL.Path, st.route)),
-		slog.String("method", r.Method),
+		slog.String("agent", loggable(r.Header.Get("User-Agent"))),
+		slog.String("path", loggable(safePath(r.URL.Path, st.route))),
+		slog.String("method", loggable(r.Method)),
 		slog.Int("code", status),
 		slog.Any("lang", lang),
 		slog.Int64("t", d.Milliseconds()),

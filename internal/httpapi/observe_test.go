@@ -45,11 +45,13 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	defer b.mu.Unlock()
 	var out []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc.Buffer(nil, 16<<20) // a line over the default 64 KB must fail its test, not end the scan
 	for sc.Scan() {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line is not JSON: %s", sc.Text())
 		out = append(out, m)
 	}
+	require.NoError(t, sc.Err())
 	return out
 }
 
@@ -460,27 +462,86 @@ func TestMetricsPreinitExactly(t *testing.T) {
 	}
 }
 
-// X-Request-Id is taken from the request only when it is 1 to 128 visible ASCII
-// characters; otherwise the request gets a new id (echoed and logged instead).
+// X-Request-Id is taken from the request only when it is 1 to 128 of
+// [A-Za-z0-9._:-]; otherwise (an e-mail address, quotes, spaces, ...) the request
+// gets a new id, echoed and logged instead, and the one sent is nowhere.
 func TestRequestIDOnlyWhenSafe(t *testing.T) {
 	t.Parallel()
 	o := newObservedAPI(t, nil)
 	long := strings.Repeat("r", 128)
-	for _, rid := range []string{"foo-bar", long, "!~{}\"'<>"} {
+	for _, rid := range []string{"foo-bar", long, uuid.NewString(), "1-5f84c7a1.abc_DEF:0"} {
 		r := o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", rid))
 		require.Equal(t, rid, r.Header.Get("X-Request-Id"))
 	}
-	for _, rid := range []string{long + "r", "with space", "tab\there", "caf\u00e9", "\u00ff"} {
+	address := "Request.Id-" + uuid.NewString()[:8] + "@example.com"
+	refused := []string{address, "x@y", long + "r", "with space", "tab\there", "caf\u00e9", "\u00ff", "!~{}\"'<>", "a/b", "<script>"}
+	for _, rid := range refused {
 		r := o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", rid))
 		got := r.Header.Get("X-Request-Id")
 		require.NotEqual(t, rid, got, "%q is not taken", rid)
 		_, err := uuid.Parse(got)
 		require.NoError(t, err, "a new id replaces %q: %q", rid, got)
 	}
+	logs := o.logs.String()
+	require.NotContains(t, strings.ToLower(logs), strings.ToLower(address))
+	require.NotContains(t, logs, "@")
 	for _, l := range o.logs.lines(t) {
 		rid, _ := l["Fields"].(map[string]any)["rid"].(string)
-		require.LessOrEqual(t, len(rid), 128)
-		require.NotContains(t, rid, " ")
+		require.Regexp(t, `^[A-Za-z0-9._:-]{1,128}$`, rid)
+	}
+}
+
+// The texts of a request.summary line that the client chose (User-Agent,
+// Accept-Language, path, method) are logged bounded (256 bytes, then marked as
+// truncated), as printable ASCII, and without an e-mail address.
+func TestRequestSummaryClientTextsBounded(t *testing.T) {
+	t.Parallel()
+	o := newObservedAPI(t, nil)
+	huge := func(c string) string { return strings.Repeat(c, 60_000) }
+	summary := func(rid string) map[string]any {
+		t.Helper()
+		for _, l := range o.logs.lines(t) {
+			if f := l["Fields"].(map[string]any); l["Type"] == "request.summary" && f["rid"] == rid {
+				return f
+			}
+		}
+		t.Fatalf("no request.summary line with rid %q", rid)
+		return nil
+	}
+	const mark = "...[truncated]"
+
+	o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", "huge-headers"),
+		withHeader("User-Agent", huge("A")), withHeader("Accept-Language", huge("L")))
+	f := summary("huge-headers")
+	require.Equal(t, strings.Repeat("A", 256)+mark, f["agent"])
+	require.Equal(t, strings.Repeat("L", 256)+mark, f["lang"])
+
+	require.Equal(t, http.StatusNotFound, o.do("GET", "/"+huge("p"), nil, noAuth(), withHeader("X-Request-Id", "huge-path")).Status)
+	require.Equal(t, "/"+strings.Repeat("p", 255)+mark, summary("huge-path")["path"])
+
+	o.do(huge("M"), "/nowhere", nil, noAuth(), withHeader("X-Request-Id", "huge-method"))
+	require.Equal(t, strings.Repeat("M", 256)+mark, summary("huge-method")["method"])
+
+	address := "Crawler.Ops-" + uuid.NewString()[:8] + "@example.com"
+	o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", "addresses"),
+		withHeader("User-Agent", "crawler/1.0 (+mailto:"+address+"; tab\there caf\u00e9)"),
+		withHeader("Accept-Language", address+", fr;q=0.5"))
+	f = summary("addresses")
+	require.Equal(t, "crawler/1.0 (+mailto:[redacted]; tab?here caf?)", f["agent"])
+	require.Equal(t, "[redacted], fr;q=0.5", f["lang"])
+
+	// A plain header is logged as sent.
+	o.do("GET", "/__lbheartbeat__", nil, noAuth(), withHeader("X-Request-Id", "plain"),
+		withHeader("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) basket/1.2"), withHeader("Accept-Language", "de-DE,de;q=0.9,en;q=0.8"))
+	f = summary("plain")
+	require.Equal(t, "Mozilla/5.0 (X11; Linux x86_64) basket/1.2", f["agent"])
+	require.Equal(t, "de-DE,de;q=0.9,en;q=0.8", f["lang"])
+
+	logs := o.logs.String()
+	require.NotContains(t, strings.ToLower(logs), strings.ToLower(address))
+	require.NotContains(t, logs, "@")
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		require.Less(t, len(line), 2048, "a bounded log line: %.300s", line)
 	}
 }
 

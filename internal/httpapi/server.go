@@ -155,6 +155,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	if s.metrics == nil {
 		s.metrics = obs.NewMetrics()
 	}
+	if err := s.metrics.RegisterOldestWriteAge(st.OldestWriteAge); err != nil { // the primary's markers
+		return nil, err
+	}
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, invalid(ValidationItem{Type: "value_error", Loc: []any{"body"}, Msg: "Value error, " + err.Error()}))

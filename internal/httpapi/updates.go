@@ -163,9 +163,10 @@ func parseFeedPage(startParam string, endParam *string, limitParam *int, afterPa
 // feedEnd is the late-commit guard of both feeds, applied when the request gave no end.
 func (s *server) feedEnd(ctx context.Context, p *feedPage) error {
 	if !p.endGiven {
-		// Stop before the oldest write still in flight: it will commit with an
-		// earlier update_timestamp than rows already visible (issue: lost writes).
-		t, err := s.store.UpdatesEnd(ctx, p.end.t)
+		// Stop before the oldest write still in flight (younger than
+		// CTMS_FEED_MAX_WRITE_WAIT): its rows carry its write time, which may be
+		// earlier than rows already visible (sql/migrations/00007_write_time.sql).
+		t, err := s.store.UpdatesEnd(ctx, p.end.t, s.cfg.FeedMaxWriteWait)
 		if err != nil {
 			return err
 		}

@@ -10,13 +10,16 @@ import (
 )
 
 // Tombstone is the record a deleted contact leaves (written by a database trigger,
-// sql/migrations/00005_deletion_tombstones.sql): hashes, never addresses.
+// sql/migrations/00005_deletion_tombstones.sql and 00008_database_hardening.sql): keyed
+// hashes (HMAC-SHA256 under CTMS_DELETION_HASH_KEY), never addresses. The hashes are nil
+// for deletions made before migration 8 or while no key was installed (the columns, still
+// named *_sha256, then hold an empty string).
 type Tombstone struct {
-	EmailID               uuid.UUID
-	DeletedAt             time.Time
-	PrimaryEmailSHA256    string
-	FxaPrimaryEmailSHA256 *string
-	DeletedBy             string
+	EmailID             uuid.UUID
+	DeletedAt           time.Time
+	PrimaryEmailHMAC    *string
+	FxaPrimaryEmailHMAC *string
+	DeletedBy           string
 }
 
 // DeletionsQuery selects one page of tombstones: deleted in [Start, End), after the
@@ -46,15 +49,31 @@ func (s *Store) Deletions(ctx context.Context, q DeletionsQuery) ([]Tombstone, e
 	}
 	out := make([]Tombstone, len(rows))
 	for i, r := range rows {
-		out[i] = Tombstone{EmailID: r.EmailID, DeletedAt: r.DeletedAt.UTC(), PrimaryEmailSHA256: r.PrimaryEmailSha256,
-			FxaPrimaryEmailSHA256: r.FxaPrimaryEmailSha256, DeletedBy: r.DeletedBy}
+		out[i] = Tombstone{EmailID: r.EmailID, DeletedAt: r.DeletedAt.UTC(), PrimaryEmailHMAC: knownHash(&r.PrimaryEmailSha256),
+			FxaPrimaryEmailHMAC: knownHash(r.FxaPrimaryEmailSha256), DeletedBy: r.DeletedBy}
 	}
 	return out, nil
 }
 
+// knownHash is h, or nil when the tombstone has none (” or NULL).
+func knownHash(h *string) *string {
+	if h == nil || *h == "" {
+		return nil
+	}
+	return h
+}
+
 // PurgeDeletions removes the tombstones of deletions before cutoff (the retention,
-// CTMS_DELETIONS_RETENTION) and returns how many it removed.
+// CTMS_DELETIONS_RETENTION) and returns how many it removed. Only trusted sessions may
+// (superusers and members of ctms_trusted: docs/operations.md#database-roles).
 func (s *Store) PurgeDeletions(ctx context.Context, cutoff time.Time) (int64, error) {
 	n, err := s.q.DeletionsPurge(ctx, s.db, cutoff)
 	return n, mapError("deletions purge", err)
+}
+
+// SetDeletionHashKey installs the key of the tombstones' HMACs (CTMS_DELETION_HASH_KEY);
+// only the tables' owner may (`ctms migrate`). It reports whether the key changed.
+func (s *Store) SetDeletionHashKey(ctx context.Context, key []byte) (bool, error) {
+	changed, err := s.q.DeletionHashKeySet(ctx, s.db, key)
+	return changed, mapError("deletion hash key", err)
 }

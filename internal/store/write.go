@@ -303,16 +303,28 @@ func (s *Store) updatesMofo(ctx context.Context, u UpdatesQuery, limit int32) ([
 	return ids, mapError("updates next page", err)
 }
 
-// UpdatesEnd is the default `end` of /updates: now, or the start of the oldest
-// transaction that may still commit a contact change, whichever is earlier, so
-// that a consumer paging with its cursor never passes a write that commits late.
-func (s *Store) UpdatesEnd(ctx context.Context, now time.Time) (time.Time, error) {
-	oldest, err := s.q.OldestWriteStart(ctx, s.db)
+// UpdatesEnd is the default `end` of /updates and /deletions: now, or the write
+// time of the oldest transaction that may still commit a contact change (or a
+// deletion) if it is younger than maxWait (any age when maxWait is 0), whichever
+// is earlier, so that a consumer paging with its cursor never passes a write that
+// commits late (sql/queries/platform.sql: FeedWriteMarkers).
+func (s *Store) UpdatesEnd(ctx context.Context, now time.Time, maxWait time.Duration) (time.Time, error) {
+	m, err := s.q.FeedWriteMarkers(ctx, s.db, maxWait.Seconds())
 	if err != nil {
-		return now, mapError("oldest write start", err)
+		return now, mapError("feed write markers", err)
 	}
-	if oldest.Before(now) {
-		return oldest.UTC(), nil
+	if m.WaitedFor.Before(now) {
+		return m.WaitedFor.UTC(), nil
 	}
 	return now, nil
+}
+
+// OldestWriteAge is how long the oldest contact write still in flight has held
+// its write-start marker (0 when none), as the database's clock tells.
+func (s *Store) OldestWriteAge(ctx context.Context) (time.Duration, error) {
+	m, err := s.q.FeedWriteMarkers(ctx, s.db, 0)
+	if err != nil {
+		return 0, mapError("feed write markers", err)
+	}
+	return m.Now.Sub(m.Oldest), nil
 }

@@ -256,59 +256,73 @@ WHERE lower(e.primary_email) = lower(@primary_email::text);
 -- with the body: idempotent re-POST or conflict). The statement returns the new
 -- email_id, so its command tag ("SELECT 1" or "SELECT 0") tells which. A group
 -- is written when its has_ flag is set; lists are JSON arrays as in
--- NewslettersUpsert and WaitlistsUpsert.
+-- NewslettersUpsert and WaitlistsUpsert. Every row carries the transaction's write
+-- time (sql/migrations/00007_write_time.sql), as create and update time.
 WITH e AS (
   INSERT INTO emails (
     email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
-    email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+    email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in,
+    create_timestamp, update_timestamp
   ) VALUES (
     @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
-    @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
+    @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in,
+    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
   )
   ON CONFLICT (email_id) DO NOTHING
-  RETURNING email_id
+  RETURNING email_id, update_timestamp AS written
 ), a AS (
   INSERT INTO amo (
     email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
-    profile_url, "user", user_id, username
+    profile_url, "user", user_id, username, create_timestamp, update_timestamp
   )
   SELECT e.email_id, sqlc.narg(amo_add_on_ids)::text, sqlc.narg(amo_display_name)::text,
     @amo_email_opt_in::boolean, sqlc.narg(amo_language)::text, sqlc.narg(amo_last_login)::date,
     sqlc.narg(amo_location)::text, sqlc.narg(amo_profile_url)::text, @amo_is_user::boolean,
-    sqlc.narg(amo_user_id)::text, sqlc.narg(amo_username)::text
+    sqlc.narg(amo_user_id)::text, sqlc.narg(amo_username)::text, e.written, e.written
   FROM e WHERE @has_amo::boolean
 ), f AS (
-  INSERT INTO fxa (email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted)
+  INSERT INTO fxa (email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted,
+    create_timestamp, update_timestamp)
   SELECT e.email_id, sqlc.narg(fxa_fxa_id)::text, sqlc.narg(fxa_primary_email)::text,
     sqlc.narg(fxa_created_date)::text, sqlc.narg(fxa_lang)::text, sqlc.narg(fxa_first_service)::text,
-    @fxa_account_deleted::boolean
+    @fxa_account_deleted::boolean, e.written, e.written
   FROM e WHERE @has_fxa::boolean
 ), m AS (
-  INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
+  INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant, create_timestamp, update_timestamp)
   SELECT e.email_id, sqlc.narg(mofo_email_id)::text, sqlc.narg(mofo_contact_id)::text,
-    @mofo_relevant::boolean
+    @mofo_relevant::boolean, e.written, e.written
   FROM e WHERE @has_mofo::boolean
 ), n AS (
-  INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
-  SELECT e.email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+  INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason,
+    create_timestamp, update_timestamp)
+  SELECT e.email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason, e.written, e.written
   FROM e, json_to_recordset(@newsletters::json) AS x(
     name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
 ), w AS (
-  INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
-  SELECT e.email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+  INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason,
+    create_timestamp, update_timestamp)
+  SELECT e.email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason,
+    e.written, e.written
   FROM e, json_to_recordset(@waitlists::json) AS x(
     name text, source text, fields json, subscribed boolean, unsub_reason text)
 )
 SELECT email_id FROM e;
 
 -- name: EmailUpsert :exec
--- PUT: create, or replace every field and bump update_timestamp.
+-- PUT: create, or replace every field and bump update_timestamp. The write
+-- statements below stamp every row they write with the transaction's write time
+-- (sql/migrations/00007_write_time.sql): one write, one time. It is read from
+-- the transaction's setting, inline, once taken (cheaper than a function call).
 INSERT INTO emails (
   email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
-  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in
+  email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in,
+  create_timestamp, update_timestamp
 ) VALUES (
   @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
-  @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in
+  @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 )
 ON CONFLICT (email_id) DO UPDATE SET
   primary_email = excluded.primary_email, basket_token = excluded.basket_token,
@@ -316,7 +330,7 @@ ON CONFLICT (email_id) DO UPDATE SET
   mailing_country = excluded.mailing_country, email_format = excluded.email_format,
   email_lang = excluded.email_lang, has_opted_out_of_email = excluded.has_opted_out_of_email,
   unsubscribe_reason = excluded.unsubscribe_reason, double_opt_in = excluded.double_opt_in,
-  update_timestamp = now();
+  update_timestamp = excluded.update_timestamp;
 
 -- name: EmailUpdate :exec
 -- PATCH: write every field and always bump update_timestamp.
@@ -325,7 +339,7 @@ UPDATE emails SET
   first_name = @first_name, last_name = @last_name, mailing_country = @mailing_country,
   email_format = @email_format, email_lang = @email_lang,
   has_opted_out_of_email = @has_opted_out_of_email, unsubscribe_reason = @unsubscribe_reason,
-  double_opt_in = @double_opt_in, update_timestamp = now()
+  double_opt_in = @double_opt_in, update_timestamp = coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 WHERE email_id = @email_id;
 
 -- name: EmailDelete :exec
@@ -334,42 +348,49 @@ DELETE FROM emails WHERE email_id = @email_id;
 -- name: AmoUpsert :exec
 INSERT INTO amo (
   email_id, add_on_ids, display_name, email_opt_in, language, last_login, location,
-  profile_url, "user", user_id, username
+  profile_url, "user", user_id, username, create_timestamp, update_timestamp
 ) VALUES (
   @email_id, @add_on_ids, @display_name, @email_opt_in, @language, @last_login, @location,
-  @profile_url, @is_user, @user_id, @username
+  @profile_url, @is_user, @user_id, @username,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 )
 ON CONFLICT (email_id) DO UPDATE SET
   add_on_ids = excluded.add_on_ids, display_name = excluded.display_name,
   email_opt_in = excluded.email_opt_in, language = excluded.language,
   last_login = excluded.last_login, location = excluded.location,
   profile_url = excluded.profile_url, "user" = excluded."user", user_id = excluded.user_id,
-  username = excluded.username, update_timestamp = now();
+  username = excluded.username, update_timestamp = excluded.update_timestamp;
 
 -- name: AmoDelete :exec
 DELETE FROM amo WHERE email_id = @email_id;
 
 -- name: FxaUpsert :exec
 INSERT INTO fxa (
-  email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted
+  email_id, fxa_id, primary_email, created_date, lang, first_service, account_deleted,
+  create_timestamp, update_timestamp
 ) VALUES (
-  @email_id, @fxa_id, @primary_email, @created_date, @lang, @first_service, @account_deleted
+  @email_id, @fxa_id, @primary_email, @created_date, @lang, @first_service, @account_deleted,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 )
 ON CONFLICT (email_id) DO UPDATE SET
   fxa_id = excluded.fxa_id, primary_email = excluded.primary_email,
   created_date = excluded.created_date, lang = excluded.lang,
   first_service = excluded.first_service, account_deleted = excluded.account_deleted,
-  update_timestamp = now();
+  update_timestamp = excluded.update_timestamp;
 
 -- name: FxaDelete :exec
 DELETE FROM fxa WHERE email_id = @email_id;
 
 -- name: MofoUpsert :exec
-INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant)
-VALUES (@email_id, @mofo_email_id, @mofo_contact_id, @mofo_relevant)
+INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant, create_timestamp, update_timestamp)
+VALUES (@email_id, @mofo_email_id, @mofo_contact_id, @mofo_relevant,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()))
 ON CONFLICT (email_id) DO UPDATE SET
   mofo_email_id = excluded.mofo_email_id, mofo_contact_id = excluded.mofo_contact_id,
-  mofo_relevant = excluded.mofo_relevant, update_timestamp = now();
+  mofo_relevant = excluded.mofo_relevant, update_timestamp = excluded.update_timestamp;
 
 -- name: MofoDelete :exec
 DELETE FROM mofo WHERE email_id = @email_id;
@@ -377,27 +398,33 @@ DELETE FROM mofo WHERE email_id = @email_id;
 -- name: NewslettersUpsert :exec
 -- Inserts or updates the given newsletters (a JSON array of objects) in one
 -- statement; an updated row keeps its id and create_timestamp.
-INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason)
-SELECT @email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason
+INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason,
+  create_timestamp, update_timestamp)
+SELECT @email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 FROM json_to_recordset(@items::json) AS x(
   name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
   subscribed = excluded.subscribed, format = excluded.format, lang = excluded.lang,
   source = excluded.source, unsub_reason = excluded.unsub_reason,
-  update_timestamp = now();
+  update_timestamp = excluded.update_timestamp;
 
 -- name: NewslettersDeleteExcept :exec
 -- PUT: removes the newsletters that are not in the new list.
 DELETE FROM newsletters WHERE email_id = @email_id AND NOT (name = ANY(@keep_names::text[]));
 
 -- name: WaitlistsUpsert :exec
-INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason)
-SELECT @email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason
+INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason,
+  create_timestamp, update_timestamp)
+SELECT @email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason,
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
+  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
 FROM json_to_recordset(@items::json) AS x(
   name text, source text, fields json, subscribed boolean, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
   source = excluded.source, fields = excluded.fields, subscribed = excluded.subscribed,
-  unsub_reason = excluded.unsub_reason, update_timestamp = now();
+  unsub_reason = excluded.unsub_reason, update_timestamp = excluded.update_timestamp;
 
 -- name: WaitlistsDeleteExcept :exec
 DELETE FROM waitlists WHERE email_id = @email_id AND NOT (name = ANY(@keep_names::text[]));

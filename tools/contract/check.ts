@@ -199,8 +199,8 @@ const calls: { [K in keyof operations]: () => Promise<unknown> } = {
     }
     const next: string | null = data.next;
     const items: Schemas["DeletionTombstone"][] = data.items;
-    const fxa: string | null | undefined = items[0]?.fxa_primary_email_sha256;
-    return [next, items.map((t) => [t.email_id, t.deleted_at, t.primary_email_sha256, t.deleted_by]), fxa];
+    const fxa: string | null | undefined = items[0]?.fxa_primary_email_hmac;
+    return [next, items.map((t) => [t.email_id, t.deleted_at, t.primary_email_hmac, t.deleted_by]), fxa];
   },
 
   async readIdentities() {
