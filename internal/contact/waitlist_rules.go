@@ -74,6 +74,9 @@ func (rs FieldRules) problems(waitlist string, fields json.RawMessage) []FieldPr
 		return []FieldProblem{{Type: "dict_type", Msg: "Input should be a valid dictionary", Input: string(fields)}}
 	}
 	rules, closed := rs.For(waitlist)
+	// pydantic's messages for what the Python CTMS checks (extra fields, types,
+	// lengths); the rules only CTMS-Go has (patterns, allowed values) name the
+	// waitlist and field.
 	where := func(field string) string { return fmt.Sprintf(" (waitlist '%s', field '%s')", waitlist, field) }
 	var out []FieldProblem
 	for _, field := range sortedKeys(m) {
@@ -84,7 +87,7 @@ func (rs FieldRules) problems(waitlist string, fields json.RawMessage) []FieldPr
 				var v any
 				_ = json.Unmarshal(raw, &v)
 				out = append(out, FieldProblem{Field: field, Type: "extra_forbidden", Input: v,
-					Msg: fmt.Sprintf("Extra inputs are not permitted (waitlist '%s' accepts only: %s)", waitlist, strings.Join(sortedKeys(rules), ", "))})
+					Msg: "Extra inputs are not permitted"})
 			}
 			continue
 		}
@@ -95,12 +98,12 @@ func (rs FieldRules) problems(waitlist string, fields json.RawMessage) []FieldPr
 		if json.Unmarshal(raw, &s) != nil {
 			var v any
 			_ = json.Unmarshal(raw, &v)
-			out = append(out, FieldProblem{Field: field, Type: "string_type", Msg: "Input should be a valid string" + where(field), Input: v})
+			out = append(out, FieldProblem{Field: field, Type: "string_type", Msg: "Input should be a valid string", Input: v})
 			continue
 		}
 		if rule.MaxLength != nil && utf8.RuneCountInString(s) > *rule.MaxLength {
 			out = append(out, FieldProblem{Field: field, Type: "string_too_long", Input: s,
-				Msg: fmt.Sprintf("String should have at most %d characters%s", *rule.MaxLength, where(field)),
+				Msg: fmt.Sprintf("String should have at most %d characters", *rule.MaxLength),
 				Ctx: map[string]any{"max_length": *rule.MaxLength}})
 		}
 		if rule.Pattern != nil && !rule.Pattern.MatchString(s) {

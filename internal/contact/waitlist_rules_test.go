@@ -48,7 +48,8 @@ func TestFieldRulesReference(t *testing.T) {
 			var got []string
 			for _, p := range referenceRules().Check(tt.waitlist, json.RawMessage(tt.fields)) {
 				got = append(got, p.Field+":"+p.Type)
-				require.Contains(t, p.Msg, "waitlist '"+tt.waitlist+"'", "the detail names the waitlist")
+				// pydantic's own messages, without a hint the Python CTMS never gives.
+				require.NotContains(t, p.Msg, "(waitlist", "pydantic's message alone")
 			}
 			require.Equal(t, tt.problems, got)
 		})
@@ -73,7 +74,7 @@ func TestFieldRulesPatternAndAllowedValues(t *testing.T) {
 	require.Equal(t, "string_pattern_mismatch", p[0].Type)
 	p = check("vpn", `{"geo":"abc"}`)
 	require.Len(t, p, 1)
-	require.Equal(t, "String should have at most 2 characters (waitlist 'vpn', field 'geo')", p[0].Msg)
+	require.Equal(t, "String should have at most 2 characters", p[0].Msg)
 	// A closed waitlist does not take '*' fields it has no rule for.
 	p = check("vpn", `{"code":"FR"}`)
 	require.Len(t, p, 1)

@@ -39,7 +39,10 @@ func Register(mux *http.ServeMux, specPath string) {
 		BasePath:    "/docs/",
 		ShowTopBar:  false,
 	})
-	mux.Handle("GET /docs", swagger)
+	// FastAPI's HTMLResponse says "text/html; charset=utf-8"; swgui "text/html".
+	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
+		swagger.ServeHTTP(htmlUTF8{w}, r)
+	})
 	mux.Handle("GET /docs/", swagger) // Swagger UI's own assets, oauth2-redirect.html included
 	mux.HandleFunc("GET /docs/oauth2-redirect", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/docs/oauth2-redirect.html", http.StatusTemporaryRedirect)
@@ -68,3 +71,18 @@ var redocPage = template.Must(template.New("redoc").Parse(`<!DOCTYPE html>
 </body>
 </html>
 `))
+
+// htmlUTF8 writes its header as "text/html; charset=utf-8".
+type htmlUTF8 struct{ http.ResponseWriter }
+
+func (h htmlUTF8) WriteHeader(code int) {
+	h.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h htmlUTF8) Write(b []byte) (int, error) {
+	if h.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+		h.WriteHeader(http.StatusOK)
+	}
+	return h.ResponseWriter.Write(b)
+}

@@ -283,10 +283,15 @@ func (p *parser) digits() int {
 	return n
 }
 
-// JSONInvalid is FastAPI's 422 item for a body that is not JSON, at the position
-// Python's json module reports: the index, in characters, of the character where
-// decoding failed (the length at the end).
+// JSONInvalid is FastAPI's 422 item for a body that is not JSON: loc ["body",
+// position] and ctx.error as Python's json module reports them (pyJSONError).
+// Text Python would take but CTMS-Go does not (NaN, nesting past maxDepth) is
+// placed where encoding/json stops, as "Expecting value".
 func JSONInvalid(data []byte) ValidationItem {
+	if msg, pos, ok := pyJSONError(data); ok {
+		return ValidationItem{Type: "json_invalid", Loc: []any{"body", int64(pos)},
+			Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": msg}}
+	}
 	var v any
 	off := int64(len(data))
 	if se, ok := errors.AsType[*json.SyntaxError](json.Unmarshal(data, &v)); ok {
@@ -327,7 +332,8 @@ func LaxBool(v any) (b, ok bool) {
 }
 
 // CoerceLaxBooleans turns, in the decoded body, the lax booleans where schema
-// expects a boolean into booleans. Values the schema does not describe are left.
+// expects a boolean into booleans, and lax dates where it expects a date into
+// YYYY-MM-DD. Values the schema does not describe are left.
 func (d *Decoded) CoerceLaxBooleans(schema *openapi3.Schema) {
 	d.Value = coerce(d.Value, schema)
 }
@@ -356,6 +362,16 @@ func coerce(v any, s *openapi3.Schema) any {
 		if schemaFor(s, "boolean") != nil {
 			if b, ok := LaxBool(x); ok {
 				return b
+			}
+		}
+		// A lax date: a midnight date-time or Unix time is that day. What
+		// LaxDate refuses is left for the validator (schemaItem names why).
+		if str := schemaFor(s, "string"); str != nil && str.Format == "date" {
+			if text, ok := x.(string); ok && IsDate(text) {
+				return v
+			}
+			if day, p := LaxDate(x); p == nil {
+				return day
 			}
 		}
 	}

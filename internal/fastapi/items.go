@@ -1,6 +1,7 @@
 package fastapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,10 +60,42 @@ func parameterItems(loc []any, re *openapi3filter.RequestError) []ValidationItem
 		return []ValidationItem{{Type: "missing", Loc: loc, Msg: "Field required", Input: nil}}
 	}
 	if pe, ok := errors.AsType[*openapi3filter.ParseError](re.Err); ok {
-		typ, msg := typeMismatch(re.Parameter.Schema.Value)
-		return []ValidationItem{{Type: typ, Loc: loc, Msg: msg, Input: pe.Value}}
+		typ, msg := typeMismatch(re.Parameter.Schema.Value, pe.Value)
+		return ParamUnionItems(re.Parameter, ValidationItem{Type: typ, Loc: loc, Msg: msg, Input: pe.Value})
 	}
 	return SchemaItems(loc, re.Err)
+}
+
+// ParamUnionItems is the error item of parameter p, typed, as pydantic lists
+// it when p's type is a union of its type and literals (the parameter's
+// x-union-tags, e.g. /updates' limit: Union[int, Literal[”]] has ["int",
+// "literal[”]"]): the item under the first tag, then a literal_error under
+// each other tag. Without tags, the item alone.
+func ParamUnionItems(p *openapi3.Parameter, typed ValidationItem) []ValidationItem {
+	tags, _ := p.Extensions["x-union-tags"].([]any)
+	return UnionItems(tags, typed)
+}
+
+// UnionItems is typed as pydantic lists the error of a union of its type and
+// literals tagged tags (the type's first): see ParamUnionItems.
+func UnionItems(tags []any, typed ValidationItem) []ValidationItem {
+	if len(tags) == 0 {
+		return []ValidationItem{typed}
+	}
+	loc := typed.Loc
+	typed.Loc = append(append([]any(nil), loc...), tags[0])
+	out := []ValidationItem{typed}
+	for _, tag := range tags[1:] {
+		text, _ := tag.(string)
+		literal, ok := strings.CutPrefix(text, "literal[")
+		if !ok {
+			continue
+		}
+		expected := strings.TrimSuffix(literal, "]")
+		out = append(out, ValidationItem{Type: "literal_error", Loc: append(append([]any(nil), loc...), tag),
+			Msg: "Input should be " + expected, Input: typed.Input, Ctx: map[string]any{"expected": expected}})
+	}
+	return out
 }
 
 // SchemaItems maps the errors of a schema's VisitJSON below loc (["body"], or a parameter).
@@ -134,6 +167,13 @@ func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
 	if len(s.Enum) > 0 {
 		field = "enum" // a literal: any mismatch, of type too, is a literal_error
 	}
+	if s.Format == "date" && (field == "format" || field == "type") {
+		// What LaxDate refuses (CoerceLaxBooleans took what it accepts).
+		if _, p := LaxDate(se.Value); p != nil {
+			item.Type, item.Msg, item.Ctx = p.Type, p.Msg, p.Ctx
+			return item
+		}
+	}
 	switch field {
 	case "required":
 		// kin reports the object; name the missing property like pydantic does.
@@ -166,7 +206,7 @@ func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
 	case "oneOf", "anyOf":
 		item.Type, item.Msg = "union_error", "Input should match one of the allowed forms: "+unionText(s)
 	default: // type, nullable and anything else: the value has the wrong type
-		item.Type, item.Msg = typeMismatch(s)
+		item.Type, item.Msg = typeMismatch(s, se.Value)
 		// A null the Python CTMS refuses with an assertion (PATCH primary_email).
 		if text, ok := s.Extensions["x-null-assertion"].(string); ok && se.Value == nil {
 			item.Type, item.Msg = "assertion_error", "Assertion failed, "+text
@@ -238,20 +278,39 @@ func typeName(t string) string {
 	return "string"
 }
 
-// typeMismatch names pydantic's error for a value of the wrong type.
-func typeMismatch(s *openapi3.Schema) (typ, msg string) {
+// typeMismatch names pydantic's error for a value v of the wrong type.
+func typeMismatch(s *openapi3.Schema, v any) (typ, msg string) {
 	t := "string"
 	if s != nil && s.Type != nil && len(s.Type.Slice()) > 0 {
 		t = s.Type.Slice()[0]
 	}
+	_, isString := v.(string)
+	isNumber := false
+	switch v.(type) {
+	case json.Number, float64, int64, int:
+		isNumber = true
+	}
 	switch t {
 	case "boolean":
+		// Lax bool: a string or number it cannot read is bool_parsing (other
+		// types are bool_type).
+		if isString || isNumber {
+			return "bool_parsing", "Input should be a valid boolean, unable to interpret input"
+		}
 		return "bool_type", "Input should be a valid boolean"
 	case "integer":
+		if isString {
+			return "int_parsing", "Input should be a valid integer, unable to parse string as an integer"
+		}
 		return "int_type", "Input should be a valid integer"
 	case "number":
 		return "float_type", "Input should be a valid number"
 	case "object":
+		// A model (the schema names its fields) refuses a non-dict with
+		// model_attributes_type; a plain dict field (waitlist fields) with dict_type.
+		if s != nil && len(s.Properties) > 0 {
+			return "model_attributes_type", "Input should be a valid dictionary or object to extract fields from"
+		}
 		return "dict_type", "Input should be a valid dictionary"
 	case "array":
 		return "list_type", "Input should be a valid list"

@@ -142,6 +142,8 @@ func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOr
 	return contactJSON(http.StatusCreated, stored, ""), nil
 }
 
+var errPatchConflict = conflict("Contact with primary_email, basket_token, mofo_email_id, or fxa_id already exists")
+
 // PartialUpdateCtmsContact is PATCH /ctms/{email_id}.
 func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUpdateCtmsContactRequestObject) (api.PartialUpdateCtmsContactResponseObject, error) {
 	rules, err := s.waitlistRules(ctx)
@@ -155,12 +157,23 @@ func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUp
 	if p.ChangesEmailID(req.EmailId) {
 		return nil, unprocessable("cannot change email_id")
 	}
+	if req.Body.Email != nil && req.Body.Email.EmailId.IsNull() {
+		// The Python CTMS writes the null into emails.email_id (NOT NULL): its
+		// commit fails with an integrity error, its 409, once the contact is found.
+		if _, err := s.store.Contact(ctx, req.EmailId); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, errUnknownEmailID
+			}
+			return nil, err
+		}
+		return nil, errPatchConflict
+	}
 	stored, err := s.store.Update(ctx, req.EmailId, p)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errUnknownEmailID
 	case errors.Is(err, store.ErrConflict):
-		return nil, conflict("Contact with primary_email, basket_token, mofo_email_id, or fxa_id already exists")
+		return nil, errPatchConflict
 	case err != nil:
 		return nil, err
 	}

@@ -75,6 +75,10 @@ func pathParams(pattern string, r *http.Request) map[string]string {
 // (or the 307 slash redirect) in JSON; matched ones carry their route.
 func (s *server) routing(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !segmentsAsSent(r) {
+			s.unmatched(w, r) // ServeMux would clean the path or split it elsewhere
+			return
+		}
 		_, pattern := s.mux.Handler(r)
 		if pattern == "" {
 			s.unmatched(w, r)
@@ -87,8 +91,7 @@ func (s *server) routing(next http.Handler) http.Handler {
 			rt.spec, rt.op, rt.params = op.route, op, pathParams(path, r)
 		} else if _, isSpec := s.operations[method+" "+path]; isSpec {
 			// ServeMux lets HEAD through to GET routes; the API routes do not have it.
-			w.Header().Set("Allow", method)
-			writeError(w, r, httpError(http.StatusMethodNotAllowed, "Method Not Allowed"))
+			methodNotAllowed(w, r)
 			return
 		}
 		stateOf(r.Context()).route = rt
@@ -96,52 +99,94 @@ func (s *server) routing(next http.Handler) http.Handler {
 	})
 }
 
-// unmatched answers a request that no route serves: 307 to the path with the
-// trailing slash toggled when that one exists, else the mux's 404 or 405 in JSON.
+// unmatched answers a request that no route serves as Starlette's router
+// does, on the percent-decoded path: 307 to the path with its trailing
+// slashes removed (all of them), or with one added, when a route matches that
+// one; else 405 when a route's path matches (methodNotAllowed), else 404.
 func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
-		alt := r.Clone(r.Context())
-		alt.URL.Path = toggleSlash(r.URL.Path)
-		alt.URL.RawPath = ""
-		if _, p := s.mux.Handler(alt); p != "" {
+	if p := r.URL.Path; p != "/" {
+		alt := p + "/"
+		if strings.HasSuffix(p, "/") {
+			alt = strings.TrimRight(p, "/")
+		}
+		if _, ok := starletteRoute(alt); ok {
 			// A relative reference, never built from the Host header the client
 			// chose (docs/migrating-from-python.md); one leading slash, so that it
 			// stays a path and never reads as a network-path reference (//host).
-			loc := url.URL{Path: "/" + strings.TrimLeft(alt.URL.Path, "/"), RawQuery: r.URL.RawQuery}
+			loc := url.URL{Path: "/" + strings.TrimLeft(alt, "/"), RawQuery: r.URL.RawQuery}
 			w.Header().Set("Location", loc.String())
 			w.WriteHeader(http.StatusTemporaryRedirect)
 			return
 		}
 	}
-	rec := &statusOnly{header: w.Header()}
-	s.mux.ServeHTTP(rec, r) // learn 404 vs 405 (and Allow) from the mux itself
-	switch rec.status {
-	case http.StatusMethodNotAllowed:
-		writeError(w, r, httpError(http.StatusMethodNotAllowed, "Method Not Allowed"))
-	default:
-		writeError(w, r, httpError(http.StatusNotFound, "Not Found"))
+	if _, ok := starletteRoute(r.URL.Path); ok {
+		methodNotAllowed(w, r)
+		return
 	}
+	writeError(w, r, httpError(http.StatusNotFound, "Not Found"))
 }
 
-func toggleSlash(p string) string {
-	if strings.HasSuffix(p, "/") {
-		return strings.TrimSuffix(p, "/")
+// methodNotAllowed is Starlette's 405: its Allow header lists the methods of
+// the first route, in registration order, whose path matches (Route.handle),
+// not of every route of the path: Allow: GET for POST /ctms/{email_id}.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	if methods, ok := starletteRoute(r.URL.Path); ok {
+		w.Header().Set("Allow", methods)
 	}
-	return p + "/"
+	writeError(w, r, httpError(http.StatusMethodNotAllowed, "Method Not Allowed"))
 }
 
-// statusOnly records the status the mux would send, discarding its text body.
-type statusOnly struct {
-	header http.Header
-	status int
+// pythonRoutes are the Python CTMS's routes in the order its app registers
+// them (the order of its metrics' path_template list), with their methods as
+// Starlette lists them in Allow; CTMS-Go's own routes follow.
+var pythonRoutes = []struct{ path, methods string }{
+	{"/openapi.json", "GET, HEAD"}, {"/docs", "GET, HEAD"}, {"/docs/oauth2-redirect", "GET, HEAD"}, {"/redoc", "GET, HEAD"},
+	{"/__lbheartbeat__", "GET, HEAD"}, {"/__heartbeat__", "GET, HEAD"}, {"/__version__", "GET"}, {"/", "GET"},
+	{"/token", "POST"}, {"/__crash__", "GET"}, {"/metrics", "GET"},
+	{"/ctms", "GET"}, {"/ctms/{email_id}", "GET"}, {"/ctms", "POST"}, {"/ctms/{email_id}", "PUT"},
+	{"/ctms/{email_id}", "PATCH"}, {"/ctms/{primary_email}", "DELETE"},
+	{"/updates", "GET"}, {"/identities", "GET"}, {"/identity/{email_id}", "GET"},
+	{"/deletions", "GET"},
 }
 
-func (s *statusOnly) Header() http.Header         { return s.header }
-func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusOnly) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+// starletteRoute finds the first route whose path template matches path, a
+// {param} matching one non-empty segment (Starlette's default convertor).
+func starletteRoute(path string) (methods string, ok bool) {
+	for _, rt := range pythonRoutes {
+		if templateMatches(rt.path, path) {
+			return rt.methods, true
+		}
 	}
-	s.header.Del("Content-Type")
-	s.header.Del("X-Content-Type-Options")
+	return "", false
+}
+
+func templateMatches(template, path string) bool {
+	ts, ps := strings.Split(template, "/"), strings.Split(path, "/")
+	if len(ts) != len(ps) {
+		return false
+	}
+	for i, seg := range ts {
+		if strings.HasPrefix(seg, "{") {
+			if ps[i] == "" {
+				return false
+			}
+		} else if seg != ps[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// segmentsAsSent tells whether ServeMux sees the path as Starlette does: not
+// when it would clean it ("//ctms", "/a/../b") nor when an escaped slash
+// (%2F) would make one segment of what Starlette, matching the decoded path,
+// sees as two.
+func segmentsAsSent(r *http.Request) bool {
+	p := r.URL.Path
+	if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		return false
+	}
+	raw := r.URL.RawPath
+	return raw == "" || !strings.Contains(raw, "%2F") && !strings.Contains(raw, "%2f")
 }

@@ -31,7 +31,7 @@ func (s *server) platformRoutes() {
 	})
 	s.mux.HandleFunc("GET /__heartbeat__", s.heartbeat)
 	s.mux.HandleFunc("GET /__version__", s.version)
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	s.mux.Handle("GET /metrics", textFormat004(s.metrics.Handler()))
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(s.specJSON)
@@ -113,4 +113,41 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// textFormat004 labels the text exposition format as the Python CTMS's
+// prometheus_client does, "text/plain; version=0.0.4; charset=utf-8":
+// client_golang's promhttp always appends "; escaping=underscores" (the
+// metric-name escaping it applied, which for CTMS's names changes nothing) and
+// has no option to leave it out. Other negotiated formats are left as they are.
+func textFormat004(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&contentTypeFix{ResponseWriter: w, from: textFormat004Type + "; escaping=underscores", to: textFormat004Type}, r)
+	})
+}
+
+const textFormat004Type = "text/plain; version=0.0.4; charset=utf-8"
+
+// contentTypeFix replaces the Content-Type from by to when the header is written.
+type contentTypeFix struct {
+	http.ResponseWriter
+	from, to string
+	done     bool
+}
+
+func (c *contentTypeFix) WriteHeader(code int) {
+	if !c.done {
+		c.done = true
+		if c.Header().Get("Content-Type") == c.from {
+			c.Header().Set("Content-Type", c.to)
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *contentTypeFix) Write(b []byte) (int, error) {
+	if !c.done {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
 }

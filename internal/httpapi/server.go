@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
 )
@@ -28,12 +30,20 @@ func init() {
 	// Request ids and new email_ids are random UUIDs: draw their randomness from
 	// crypto/rand in batches rather than one system call per UUID.
 	uuid.EnableRandPool()
-	// kin-openapi checks formats only when told how: the same UUID spellings the
-	// binder accepts (hyphenated, 32 hex digits, braces, urn:uuid:), and WHATWG
-	// absolute URLs for newsletter and waitlist sources.
+	// kin-openapi checks formats only when told how: the UUID spellings pydantic
+	// accepts, refused with its reasons (fastapi.ParseUUID), and WHATWG absolute
+	// URLs for newsletter and waitlist sources.
 	openapi3.DefineStringFormatValidator("uuid", openapi3.NewCallbackValidator(func(s string) error {
-		if _, err := uuid.Parse(s); err != nil {
-			return fmt.Errorf("invalid character or length")
+		if _, why := fastapi.ParseUUID(s); why != "" {
+			return errors.New(why)
+		}
+		return nil
+	}))
+	// Dates: the canonical YYYY-MM-DD of a real day (what fastapi's lax reading
+	// leaves of the dates pydantic accepts).
+	openapi3.DefineStringFormatValidator("date", openapi3.NewCallbackValidator(func(s string) error {
+		if !fastapi.IsDate(s) {
+			return errors.New("not a date")
 		}
 		return nil
 	}))

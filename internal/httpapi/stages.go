@@ -13,7 +13,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
@@ -126,14 +125,20 @@ func (s *server) readBody(c *call) error {
 		c.r.ContentLength = int64(len(data))
 		return nil
 	}
-	if !isJSONContent(c.r) || len(bytes.TrimSpace(data)) == 0 {
+	if !isJSONContent(c.r) || len(data) == 0 {
 		return nil // refused after authentication (normalise), as FastAPI does
 	}
+	// Python's json.loads reads bytes starting with a UTF-8 byte-order mark as
+	// UTF-8 without it (json.detect_encoding: utf-8-sig).
+	data = bytes.TrimPrefix(data, utf8BOM)
+	c.body = data
 	if c.json, err = fastapi.DecodeBody(data); err != nil {
 		return invalid(fastapi.JSONInvalid(data))
 	}
 	return checkStorableJSON(data) // hostile.go
 }
+
+var utf8BOM = []byte("\uFEFF")
 
 var errNoPermissionDeclared = httpError(http.StatusForbidden, "Forbidden: the operation declares no permission")
 
@@ -168,7 +173,9 @@ func (s *server) normalise(c *call) error {
 	r := c.r
 	if c.op.hasJSONBody {
 		switch {
-		case len(bytes.TrimSpace(c.body)) == 0:
+		// An empty body (a 500 in the Python CTMS) and a JSON null (FastAPI: a
+		// required body that is None) are both a missing body.
+		case len(c.body) == 0 || c.json.Value == nil && isJSONContent(r):
 			return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
 		case !isJSONContent(r):
 			return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
@@ -221,6 +228,7 @@ func (s *server) validate(c *call) error {
 		}
 	}
 	if len(items) > 0 {
+		fastapi.KeepClientOrder(items, c.body)
 		return invalid(items...)
 	}
 	if c.op.hasJSONBody {
@@ -308,8 +316,8 @@ func plainValid(p *openapi3.Parameter, path map[string]string, q url.Values) boo
 		return false
 	}
 	if p.Schema.Value.Format == "uuid" {
-		_, err := uuid.Parse(v)
-		return err == nil
+		_, why := fastapi.ParseUUID(v)
+		return why == ""
 	}
 	return true
 }

@@ -3,10 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
-	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/gen/api"
+	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
 )
 
@@ -53,60 +52,21 @@ func (q queryTime) python() string {
 	return pyISO(q.t, "+00:00")
 }
 
-var dateTimePattern = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$`)
-
-// parseQueryTime accepts what pydantic accepts for a datetime in the query:
-// ISO-8601 with "T" or a space, optional seconds, fraction and offset, a date
-// alone, or Unix seconds.
-func parseQueryTime(s string) (queryTime, bool) {
-	s = strings.TrimSpace(s)
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "eEnN") {
-		// As pydantic: beyond ±2e10 the number counts milliseconds, and only
-		// years 1 to 9999 are valid (beyond, PostgreSQL refuses the value).
-		if math.Abs(f) > 2e10 {
-			f /= 1000
-		}
-		if f < minUnixSeconds || f >= maxUnixSeconds {
-			return queryTime{}, false
-		}
-		sec, frac := int64(f), f-float64(int64(f))
-		return queryTime{t: time.Unix(sec, int64(math.Round(frac*1e6))*1000).UTC()}, true
+// parseQueryTime reads a start or end value as pydantic reads a datetime
+// (fastapi.LaxDateTime): ISO-8601 with "T", "t", "_" or a space, optional
+// seconds, fraction and offset, a date alone, or Unix seconds. Python has no
+// year 0, and PostgreSQL no year past 9999.
+func parseQueryTime(s string) (queryTime, *fastapi.Problem) {
+	dt, p := fastapi.LaxDateTime(s)
+	if p != nil {
+		return queryTime{}, p
 	}
-	m := dateTimePattern.FindStringSubmatch(s)
-	if m == nil || m[1] == "0000" { // Python has no year 0
-		return queryTime{}, false
+	t := dt.Time()
+	if u := t.Unix(); u < minUnixSeconds || u >= maxUnixSeconds {
+		return queryTime{}, &fastapi.Problem{Type: "datetime_from_date_parsing",
+			Msg: "Input should be a valid datetime or date, year 0 is out of range", Ctx: map[string]any{"error": "year 0 is out of range"}}
 	}
-	n := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
-	nanos := 0
-	if m[7] != "" {
-		frac := (m[7] + "000000000")[:9]
-		nanos, _ = strconv.Atoi(frac)
-		nanos = nanos / 1000 * 1000 // microsecond precision, like Python
-	}
-	loc, naive := time.UTC, true
-	if z := m[8]; z != "" {
-		naive = false
-		if z != "Z" && z != "z" {
-			digits := strings.ReplaceAll(z[1:], ":", "")
-			h, _ := strconv.Atoi(digits[:2])
-			mins := 0
-			if len(digits) == 4 {
-				mins, _ = strconv.Atoi(digits[2:])
-			}
-			off := h*3600 + mins*60
-			if z[0] == '-' {
-				off = -off
-			}
-			if off != 0 {
-				loc = time.FixedZone("", off)
-			}
-		}
-	}
-	t := time.Date(n(1), time.Month(n(2)), n(3), n(4), n(5), n(6), nanos, loc)
-	if t.Month() != time.Month(n(2)) || t.Day() != n(3) || n(4) > 23 || n(5) > 59 || n(6) > 59 {
-		return queryTime{}, false // normalised by time.Date: not a real date
-	}
-	return queryTime{t: t, naive: naive}, true
+	return queryTime{t: t, naive: dt.Offset == nil}, nil
 }
 
 // cursor is the `after` value: URL-safe base64 of "<email_id>,<update_timestamp>"
@@ -135,8 +95,8 @@ func decodeCursor(s string) (store.Cursor, string) {
 	if err != nil {
 		return store.Cursor{}, "'after' cursor has an invalid email_id"
 	}
-	ts, ok := parseQueryTime(tsText)
-	if !ok {
+	ts, problem := parseQueryTime(tsText)
+	if problem != nil {
 		return store.Cursor{}, "'after' cursor has an invalid timestamp"
 	}
 	return store.Cursor{EmailID: id, UpdateTimestamp: ts.t}, ""
@@ -160,14 +120,14 @@ type feedPage struct {
 // parseFeedPage parses the paging parameters as /updates always has (422s included).
 func parseFeedPage(startParam string, endParam *string, limitParam *int, afterParam *string) (feedPage, error) {
 	var problems []ValidationItem
-	start, ok := parseQueryTime(startParam)
-	if !ok {
-		problems = append(problems, timeProblem("start", startParam))
+	start, problem := parseQueryTime(startParam)
+	if problem != nil {
+		problems = append(problems, timeProblem("start", startParam, problem, false)...)
 	}
 	end := queryTime{t: time.Now().UTC()}
 	if endParam != nil {
-		if end, ok = parseQueryTime(*endParam); !ok {
-			problems = append(problems, timeProblem("end", *endParam))
+		if end, problem = parseQueryTime(*endParam); problem != nil {
+			problems = append(problems, timeProblem("end", *endParam, problem, true)...)
 		}
 	}
 	if len(problems) > 0 {
@@ -259,8 +219,13 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 	return jsonResponse{status: http.StatusOK, body: appendBulk(make([]byte, 0, 256+1600*len(items)), &resp)}, nil
 }
 
-func timeProblem(param, input string) ValidationItem {
-	return ValidationItem{Type: "datetime_from_date_parsing", Loc: []any{"query", param},
-		Msg:   "Input should be a valid datetime or date, expected YYYY-MM-DD[THH:MM[:SS[.ffffff]]][Z or ±HH:MM] or Unix seconds",
-		Input: input}
+// timeProblem is pydantic's item for a start or end it cannot read. end is,
+// in the Python CTMS, Union[datetime, Literal[”]]: its item is tagged
+// "datetime" and followed by the literal's.
+func timeProblem(param, input string, p *fastapi.Problem, union bool) []ValidationItem {
+	item := ValidationItem{Type: p.Type, Loc: []any{"query", param}, Msg: p.Msg, Input: input, Ctx: p.Ctx}
+	if !union {
+		return []ValidationItem{item}
+	}
+	return fastapi.UnionItems([]any{"datetime", "literal['']"}, item) // api/openapi.yaml: end's x-union-tags
 }

@@ -47,7 +47,6 @@ func TestUnusableBodies(t *testing.T) {
 	}{
 		{"empty", "", "application/json"},
 		{"empty without content type", "", ""},
-		{"whitespace", "  \n", "application/json"},
 		{"form encoded", "email=x", "application/x-www-form-urlencoded"},
 		{"multipart", "--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nx\r\n--b--\r\n", "multipart/form-data; boundary=b"},
 		{"JSON as text/plain", mustJSON(t, valid), "text/plain"},
@@ -390,9 +389,11 @@ func TestTrailingSlashRedirectIgnoresHost(t *testing.T) {
 	r := a.do("GET", "/updates/?start=2020-01-01", nil, evilHost, withHeader("X-Forwarded-Host", "evil.example"))
 	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
 	require.Equal(t, "/updates?start=2020-01-01", r.Header.Get("Location"))
+	// Starlette strips "//updates/" to "//updates", which no route matches: 404,
+	// never a redirect to a network-path reference (//updates).
 	r = a.do("GET", "//updates/", nil, evilHost)
-	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
-	require.Equal(t, "/updates", r.Header.Get("Location"))
+	require.Equal(t, http.StatusNotFound, r.Status, "%s", r.Body)
+	require.Empty(t, r.Header.Get("Location"))
 	r = a.do("GET", "/ctms/", nil, evilHost)
 	require.Equal(t, http.StatusTemporaryRedirect, r.Status, "%s", r.Body)
 	require.Equal(t, "/ctms", r.Header.Get("Location"))
@@ -476,7 +477,13 @@ func TestLaxBooleans(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	require.Equal(t, []string{"z", "a"}, keysOf(t, member(t, r.Body, "waitlists", 0, "fields")))
 
-	for _, in := range []any{2, "maybe", "", "truee", nil, arr{}, obj{}} {
+	// pydantic: a string or number it cannot read as a boolean is bool_parsing,
+	// another type bool_type.
+	for in, typ := range map[any]string{2: "bool_parsing", "maybe": "bool_parsing", "": "bool_parsing", "truee": "bool_parsing", nil: "bool_type"} {
+		item := errorAt(t, a.do("POST", "/ctms", obj{"email": obj{"primary_email": newEmail(), "double_opt_in": in}}), "body", "email", "double_opt_in")
+		require.Equal(t, typ, item["type"], "%v", in)
+	}
+	for _, in := range []any{arr{}, obj{}} {
 		item := errorAt(t, a.do("POST", "/ctms", obj{"email": obj{"primary_email": newEmail(), "double_opt_in": in}}), "body", "email", "double_opt_in")
 		require.Equal(t, "bool_type", item["type"], "%v", in)
 	}
@@ -484,5 +491,5 @@ func TestLaxBooleans(t *testing.T) {
 	for _, v := range []string{"yes", "on", "t", "Y", "no", "off", "f", "N", "TRUE", "False"} {
 		require.Equal(t, http.StatusOK, a.do("GET", "/updates?start=2000-01-01&end=2000-01-02&mofo_relevant="+v, nil).Status, v)
 	}
-	require.Equal(t, "query", errorAt(t, a.do("GET", "/updates?start=2000-01-01&mofo_relevant=maybe", nil), "query", "mofo_relevant")["loc"].([]any)[0])
+	require.Equal(t, "bool_parsing", errorAt(t, a.do("GET", "/updates?start=2000-01-01&mofo_relevant=maybe", nil), "query", "mofo_relevant", "bool")["type"])
 }
