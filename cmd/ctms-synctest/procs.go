@@ -130,13 +130,13 @@ func launch(name, logDir string, env []string, bin string, args ...string) (*pro
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
+		_ = f.Close()
 		close(p.done)
 	}()
 	return p, nil
@@ -204,11 +204,11 @@ func waitLine(p *proc, prefix string, timeout time.Duration) (string, error) {
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
 				if strings.HasPrefix(sc.Text(), prefix) {
-					f.Close()
+					_ = f.Close()
 					return sc.Text(), nil
 				}
 			}
-			f.Close()
+			_ = f.Close()
 		}
 		if p.exited() {
 			return "", fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.logTail(20))
