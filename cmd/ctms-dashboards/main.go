@@ -27,8 +27,10 @@ import (
 // FailureOnly marks the description of a panel that is empty while nothing fails.
 const FailureOnly = "Empty while nothing fails."
 
-// Selectors: the scrape job is "ctms" (deploy/prometheus/ctms.rules.yml assumes the same).
+// Selectors: the scrape job is "ctms", that of the Braze syncer replicas "ctms-sync"
+// (deploy/prometheus/ctms.rules.yml assumes the same).
 const (
+	syncJob  = `job="ctms-sync"`
 	sel      = `job="ctms",instance=~"$instance"`
 	selRoute = `job="ctms",instance=~"$instance",path_template=~"$route"`
 	rate     = `[$__rate_interval]`
@@ -146,6 +148,27 @@ func telemetry() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Change feeds")).
 		WithPanel(series("Oldest in-flight contact write", "How long the oldest transaction that wrote contacts has been open (the database's view, the same from every instance). GET /updates and /deletions end their windows before it, for at most CTMS_FEED_MAX_WRITE_WAIT (alert CTMSFeedHeldByOldWrite above 60 s for a minute); 0 when none.", "s",
 			q(`max(ctms_feed_oldest_write_age_seconds{`+sel+`})`, "oldest write")).Min(0)).
+		WithRow(dashboard.NewRowBuilder("Braze sync")).
+		WithPanel(series("Sync age and lag", "Age of the oldest change not pushed to Braze (the database's view, the same from every replica; alert CTMSBrazeSyncLagging above 60 s for 5 minutes), and the time from a change to Braze's acknowledgement (p50, p99; histogram buckets 0.25 s to 1 h).", "s",
+			q(`max(ctms_background_braze_sync_age_seconds{`+syncJob+`})`, "oldest unpushed change"),
+			q(`histogram_quantile(0.5, sum by (le) (rate(ctms_background_braze_sync_lag_seconds_bucket{`+syncJob+`}`+rate+`)))`, "lag p50"),
+			q(`histogram_quantile(0.99, sum by (le) (rate(ctms_background_braze_sync_lag_seconds_bucket{`+syncJob+`}`+rate+`)))`, "lag p99")).Min(0)).
+		WithPanel(series("Sync backlog", "Contacts waiting for a push, those of them that failed before (retrying) and those parked past CTMS_SYNC_MAX_RETRIES (dead letters: alert CTMSBrazeSyncDeadLetters; ctms sync status lists them). A backlog growing past 1000 for 10 minutes: alert CTMSBrazeSyncBacklogGrowing.", "short",
+			q(`max(ctms_background_braze_sync_backlog{`+syncJob+`})`, "backlog"),
+			q(`max(ctms_background_braze_sync_retries{`+syncJob+`})`, "retrying"),
+			q(`max(ctms_background_braze_sync_dead_letters{`+syncJob+`})`, "dead letters")).Min(0)).
+		WithPanel(series("Pushes per second", "Contacts whose change Braze acknowledged, per second, by action (track: state pushed, delete: profile deleted, alias: aliases added), and failed pushes by kind (minor: one object of a batch refused, request: a whole request failed, auth: the key refused).", "ops",
+			q(`sum by (action) (rate(ctms_background_braze_sync_total{`+syncJob+`}`+rate+`))`, "{{action}}"),
+			q(`sum by (kind) (rate(ctms_background_braze_sync_errors_total{`+syncJob+`}`+rate+`))`, "failed {{kind}}"))).
+		WithPanel(series("Braze requests by endpoint and status", "Requests (attempts, retries included) the syncer sends to Braze per second, by endpoint and HTTP status (error: no answer). 429: Braze's rate limit; 401/403: the key is refused (alert CTMSBrazeAuthFailed).", "reqps",
+			q(`sum by (endpoint, status) (rate(ctms_background_braze_request_total{`+syncJob+`}`+rate+`))`, "{{endpoint}} {{status}}"))).
+		WithPanel(series("Braze request latency", "Duration of the requests to Braze by endpoint, p50 and p99 (buckets 0.01 to 10 s: quantiles are interpolated within a bucket).", "s",
+			q(`histogram_quantile(0.5, sum by (endpoint, le) (rate(ctms_background_braze_requests_duration_seconds_bucket{`+syncJob+`}`+rate+`)))`, "p50 {{endpoint}}"),
+			q(`histogram_quantile(0.99, sum by (endpoint, le) (rate(ctms_background_braze_requests_duration_seconds_bucket{`+syncJob+`}`+rate+`)))`, "p99 {{endpoint}}"))).
+		WithPanel(series("Syncer replicas and leader", "Replicas Prometheus scrapes (alert CTMSBrazeSyncDown at 0), replicas holding the leader lock (exactly 1: alert CTMSBrazeSyncLeaderCount otherwise) and whether Braze refuses the key (1: nothing is pushed).", "short",
+			q(`sum(up{`+syncJob+`})`, "replicas up"),
+			q(`sum(ctms_background_braze_sync_leader{`+syncJob+`})`, "leaders"),
+			q(`max(ctms_background_braze_sync_auth_failed{`+syncJob+`})`, "key refused")).Min(0)).
 		WithRow(dashboard.NewRowBuilder("Go runtime")).
 		WithPanel(series("Memory", "Heap in use and resident memory per instance.", "bytes",
 			q(`go_memstats_heap_inuse_bytes{`+sel+`}`, "heap {{instance}}"),
@@ -210,5 +233,19 @@ func alerts() *dashboard.DashboardBuilder {
 		WithPanel(series("Token failures", "Refused POST /token logins per second by reason (alert CTMSTokenFailureSpike above 1/s for 5 minutes).", "reqps",
 			q(`sum by (reason) (rate(ctms_token_failures_total{`+job+`}`+rate+`))`, "{{reason}}"))).
 		WithPanel(series("Oldest in-flight contact write", "How long the oldest open transaction that wrote contacts has held back GET /updates and /deletions (alert CTMSFeedHeldByOldWrite above 60 s for a minute; the feeds stop waiting at CTMS_FEED_MAX_WRITE_WAIT, 5 minutes by default).", "s",
-			q(`max(ctms_feed_oldest_write_age_seconds{`+job+`})`, "oldest write")).Min(0))
+			q(`max(ctms_feed_oldest_write_age_seconds{`+job+`})`, "oldest write")).Min(0)).
+		WithRow(dashboard.NewRowBuilder("Braze sync")).
+		WithPanel(single("Active syncers", "Replicas of ctms sync holding the leader lock: exactly 1 (alert CTMSBrazeSyncLeaderCount otherwise, CTMSBrazeSyncDown when no replica is up).", "short",
+			q(`sum(ctms_background_braze_sync_leader{`+syncJob+`})`, "leaders")).Thresholds(thresholds(step(nil, "red"), step(cog.ToPtr(1.0), "green"), step(cog.ToPtr(2.0), "red")))).
+		WithPanel(single("Oldest unpushed change", "Age of the oldest change not pushed to Braze yet (alert CTMSBrazeSyncLagging above 60 s for 5 minutes).", "s",
+			q(`max(ctms_background_braze_sync_age_seconds{`+syncJob+`})`, "age")).Thresholds(thresholds(step(nil, "green"), step(cog.ToPtr(60.0), "red")))).
+		WithPanel(single("Braze dead letters", "Contacts parked past CTMS_SYNC_MAX_RETRIES (alert CTMSBrazeSyncDeadLetters): ctms sync status lists them, ctms sync retry requeues them.", "short",
+			q(`max(ctms_background_braze_sync_dead_letters{`+syncJob+`})`, "dead letters")).Thresholds(thresholds(step(nil, "green"), step(cog.ToPtr(1.0), "red")))).
+		WithPanel(single("Braze key refused", "1 while Braze answers 401/403 to the syncer: nothing is pushed (alert CTMSBrazeAuthFailed).", "short",
+			q(`max(ctms_background_braze_sync_auth_failed{`+syncJob+`})`, "key refused")).Thresholds(thresholds(step(nil, "green"), step(cog.ToPtr(1.0), "red")))).
+		WithPanel(series("Sync backlog", "Contacts waiting for a push and those of them retrying (alert CTMSBrazeSyncBacklogGrowing when over 1000 and growing for 10 minutes).", "short",
+			q(`max(ctms_background_braze_sync_backlog{`+syncJob+`})`, "backlog"),
+			q(`max(ctms_background_braze_sync_retries{`+syncJob+`})`, "retrying")).Min(0)).
+		WithPanel(series("Braze requests failing", "Requests to Braze per second answered 401/403 (key refused), 429 (rate limited), 5xx, or not at all (error), by endpoint and status. "+FailureOnly, "reqps",
+			q(`sum by (endpoint, status) (rate(ctms_background_braze_request_total{`+syncJob+`,status=~"401|403|429|5..|error"}`+rate+`))`, "{{endpoint}} {{status}}")))
 }
