@@ -152,6 +152,9 @@ func TestRateLimitPausesEveryCaller(t *testing.T) {
 		require.NoError(t, err)
 	})
 	require.Eventually(t, func() bool { return requests(b, brazefake.PathTrack)["429"] == 1 }, time.Second, time.Millisecond)
+	// The fake counts the 429 before the first caller has read it: wait for its pause,
+	// or this caller may race ahead into the same window.
+	require.Eventually(t, func() bool { return !b.client.PausedUntil(brazefake.PathTrack).IsZero() }, 5*time.Second, time.Millisecond)
 	_, err = b.client.Track(ctx, []braze.Attributes{simple(4)}, nil)
 	require.NoError(t, err)
 	wg.Wait()
