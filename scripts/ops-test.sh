@@ -7,8 +7,9 @@
 #   2. PgBouncer 1.18 in transaction pooling mode in front of it;
 #   3. `ctms clients` as ctms_admin, two `ctms serve` instances as ctms_app through PgBouncer, with
 #      default_query_exec_mode=cache_describe in CTMS_DB_URL (docs/operations.md#pgbouncer);
+#      then two `ctms sync` replicas as ctms_sync pushing to cmd/ctms-brazefake (a fake Braze);
 #   4. Debian's prometheus with deploy/prometheus/ctms.rules.yml (CTMSDatabaseUnreachable's
-#      `for:` shortened in a test copy), scraping both instances every second;
+#      `for:` shortened in a test copy), scraping both instances and both syncers every second;
 #   5. cmd/ctms-opstest load: mixed traffic, no 5xx, and a /updates consumer that misses no
 #      acknowledged write;
 #   6. cmd/ctms-opstest check: every dashboard query, variable and recording rule evaluates with
@@ -110,7 +111,7 @@ max_client_conn = 200
 logfile = $tmp/logs/pgbouncer.log
 pidfile = $tmp/pgbouncer.pid
 INI
-printf '"ctms_app" ""\n"ctms_admin" ""\n"ctms_migrate" ""\n' >"$tmp/userlist.txt"
+printf '"ctms_app" ""\n"ctms_admin" ""\n"ctms_migrate" ""\n"ctms_sync" ""\n' >"$tmp/userlist.txt"
 chmod 644 "$tmp/pgbouncer.ini" "$tmp/userlist.txt"
 (cd / && exec_pg "$pgbouncer" "$tmp/pgbouncer.ini" >/dev/null 2>&1) & pids+=($!)
 wait_port "$bouncer_port" PgBouncer
@@ -135,6 +136,27 @@ for name in a b; do
 done
 log "ctms serve on 127.0.0.1:${ports[0]} and 127.0.0.1:${ports[1]} (as ctms_app, through PgBouncer)"
 
+# --- 3b. two `ctms sync` replicas as ctms_sync (state through PgBouncer, the leader lock on a
+# session of its own) pushing to ctms-brazefake, so that the sync panels and rules have data -----
+"$GO" build -o "$tmp/ctms-brazefake" "$repo/cmd/ctms-brazefake"
+fake_port=$(free_port)
+"$tmp/ctms-brazefake" -listen "127.0.0.1:$fake_port" -api-key opstest-braze-key >"$tmp/logs/brazefake.log" 2>&1 & pids+=($!)
+wait_port "$fake_port" ctms-brazefake "$!"
+CTMS_DB_URL=$admin_url "$repo/bin/ctms" sync mapping set opstest-newsletter 3b4c5d6e-0000-4000-8000-000000000001 >/dev/null ||
+  die "ctms sync mapping set (as ctms_admin) failed"
+sync_url="postgresql://ctms_sync@127.0.0.1:$bouncer_port/ctms?sslmode=disable&default_query_exec_mode=${CTMS_OPS_EXEC_MODE:-cache_describe}"
+sync_ports=()
+for name in a b; do
+  p=$(free_port)
+  env CTMS_DB_URL="$sync_url" CTMS_DB_LISTEN_URL="postgresql://ctms_sync@127.0.0.1:$pg_port/ctms?sslmode=disable" \
+    CTMS_BRAZE_URL="http://127.0.0.1:$fake_port" CTMS_BRAZE_API_KEY=opstest-braze-key \
+    CTMS_SYNC_METRICS_HOST=127.0.0.1 CTMS_SYNC_METRICS_PORT="$p" CTMS_USE_MOZLOG=false CTMS_LOGGING_LEVEL=WARNING \
+    "$repo/bin/ctms" sync >"$tmp/logs/sync_$name.log" 2>&1 & pids+=($!)
+  wait_port "$p" "ctms sync $name" "$!"
+  sync_ports+=("$p")
+done
+log "ctms sync on 127.0.0.1:${sync_ports[0]} and 127.0.0.1:${sync_ports[1]} (as ctms_sync) to ctms-brazefake on 127.0.0.1:$fake_port"
+
 # --- 4. Prometheus ----------------------------------------------------------------------------
 prom_port=$(free_port)
 sed '/alert: CTMSDatabaseUnreachable/,/for:/ s/for: .*/for: 5s/' "$repo/deploy/prometheus/ctms.rules.yml" >"$tmp/ctms.rules.yml"
@@ -148,6 +170,9 @@ scrape_configs:
   - job_name: ctms
     static_configs:
       - targets: ["127.0.0.1:${ports[0]}", "127.0.0.1:${ports[1]}"]
+  - job_name: ctms-sync
+    static_configs:
+      - targets: ["127.0.0.1:${sync_ports[0]}", "127.0.0.1:${sync_ports[1]}"]
 YML
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prom" \
   --web.listen-address="127.0.0.1:$prom_port" >"$tmp/logs/prometheus.log" 2>&1 & pids+=($!)
