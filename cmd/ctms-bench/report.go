@@ -97,12 +97,12 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&sb, "- Machine: %d CPUs (%s), %s RAM, %s; load average at start %s. wrk or pgbench, the service and PostgreSQL share it.\n",
 		m.CPUs, orUnknown(m.CPUModel), orUnknown(m.MemTotal), orUnknown(m.Kernel), orUnknown(m.LoadAverage))
 	fmt.Fprintf(&sb, "- Software: %s; %s, private server (%s); %s.\n", m.GoVersion, m.PGVersion, m.PGSettings, m.Tools)
-	perSide := "per side"
+	forDelete := "per side for DELETE"
 	if r.baseline != nil {
-		perSide = "per measured run, in each database"
+		forDelete = "per measured run of DELETE, in each database"
 	}
-	fmt.Fprintf(&sb, "- Data: %s contacts read and updated (1-4 newsletters and 1-2 waitlists each, 30%% FxA, 10%% AMO, 8%% MoFo), %s more %s for DELETE.\n",
-		groupThousands(cfg.contacts), groupThousands(cfg.deletes), perSide)
+	fmt.Fprintf(&sb, "- Data: %s contacts read and updated (1-4 newsletters and 1-2 waitlists each, 30%% FxA, 10%% AMO, 8%% MoFo), %s more %s.\n",
+		groupThousands(cfg.contacts), groupThousands(cfg.deletes), forDelete)
 	fmt.Fprintf(&sb, "- Load: %d connections, %d threads, %s measured after %s warm-up per %s; server pool %s.\n",
 		cfg.concurrency, cfg.threads, cfg.duration, cfg.warmup, map[bool]string{false: "side", true: "run"}[r.baseline != nil], m.ServerPool)
 	if r.baseline != nil {
