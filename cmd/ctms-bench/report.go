@@ -185,7 +185,11 @@ func (r *report) command() string {
 // targets checks issue 12's targets against this run.
 func (r *report) targets() string {
 	var sb strings.Builder
-	sb.WriteString("Targets (issue 12), in this run:\n\n")
+	if r.baseline != nil {
+		sb.WriteString("Targets (issue 12), in this run, for the current code (its last round):\n\n")
+	} else {
+		sb.WriteString("Targets (issue 12), in this run:\n\n")
+	}
 	errs, total := 0, 0
 	var peak int64
 	for _, e := range r.entries {
