@@ -83,40 +83,40 @@ func (s *Store) queueChildren(ctx context.Context, p *pipeline, old, c *contact.
 	switch {
 	case c.Amo.IsDefault():
 		if replace || old.Amo != nil {
-			_ = s.q.AmoDelete(ctx, p, id) // queued: errors come when the pipeline is sent
+			p.Queue("AmoDelete", s.q.AmoDelete(ctx, p, id))
 		}
 	case replace || old.Amo == nil || !old.Amo.SameContent(c.Amo):
 		a := c.Amo
-		_ = s.q.AmoUpsert(ctx, p, db.AmoUpsertParams{
+		p.Queue("AmoUpsert", s.q.AmoUpsert(ctx, p, db.AmoUpsertParams{
 			EmailID: id, AddOnIds: a.AddOnIds, DisplayName: a.DisplayName, EmailOptIn: new(a.EmailOptIn),
 			Language: a.Language, LastLogin: a.LastLogin, Location: a.Location, ProfileUrl: a.ProfileURL,
 			IsUser: new(a.User), UserID: a.UserID, Username: a.Username,
-		})
+		}))
 	}
 
 	switch {
 	case c.Fxa.IsDefault():
 		if replace || old.Fxa != nil {
-			_ = s.q.FxaDelete(ctx, p, id)
+			p.Queue("FxaDelete", s.q.FxaDelete(ctx, p, id))
 		}
 	case replace || old.Fxa == nil || !old.Fxa.SameContent(c.Fxa):
 		f := c.Fxa
-		_ = s.q.FxaUpsert(ctx, p, db.FxaUpsertParams{
+		p.Queue("FxaUpsert", s.q.FxaUpsert(ctx, p, db.FxaUpsertParams{
 			EmailID: id, FxaID: f.FxaID, PrimaryEmail: f.PrimaryEmail, CreatedDate: f.CreatedDate,
 			Lang: f.Lang, FirstService: f.FirstService, AccountDeleted: new(f.AccountDeleted),
-		})
+		}))
 	}
 
 	switch {
 	case c.Mofo.IsDefault():
 		if replace || old.Mofo != nil {
-			_ = s.q.MofoDelete(ctx, p, id)
+			p.Queue("MofoDelete", s.q.MofoDelete(ctx, p, id))
 		}
 	case replace || old.Mofo == nil || !old.Mofo.SameContent(c.Mofo):
 		m := c.Mofo
-		_ = s.q.MofoUpsert(ctx, p, db.MofoUpsertParams{
+		p.Queue("MofoUpsert", s.q.MofoUpsert(ctx, p, db.MofoUpsertParams{
 			EmailID: id, MofoEmailID: m.MofoEmailID, MofoContactID: m.MofoContactID, MofoRelevant: new(m.MofoRelevant),
-		})
+		}))
 	}
 
 	if err := s.queueNewsletters(ctx, p, old, c, replace); err != nil {
@@ -168,13 +168,13 @@ func (s *Store) queueNewsletters(ctx context.Context, p *pipeline, old, c *conta
 		keep[i] = c.Newsletters[i].Name
 	}
 	if replace || removesAny(stored, keep) {
-		_ = s.q.NewslettersDeleteExcept(ctx, p, db.NewslettersDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep})
+		p.Queue("NewslettersDeleteExcept", s.q.NewslettersDeleteExcept(ctx, p, db.NewslettersDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep}))
 	}
 	items, err := newsletterItems(c.Newsletters, stored)
 	if err != nil || items == nil {
 		return err
 	}
-	_ = s.q.NewslettersUpsert(ctx, p, db.NewslettersUpsertParams{EmailID: c.Email.EmailID, Items: items})
+	p.Queue("NewslettersUpsert", s.q.NewslettersUpsert(ctx, p, db.NewslettersUpsertParams{EmailID: c.Email.EmailID, Items: items}))
 	return nil
 }
 
@@ -224,13 +224,13 @@ func (s *Store) queueWaitlists(ctx context.Context, p *pipeline, old, c *contact
 		keep[i] = c.Waitlists[i].Name
 	}
 	if replace || removesAny(stored, keep) {
-		_ = s.q.WaitlistsDeleteExcept(ctx, p, db.WaitlistsDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep})
+		p.Queue("WaitlistsDeleteExcept", s.q.WaitlistsDeleteExcept(ctx, p, db.WaitlistsDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep}))
 	}
 	items, err := waitlistItems(c.Waitlists, stored)
 	if err != nil || items == nil {
 		return err
 	}
-	_ = s.q.WaitlistsUpsert(ctx, p, db.WaitlistsUpsertParams{EmailID: c.Email.EmailID, Items: items})
+	p.Queue("WaitlistsUpsert", s.q.WaitlistsUpsert(ctx, p, db.WaitlistsUpsertParams{EmailID: c.Email.EmailID, Items: items}))
 	return nil
 }
 
