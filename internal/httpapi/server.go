@@ -21,6 +21,7 @@ import (
 	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
@@ -78,9 +79,9 @@ type server struct {
 	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
 	metrics     *obs.Metrics
 	log         *slog.Logger
-	rules       fieldRules
-	clientCache clientCache
-	feed        *accessfeed.Feed // nil: nothing is cached (clientcache.go)
+	rules       versionedCache[struct{}, contact.FieldRules] // cache.go
+	clientCache versionedCache[string, store.APIClient]
+	feed        *accessfeed.Feed // nil: nothing is cached (cache.go)
 
 	reads       *store.Store // the read endpoints' database (WithReadDB); store when none
 	replicaSkip atomic.Int64 // until then (Unix ns) reads skip the read database (reads.go)
@@ -98,7 +99,7 @@ func WithMetrics(m *obs.Metrics) Option { return func(s *server) { s.metrics = m
 func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 
 // WithAccessFeed caches API clients and waitlist field rules while f is live
-// (clientcache.go). Without it, they are read from the database for each request.
+// (cache.go). Without it, they are read from the database for each request.
 func WithAccessFeed(f *accessfeed.Feed) Option { return func(s *server) { s.feed = f } }
 
 // WithArgon2Queue sets how many client secret verifications run at once and
@@ -140,9 +141,8 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
 		log: slog.Default(), throttle: newTokenThrottle(), started: time.Now(),
-		verifier:    auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
-		dummyHash:   auth.DummyHash(),
-		clientCache: clientCache{entries: map[string]cachedClient{}},
+		verifier:  auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
+		dummyHash: auth.DummyHash(),
 	}
 	for _, o := range opts {
 		o(s)
