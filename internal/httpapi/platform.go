@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/getsentry/sentry-go"
@@ -96,8 +98,9 @@ func (s *server) crash(w http.ResponseWriter, r *http.Request) {
 	panic(errCrash)
 }
 
-// recoverer turns a panic into a 500 with a detail, logged with its stack and
-// reported to Sentry (a no-op when SENTRY_DSN is unset).
+// recoverer turns a panic into the 500 Starlette's ServerErrorMiddleware answers
+// every uncaught exception with (plain text, no detail), logged with its stack
+// and reported to Sentry (a no-op when SENTRY_DSN is unset).
 func (s *server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -108,11 +111,20 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 				sentry.CurrentHub().Clone().RecoverWithContext(r.Context(), v)
 				s.log.ErrorContext(r.Context(), "Exception in ASGI application", obs.LoggerKey, "uvicorn.error",
 					"error", fmt.Sprint(v), "traceback", string(debug.Stack()))
-				writeError(w, r, httpError(http.StatusInternalServerError, "Internal Server Error"))
+				writeServerError(w)
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeServerError is Starlette's answer to an uncaught exception.
+func writeServerError(w http.ResponseWriter) {
+	const body = "Internal Server Error"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, body)
 }
 
 // textFormat004 labels the text exposition format as the Python CTMS's
