@@ -20,20 +20,10 @@ import (
 	"github.com/ctms-go/ctms/internal/version"
 )
 
-// platformRoutes registers the routes that are not generated from the spec:
-// the token endpoint, Dockerflow, metrics, the spec itself and the redirect.
+// platformRoutes registers the routes outside the spec: the spec itself, the
+// documentation, the redirect and /__crash__. The spec's own platform operations
+// (token, Dockerflow, metrics) are dispatched as the others (operations.go).
 func (s *server) platformRoutes() {
-	s.mux.HandleFunc("POST /token", s.token)
-	s.mux.HandleFunc("GET /__lbheartbeat__", func(w http.ResponseWriter, r *http.Request) {
-		if s.draining != nil && s.draining.Err() != nil {
-			writeError(w, r, errShuttingDown)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /__heartbeat__", s.heartbeat)
-	s.mux.HandleFunc("GET /__version__", s.version)
-	s.mux.Handle("GET /metrics", textFormat004(s.metrics.Handler()))
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(s.specJSON)
@@ -44,6 +34,15 @@ func (s *server) platformRoutes() {
 	})
 	s.mux.HandleFunc("GET /__crash__", s.crash)
 	docs.Register(s.mux, "/openapi.json")
+}
+
+// lbHeartbeat is the load balancer's liveness check: 503 once the server drains.
+func (s *server) lbHeartbeat(w http.ResponseWriter, r *http.Request) {
+	if s.draining != nil && s.draining.Err() != nil {
+		writeError(w, r, errShuttingDown)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 var errShuttingDown = httpError(http.StatusServiceUnavailable, "Service Unavailable: shutting down")
