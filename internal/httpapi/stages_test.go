@@ -144,3 +144,14 @@ func TestStagesLeaveTheRequestAsSent(t *testing.T) {
 	require.Equal(t, "application/merge-patch+json", c.r.Header.Get("Content-Type"), "the content type is read, not rewritten")
 	require.Equal(t, body, c.r.Body, "the body is read, not replaced")
 }
+
+// An error nobody expected is the Python CTMS's uncaught exception: Starlette's
+// ServerErrorMiddleware answers it 500 in plain text, without a detail.
+func TestUnexpectedErrorIsPlainText(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest("GET", "/ctms", nil), errors.New("unexpected"))
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
+	require.Equal(t, "Internal Server Error", rec.Body.String())
+}
