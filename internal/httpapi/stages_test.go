@@ -155,3 +155,22 @@ func TestUnexpectedErrorIsPlainText(t *testing.T) {
 	require.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
 	require.Equal(t, "Internal Server Error", rec.Body.String())
 }
+
+// Every spec operation has its handler and every parameter its binder; an
+// operation without one stops New (checkDispatch), never answers at random.
+func TestEveryOperationIsDispatched(t *testing.T) {
+	t.Parallel()
+	spec, _, err := loadSpec()
+	require.NoError(t, err)
+	ops := specOperations(spec)
+	require.NoError(t, checkDispatch(ops))
+	require.Len(t, operationHandlers, len(ops), "no handler for an operation the spec does not have")
+
+	op := *ops["GET /updates"]
+	op.handler = handler{}
+	require.ErrorContains(t, checkDispatch(map[string]*operation{"GET /updates": &op}), "no handler")
+	op = *ops["GET /updates"]
+	op.params = append([]param(nil), op.params...)
+	op.params[0].bind = nil
+	require.ErrorContains(t, checkDispatch(map[string]*operation{"GET /updates": &op}), "no binder")
+}
