@@ -71,6 +71,9 @@ type EmailPatch struct {
 	EmailLang          Change[string]
 	HasOptedOutOfEmail *bool
 	UnsubscribeReason  Change[string]
+	// EmailIDNull: the PATCH body sent "email_id": null (answered 409 once the
+	// contact is found, as the Python CTMS's failing commit is).
+	EmailIDNull bool
 }
 
 // AddOnsPatch changes the amo group.

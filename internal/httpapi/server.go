@@ -1,7 +1,7 @@
-// Package httpapi is the HTTP layer of CTMS: the generated strict server
-// implementation (one method per spec operation), the hand-written platform
-// routes, and the middleware that routes, validates and authenticates requests
-// against api/openapi.yaml before a handler runs.
+// Package httpapi is the HTTP layer of CTMS: the dispatch of every operation of
+// api/openapi.yaml to its handler (operations.go), the routes outside the spec,
+// and the middleware and request stages that route, validate and authenticate
+// requests against the spec before a handler runs.
 package httpapi
 
 import (
@@ -17,7 +17,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
-	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
@@ -61,7 +60,7 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// server implements api.StrictServerInterface and the platform routes.
+// server serves the spec operations (operations.go) and the routes outside the spec.
 type server struct {
 	cfg      *config.Config
 	store    *store.Store
@@ -78,6 +77,7 @@ type server struct {
 	verifier    *auth.Verifier // bounds the argon2 work of POST /token
 	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
 	metrics     *obs.Metrics
+	metricsHTTP http.Handler // GET /metrics
 	log         *slog.Logger
 	rules       versionedCache[struct{}, contact.FieldRules] // cache.go
 	clientCache versionedCache[string, store.APIClient]
@@ -159,18 +159,13 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	if err := s.metrics.RegisterOldestWriteAge(st.OldestWriteAge); err != nil { // the primary's markers
 		return nil, err
 	}
-	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
-		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, r, invalid(ValidationItem{Type: "value_error", Loc: []any{"body"}, Msg: "Value error, " + err.Error()}))
-		},
-		ResponseErrorHandlerFunc: writeError,
-	})
-	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
-		BaseRouter: s.mux,
-		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, r, invalid(ValidationItem{Type: "value_error", Loc: []any{}, Msg: "Value error, " + err.Error()}))
-		},
-	})
+	if err := checkDispatch(s.operations); err != nil {
+		return nil, fmt.Errorf("api/openapi.yaml: %w", err)
+	}
+	s.metricsHTTP = textFormat004(s.metrics.Handler())
+	for pattern := range s.operations {
+		s.mux.HandleFunc(pattern, s.serveOperation)
+	}
 	s.platformRoutes()
 	clientIDs, err := st.EnabledClientIDs(ctx)
 	if err != nil {
@@ -179,8 +174,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	s.metrics.Preinit(s.metricRoutes(), clientIDs)
 	// The request path, outermost first: request id, metrics and log line
 	// (observe.go); panics to 500; routing to the spec operation (middleware.go);
-	// the request stages (stages.go); the generated handler and ours (mux).
-	return s.observe(s.recoverer(s.routing(s.stages(s.mux)))), nil
+	// the mux: spec operations go through the request stages to their handler
+	// (operations.go), the other routes straight to theirs.
+	return s.observe(s.recoverer(s.routing(s.mux))), nil
 }
 
 // hiddenRoutes are served but not in the spec: (method, path, statuses whose
