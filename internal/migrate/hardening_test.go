@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -357,6 +358,13 @@ func TestDeletedByTrustedOnly(t *testing.T) {
 	run(t, db, `GRANT SELECT, DELETE ON emails, amo, fxa, mofo, newsletters, waitlists TO `+service)
 	run(t, db, `GRANT ctms_trusted TO `+service)
 	serviceDB := connectAs(t, db, service)
+	var owner string
+	require.NoError(t, db.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'deletion_tombstones'`).Scan(&owner))
+	ownerMember := newRole(t, db, "ctms_owner_member")
+	run(t, db, `GRANT USAGE ON SCHEMA public TO `+ownerMember)
+	run(t, db, `GRANT SELECT, DELETE ON emails, amo, fxa, mofo, newsletters, waitlists TO `+ownerMember)
+	run(t, db, `GRANT `+pgx.Identifier{owner}.Sanitize()+` TO `+ownerMember)
+	ownerMemberDB := connectAs(t, db, ownerMember)
 
 	for _, c := range []struct {
 		name string
@@ -365,6 +373,7 @@ func TestDeletedByTrustedOnly(t *testing.T) {
 	}{
 		{"PlainWriter", writer, "database"},
 		{"TrustedMember", serviceDB, "id_honest"},
+		{"OwnerMember", ownerMemberDB, "id_honest"},
 		{"Superuser", db, "id_honest"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -398,4 +407,29 @@ func TestDeletedByTrustedOnly(t *testing.T) {
 		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM deletion_tombstones WHERE deleted_at < now() - interval '1 day'`).Scan(&left))
 		require.Zero(t, left)
 	})
+}
+
+// A tombstone is written at its transaction's write time (migration 7: when it took the
+// write-start marker), not at the transaction's start, as the rows it deletes would be.
+func TestTombstoneAtWriteTime(t *testing.T) {
+	ctx := context.Background()
+	db := connect(t, testdb.NewDatabase(t))
+	id := newContact(t, db, "at-"+uuid.NewString()+"@example.com", "")
+	tx, err := db.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	var started time.Time
+	require.NoError(t, tx.QueryRow(ctx, `SELECT now() FROM pg_sleep(0.05)`).Scan(&started))
+	for _, table := range []string{"amo", "fxa", "mofo", "newsletters", "waitlists"} {
+		_, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE email_id = $1`, id)
+		require.NoError(t, err)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM emails WHERE email_id = $1`, id)
+	require.NoError(t, err)
+	var writeTime, deletedAt time.Time
+	require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('ctms.write_time')::timestamptz,
+		(SELECT deleted_at FROM deletion_tombstones WHERE email_id = $1)`, id).Scan(&writeTime, &deletedAt))
+	require.True(t, writeTime.After(started), "the marker is taken by the DELETE, after the transaction began")
+	require.Equal(t, writeTime, deletedAt)
+	require.NoError(t, tx.Commit(ctx))
 }
