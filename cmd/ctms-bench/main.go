@@ -17,11 +17,17 @@
 // (baseline.go): its cmd/ctms is built from `git archive` of the ref in a temporary
 // directory (with the ref's own go.mod), migrates a second database of the same private
 // PostgreSQL server with its own `ctms migrate` (so each binary runs on the schema it
-// knows), which is seeded identically and gets its own API client. For each operation the
-// ceiling runs once, then the baseline and the current server in turn, BENCH_ROUNDS times;
-// the table has a row per server and round, with the change of the ratio and of the CPU
-// per request from the baseline to the current code. Only figures of one run are
-// comparable on a shared machine: this is how to compare two versions.
+// knows), which is seeded identically and gets its own API client. The ceiling then runs
+// on a third database, ctms_bench_ceiling, migrated by the current binary and seeded
+// identically: each side only ever sees its own writes (the rows POST and PUT add, dead
+// rows, the contacts DELETE takes), so the ceiling's do not age the current code's
+// database alone. Each measured run of DELETE takes its own range of seeded contacts in
+// its database. All three databases are vacuumed and analysed once more right before the
+// first measured run, so that they start alike. For each operation the ceiling runs
+// once, then the baseline and the current server in turn, BENCH_ROUNDS times; the table
+// has a row per server and round, with the change of the ratio and of the CPU per
+// request from the baseline to the current code. Only figures of one run are comparable
+// on a shared machine: this is how to compare two versions.
 //
 // Settings (environment):
 //
@@ -31,8 +37,8 @@
 //	BENCH_CONCURRENCY      connections of wrk and pgbench (default 64)
 //	BENCH_THREADS          wrk threads and pgbench threads (default 2)
 //	BENCH_OPS              comma-separated operation keys to run (default all; see -list)
-//	BENCH_DELETE_CONTACTS  extra contacts seeded for DELETE, per side (default 12000 per
-//	                       second of BENCH_DURATION)
+//	BENCH_DELETE_CONTACTS  extra contacts seeded for DELETE, per measured run of it
+//	                       (default 12000 per second of BENCH_DURATION)
 //	BENCH_OUTPUT           markdown file to update (default docs/performance.md; "-" for none)
 //	BENCH_KEEP_DB          1 leaves the PostgreSQL server running (its URL is printed)
 //	BENCH_BASELINE         a git ref (commit, branch, tag) to measure against the working tree

@@ -19,6 +19,7 @@ import (
 const (
 	benchDB         = "ctms_bench"
 	benchBaselineDB = "ctms_bench_baseline"
+	benchCeilingDB  = "ctms_bench_ceiling"
 	clientID        = "id_ctms_bench"
 	dataSeed        = 0x6374_6d73 // "ctms": the same contacts in every run
 )
@@ -57,14 +58,20 @@ type entry struct {
 	rounds  []round // BENCH_BASELINE only, in the order they ran
 }
 
+// benchDatabase is one database of the private server: migrated by a ctms binary,
+// seeded like the others, with its statement statistics.
+type benchDatabase struct {
+	db, dbURL string
+	stats     *pgss
+}
+
 // service is one build of the CTMS server under load: its binary, its database
-// (migrated by that binary, seeded like the others), its process and its token.
+// (migrated by that binary), its process and its token.
 type service struct {
-	label          string // "current" or "baseline"
-	bin            string
-	db, dbURL      string
+	label string // "current" or "baseline"
+	bin   string
+	benchDatabase
 	clientSecret   string
-	stats          *pgss
 	srv            *serverProc
 	token          string // the bearer token of the load
 	rssBeforeToken int64
@@ -75,7 +82,8 @@ type service struct {
 type env struct {
 	cfg        config
 	current    *service
-	baseline   *service // nil unless BENCH_BASELINE is set
+	baseline   *service       // nil unless BENCH_BASELINE is set
+	ceiling    *benchDatabase // pgbench's: the current code's, or with a baseline its own
 	postmaster int
 	pgbench    string
 	scripts    string // temporary directory of the Lua and pgbench scripts
@@ -133,10 +141,10 @@ func run() error {
 		}
 	})
 	// 100,000 contacts' rows and indexes take about 160 MB: one database's fit in 256 MB,
-	// the baseline's and the current one's in 512 MB.
+	// the baseline's, the current one's and the ceiling's in 768 MB.
 	sharedBuffers := "256MB"
 	if base != nil {
-		sharedBuffers = "512MB"
+		sharedBuffers = "768MB"
 	}
 	pg, err := startPG(ctx, bindir, sharedBuffers)
 	if err != nil {
@@ -146,20 +154,34 @@ func run() error {
 	logf("private PostgreSQL server on 127.0.0.1:%d (%s)", pg.port, pg.dir)
 
 	secretKey := "bench-" + randomHex(24)
-	// Contacts [0, contacts) are read and updated; then one range per service run of
-	// DELETE (rounds of them) and one for the ceiling's.
-	total := cfg.contacts + (cfg.rounds+1)*cfg.deletes
+	// Contacts [0, contacts) are read and updated; then one range of DELETE per measured
+	// run on a database: a service's rounds, then (single-binary mode, where pgbench
+	// shares the service's database) the ceiling's. With a baseline the ceiling has a
+	// database of its own, and its one run takes the first range there.
+	ceilingDelBase := cfg.contacts + cfg.rounds*cfg.deletes
+	total := ceilingDelBase + cfg.deletes
+	if base != nil {
+		ceilingDelBase, total = cfg.contacts, cfg.contacts+cfg.rounds*cfg.deletes
+	}
 	cur, err := prepareService(ctx, pg, "current", bin, benchDB, secretKey, total)
 	if err != nil {
 		return err
 	}
 	defer cur.stats.close()
+	ceilingDB := &cur.benchDatabase
 	var bl *service
 	if base != nil {
 		if bl, err = prepareService(ctx, pg, "baseline", base.bin, benchBaselineDB, secretKey, total); err != nil {
 			return err
 		}
 		defer bl.stats.close()
+		// Each side sees only its own writes (rows POST and PUT add, dead rows, the
+		// contacts DELETE takes): the ceiling's would otherwise age the current code's
+		// database alone. Migrated by the current binary: the schema the ceiling SQL knows.
+		if ceilingDB, err = prepareDatabase(ctx, pg, "ceiling", bin, benchCeilingDB, secretKey, total); err != nil {
+			return err
+		}
+		defer ceilingDB.stats.close()
 	}
 	pgbench := filepath.Join(bindir, "pgbench")
 	mach, err := describeMachine(ctx, cur.dbURL, pgbench)
@@ -188,11 +210,18 @@ func run() error {
 		defer bl.srv.stop()
 		cur.srv.label, bl.srv.label = cur.label, bl.label // their logs are told apart
 		rep.baseline, rep.baselineCode, rep.currentCode = bl, base.describe(), describeWorkingTree(ctx, root)
+		// All three start alike: vacuumed and analysed after everything written before
+		// the measured runs (the seeds, the API clients, the tokens).
+		for _, db := range []*benchDatabase{&bl.benchDatabase, &cur.benchDatabase, ceilingDB} {
+			if err := vacuumAnalyze(ctx, db.dbURL); err != nil {
+				return fmt.Errorf("%s: %w", db.db, err)
+			}
+		}
 	}
 
-	e := &env{cfg: cfg, current: cur, baseline: bl, postmaster: postmaster, pgbench: pgbench, scripts: scripts,
+	e := &env{cfg: cfg, current: cur, baseline: bl, ceiling: ceilingDB, postmaster: postmaster, pgbench: pgbench, scripts: scripts,
 		wrk: wrkParams{readable: cfg.contacts, threads: cfg.threads, delSize: cfg.deletes},
-		pgb: pgbenchParams{readable: cfg.contacts, postBase: 1 << 40, delBase: cfg.contacts + cfg.rounds*cfg.deletes,
+		pgb: pgbenchParams{readable: cfg.contacts, postBase: 1 << 40, delBase: ceilingDelBase,
 			delSize: cfg.deletes, clients: cfg.concurrency}}
 	var ops []operation
 	for _, op := range operationList() {
@@ -228,26 +257,38 @@ func run() error {
 	return nil
 }
 
-// prepareService creates database db, migrates it with bin, seeds it and creates the
+// prepareService prepares database db with bin (prepareDatabase) and creates the
 // benchmark's API client in it.
 func prepareService(ctx context.Context, pg *pgServer, label, bin, db, secretKey string, contacts int) (*service, error) {
-	s := &service{label: label, bin: bin, db: db}
+	d, err := prepareDatabase(ctx, pg, label, bin, db, secretKey, contacts)
+	if err != nil {
+		return nil, err
+	}
+	s := &service{label: label, bin: bin, benchDatabase: *d}
+	if s.clientSecret, err = createAdminClient(ctx, bin, s.dbURL, secretKey, clientID); err != nil {
+		d.stats.close()
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	return s, nil
+}
+
+// prepareDatabase creates database db, migrates it with bin, seeds it and opens its
+// statement statistics.
+func prepareDatabase(ctx context.Context, pg *pgServer, label, bin, db, secretKey string, contacts int) (*benchDatabase, error) {
+	d := &benchDatabase{db: db}
 	var err error
-	if s.dbURL, err = createDatabase(ctx, pg, db, bin, secretKey); err != nil {
+	if d.dbURL, err = createDatabase(ctx, pg, db, bin, secretKey); err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	t0 := time.Now()
-	if err := seedContacts(ctx, s.dbURL, contacts, dataSeed); err != nil {
+	if err := seedContacts(ctx, d.dbURL, contacts, dataSeed); err != nil {
 		return nil, fmt.Errorf("%s: seed %d contacts: %w", label, contacts, err)
 	}
 	logf("%s: seeded %d contacts in %s", db, contacts, time.Since(t0).Round(100*time.Millisecond))
-	if s.clientSecret, err = createAdminClient(ctx, bin, s.dbURL, secretKey, clientID); err != nil {
-		return nil, fmt.Errorf("%s: %w", label, err)
-	}
-	if s.stats, err = openPGSS(ctx, pg.url("postgres"), db); err != nil {
+	if d.stats, err = openPGSS(ctx, pg.url("postgres"), db); err != nil {
 		return nil, fmt.Errorf("pg_stat_statements: %w", err)
 	}
-	return s, nil
+	return d, nil
 }
 
 // start runs the service's server and sends it a real POST /token (its token is the
@@ -290,8 +331,8 @@ func logEntry(k, n int, ent entry) {
 }
 
 // measure runs op: without a baseline, the service with wrk then the ceiling with
-// pgbench; with one, the ceiling, then the baseline and the current server in turn,
-// cfg.rounds times.
+// pgbench; with one, the ceiling (on its own database), then the baseline and the
+// current server in turn, cfg.rounds times.
 func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 	ent := entry{op: op}
 	sqlPath := filepath.Join(e.scripts, op.key+".sql")
@@ -343,7 +384,7 @@ func (e *env) measureService(ctx context.Context, op operation, svc *service, k 
 			return run, err
 		}
 	}
-	run.side, err = e.measured(ctx, svc, func(func(int)) (loadResult, error) {
+	run.side, err = e.measured(ctx, svc.srv, svc.stats, func(func(int)) (loadResult, error) {
 		return runWrk(ctx, svc.srv.base, luaPath, e.cfg.threads, conns, e.cfg.duration)
 	})
 	if err != nil {
@@ -353,15 +394,15 @@ func (e *env) measureService(ctx context.Context, op operation, svc *service, k 
 	return run, nil
 }
 
-// measureCeiling runs op's pgbench script on the current code's database (after a
-// warm-up unless op deletes).
+// measureCeiling runs op's pgbench script on the ceiling's database (after a warm-up
+// unless op deletes). The CPU split samples the current server too (idle meanwhile).
 func (e *env) measureCeiling(ctx context.Context, op operation, sqlPath string) (side, error) {
 	if e.cfg.warmup > 0 && !op.deletes {
 		if err := e.pgbenchRun(ctx, sqlPath, e.cfg.warmup, nil, nil); err != nil {
 			return side{}, err
 		}
 	}
-	c, err := e.measured(ctx, e.current, func(mark func(int)) (loadResult, error) {
+	c, err := e.measured(ctx, e.current.srv, e.ceiling.stats, func(mark func(int)) (loadResult, error) {
 		var r loadResult
 		return r, e.pgbenchRun(ctx, sqlPath, e.cfg.duration, mark, &r)
 	})
@@ -369,7 +410,7 @@ func (e *env) measureCeiling(ctx context.Context, op operation, sqlPath string) 
 		return c, err
 	}
 	if op.deletes {
-		left, err := e.remaining(ctx, e.pgb.delBase, e.pgb.delSize)
+		left, err := remaining(ctx, e.ceiling.dbURL, e.pgb.delBase, e.pgb.delSize)
 		if err != nil {
 			return c, err
 		}
@@ -381,7 +422,7 @@ func (e *env) measureCeiling(ctx context.Context, op operation, sqlPath string) 
 // pgbenchRun runs the ceiling script once and moves the POST range past the indexes it
 // used (each client steps through its own; none went further than done+1 steps).
 func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, mark func(int), res *loadResult) error {
-	r, err := runPgbench(ctx, e.pgbench, e.current.dbURL, script, e.pgb, e.cfg.threads, d, mark)
+	r, err := runPgbench(ctx, e.pgbench, e.ceiling.dbURL, script, e.pgb, e.cfg.threads, d, mark)
 	if err != nil {
 		return err
 	}
@@ -392,27 +433,28 @@ func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, ma
 	return nil
 }
 
-// measured resets the statement statistics, runs one load between two CPU samples (svc's
-// server, PostgreSQL, the machine) and reads svc's database's statistics. The load may call mark to start the CPU window later (it then
-// reports the requests before the mark as skipped); a mark that leaves less than a third
-// of the requests in the window (a 1 s run) is ignored.
-func (e *env) measured(ctx context.Context, svc *service, load func(mark func(loadgenPID int)) (loadResult, error)) (side, error) {
+// measured resets the statement statistics, runs one load between two CPU samples (srv,
+// PostgreSQL, the machine) and reads the statistics of the load's database (stats). The
+// load may call mark to start the CPU window later (it then reports the requests before
+// the mark as skipped); a mark that leaves less than a third of the requests in the
+// window (a 1 s run) is ignored.
+func (e *env) measured(ctx context.Context, srv *serverProc, stats *pgss, load func(mark func(loadgenPID int)) (loadResult, error)) (side, error) {
 	var s side
-	if err := svc.stats.reset(ctx); err != nil {
+	if err := stats.reset(ctx); err != nil {
 		return s, err
 	}
 	settle(e.postmaster)
-	before := takeSample(svc.srv.pid(), e.postmaster)
+	before := takeSample(srv.pid(), e.postmaster)
 	var marked *cpuSample
 	r, err := load(func(loadgenPID int) {
-		m := takeSample(svc.srv.pid(), e.postmaster)
+		m := takeSample(srv.pid(), e.postmaster)
 		m.loadgen, _ = processCPU(loadgenPID) // 0 when unreadable: the window then charges it all
 		marked = &m
 	})
 	if err != nil {
 		return s, err
 	}
-	after := takeSample(svc.srv.pid(), e.postmaster)
+	after := takeSample(srv.pid(), e.postmaster)
 	settle(e.postmaster) // PostgreSQL's figure waits for the load's backends to be reaped
 	if pgCPU, err := postgresCPU(e.postmaster); err == nil {
 		after.postgres = pgCPU
@@ -423,13 +465,13 @@ func (e *env) measured(ctx context.Context, svc *service, load func(mark func(lo
 		r.skipped = 0
 	}
 	s.load, s.cpu = r, splitBetween(before, after, r.loadgen)
-	s.stmts, err = svc.stats.read(ctx)
+	s.stmts, err = stats.read(ctx)
 	return s, err
 }
 
-// remaining counts the contacts left in [base, base+size).
-func (e *env) remaining(ctx context.Context, base, size int) (int, error) {
-	conn, err := pgx.Connect(ctx, e.current.dbURL)
+// remaining counts the contacts left in [base, base+size) of database dbURL.
+func remaining(ctx context.Context, dbURL string, base, size int) (int, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return 0, err
 	}

@@ -339,3 +339,19 @@ func seedContacts(ctx context.Context, dbURL string, n int, seed uint64) error {
 	logf("  VACUUM (ANALYZE) in %s", time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
+
+// vacuumAnalyze runs VACUUM (ANALYZE) on database dbURL: with a baseline, every database
+// again right before the first measured run, so that all start from the same state.
+func vacuumAnalyze(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	start := time.Now()
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+		return fmt.Errorf("vacuum analyze: %w", err)
+	}
+	logf("%s: VACUUM (ANALYZE) in %s", conn.Config().Database, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
