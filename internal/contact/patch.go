@@ -59,7 +59,10 @@ type Patch struct {
 // EmailPatch changes the emails row. EmailID is never written: it only names
 // the contact (see ChangesEmailID).
 type EmailPatch struct {
-	EmailID            *uuid.UUID
+	EmailID *uuid.UUID
+	// EmailIDNull: the body says "email_id": null, which the Python CTMS writes
+	// into the NOT NULL column (its PATCH then answers 409).
+	EmailIDNull        bool
 	PrimaryEmail       *string
 	BasketToken        Change[uuid.UUID]
 	DoubleOptIn        *bool

@@ -91,19 +91,17 @@ func (s *server) ReadCtmsByEmailId(ctx context.Context, req api.ReadCtmsByEmailI
 }
 
 // CreateCtmsContact is POST /ctms: create, or 200 for an identical re-POST.
-func (s *server) CreateCtmsContact(ctx context.Context, req api.CreateCtmsContactRequestObject) (api.CreateCtmsContactResponseObject, error) {
-	b := req.Body
-	id := uuid.New()
-	if b.Email.EmailId != nil {
-		id = *b.Email.EmailId
-		if err := checkV4(id, b.Email.EmailId.String()); err != nil {
-			return nil, err
-		}
-	}
-	c, err := s.newContact(ctx, id, postInput(b))
+// The body is the request's validated patch (patchOf), not req.Body.
+func (s *server) CreateCtmsContact(ctx context.Context, _ api.CreateCtmsContactRequestObject) (api.CreateCtmsContactResponseObject, error) {
+	in, err := patchOf(ctx)
 	if err != nil {
 		return nil, err
 	}
+	id := uuid.New()
+	if in.Email != nil && in.Email.EmailID != nil {
+		id = *in.Email.EmailID
+	}
+	c := contact.New(id, in)
 	stored, created, err := s.store.Create(ctx, c)
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -120,19 +118,14 @@ func (s *server) CreateCtmsContact(ctx context.Context, req api.CreateCtmsContac
 
 // CreateOrUpdateCtmsContact is PUT /ctms/{email_id}: create or replace; always 201.
 func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOrUpdateCtmsContactRequestObject) (api.CreateOrUpdateCtmsContactResponseObject, error) {
-	b := req.Body
-	e := b.Email
-	if err := checkV4(e.EmailId, e.EmailId.String()); err != nil {
-		return nil, err
-	}
-	if e.EmailId != req.EmailId {
-		return nil, unprocessable("email_id in path must match email_id in contact")
-	}
-	c, err := s.newContact(ctx, req.EmailId, putInput(b))
+	in, err := patchOf(ctx)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := s.store.Replace(ctx, c)
+	if in.Email == nil || in.Email.EmailID == nil || *in.Email.EmailID != req.EmailId {
+		return nil, unprocessable("email_id in path must match email_id in contact")
+	}
+	stored, err := s.store.Replace(ctx, contact.New(req.EmailId, in))
 	if errors.Is(err, store.ErrConflict) {
 		return nil, conflict("Contact with primary_email or basket_token already exists")
 	}
@@ -146,18 +139,14 @@ var errPatchConflict = conflict("Contact with primary_email, basket_token, mofo_
 
 // PartialUpdateCtmsContact is PATCH /ctms/{email_id}.
 func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUpdateCtmsContactRequestObject) (api.PartialUpdateCtmsContactResponseObject, error) {
-	rules, err := s.waitlistRules(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := patchFrom(req.Body, rules)
+	p, err := patchOf(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if p.ChangesEmailID(req.EmailId) {
 		return nil, unprocessable("cannot change email_id")
 	}
-	if req.Body.Email != nil && req.Body.Email.EmailId.IsNull() {
+	if p.Email != nil && p.Email.EmailIDNull {
 		// The Python CTMS writes the null into emails.email_id (NOT NULL): its
 		// commit fails with an integrity error, its 409, once the contact is found.
 		if _, err := s.store.Contact(ctx, req.EmailId); err != nil {
@@ -196,25 +185,4 @@ func (s *server) DeleteContactByPrimaryEmail(ctx context.Context, req api.Delete
 		out[i] = identityResponse(&deleted[i])
 	}
 	return out, nil
-}
-
-// newContact is the contact of a POST or PUT body, or the 422 of its problems.
-func (s *server) newContact(ctx context.Context, id uuid.UUID, in *contact.Patch) (*contact.Contact, error) {
-	rules, err := s.waitlistRules(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if problems := in.Validate(rules); len(problems) > 0 {
-		return nil, invalid(problemItems(problems)...)
-	}
-	return contact.New(id, in), nil
-}
-
-// checkV4 enforces that a body email_id is a version-4 UUID (pydantic's UUID4).
-func checkV4(id uuid.UUID, input string) error {
-	if id.Version() == 4 {
-		return nil
-	}
-	return invalid(ValidationItem{Type: "uuid_version", Loc: []any{"body", "email", "email_id"},
-		Msg: "UUID version 4 expected", Input: input, Ctx: map[string]any{"expected_version": 4}})
 }

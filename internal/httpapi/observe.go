@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/obs"
 )
 
@@ -22,6 +23,9 @@ type requestState struct {
 	route *route
 	auth  AuthInfo
 	log   *slog.Logger // the server's logger, for code that has only the request
+	// patch is the body of POST, PUT and PATCH, mapped and validated (the
+	// validate stage's call.patch), for the generated handlers.
+	patch *contact.Patch
 }
 
 type stateKey struct{}

@@ -79,6 +79,7 @@ type server struct {
 	metrics     *obs.Metrics
 	log         *slog.Logger
 	rules       fieldRules
+	bodyChecks  *fastapi.Checks // what checking a JSON body needs beyond its schema (stages.go)
 	clientCache clientCache
 	feed        *accessfeed.Feed // nil: nothing is cached (clientcache.go)
 
@@ -144,6 +145,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		dummyHash:   auth.DummyHash(),
 		clientCache: clientCache{entries: map[string]cachedClient{}},
 	}
+	s.bodyChecks = &fastapi.Checks{URL: urlProblem, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
+		"check_fields": s.checkFields,
+	}}
 	for _, o := range opts {
 		o(s)
 	}

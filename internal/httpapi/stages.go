@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
 )
@@ -66,6 +68,7 @@ type call struct {
 	json   fastapi.Decoded    // the body decoded (JSON bodies sent as JSON)
 	query  url.Values         // the query, normalised
 	client *store.APIClient   // authenticated (non-public operations)
+	patch  *contact.Patch     // the body of POST, PUT and PATCH, mapped and validated
 }
 
 // stages runs the request stages, then the handler with the validated request:
@@ -132,7 +135,12 @@ func (s *server) readBody(c *call) error {
 	// UTF-8 without it (json.detect_encoding: utf-8-sig).
 	data = bytes.TrimPrefix(data, utf8BOM)
 	c.body = data
-	if c.json, err = fastapi.DecodeBody(data); err != nil {
+	if c.op.body != nil {
+		c.json, err = c.op.body.Decode(data)
+	} else {
+		c.json, err = fastapi.DecodeBody(data)
+	}
+	if err != nil {
 		return invalid(fastapi.JSONInvalid(data))
 	}
 	return checkStorableJSON(data) // hostile.go
@@ -166,7 +174,7 @@ func (s *server) authorise(c *call) error {
 }
 
 // normalise reads the input as FastAPI would for the Python CTMS: a JSON body
-// must be there and sent as JSON, its lax booleans become booleans; the query is
+// must be there and sent as JSON; the query is
 // normalised in one pass (fastapi.NormaliseQuery) and invalid UTF-8 in the path
 // replaced (hostile.go). Parameters holding NUL are refused.
 func (s *server) normalise(c *call) error {
@@ -182,7 +190,6 @@ func (s *server) normalise(c *call) error {
 				Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(c.body)})
 		}
 		r.Header.Set("Content-Type", "application/json") // the binder's content type
-		c.json.CoerceLaxBooleans(c.op.bodySchema)
 	}
 	fixPathUTF8(r, c.rt) // hostile.go
 	c.query = r.URL.Query()
@@ -200,9 +207,10 @@ func (s *server) normalise(c *call) error {
 // also put defaults in place of absent values; the handlers apply them instead.
 var validateOptions = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true}
 
-// validate checks the parameters and the body against the spec (kin-openapi),
-// all problems at once as FastAPI lists them, and hands the validated body to
-// the generated binder (fastapi.Decoded.ForBinder: no second decoding).
+// validate checks the parameters against the spec (kin-openapi) and the JSON
+// body as pydantic validates it (fastapi.Model, then the contact rules), all
+// problems at once as FastAPI lists them: path, query, then body. The body,
+// mapped to the domain patch, is the call's patch.
 func (s *server) validate(c *call) error {
 	var items []ValidationItem
 	var input *openapi3filter.RequestValidationInput
@@ -218,23 +226,46 @@ func (s *server) validate(c *call) error {
 			items = append(items, fastapi.Items(err)...)
 		}
 	}
-	if c.op.bodySchema != nil {
-		// Stopping at the first error is a quarter cheaper; a body that has one is
-		// checked again for all of them, as FastAPI lists them.
-		if c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest()) != nil {
-			if err := c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
-				items = append(items, fastapi.SchemaItems([]any{"body"}, err)...)
-			}
+	var body any
+	if c.op.body != nil {
+		checked, bodyItems, err := c.op.body.Check(c.r.Context(), c.json.Value, s.bodyChecks)
+		if err != nil {
+			return err // the waitlist field rules could not be read
 		}
+		body, items = checked, append(items, bodyItems...)
 	}
 	if len(items) > 0 {
 		fastapi.KeepClientOrder(items, c.body)
 		return invalid(items...)
 	}
-	if c.op.hasJSONBody {
-		c.r.Body = c.json.ForBinder()
+	if c.op.body == nil {
+		return nil
 	}
+	p := patchFromBody(body)
+	if problems := p.Validate(nil); len(problems) > 0 { // the field rules were checked with the body
+		return invalid(problemItems(problems)...)
+	}
+	c.patch = p
+	stateOf(c.r.Context()).patch = p
+	c.r.Body = boundElsewhere{}
 	return nil
+}
+
+// boundElsewhere is the request body the generated strict handlers bind: an
+// empty object (runtime.BindJSONBody takes ValidatedValue), since the handlers
+// read the body from the request state (patchOf), checked and mapped once.
+type boundElsewhere struct{}
+
+func (boundElsewhere) ValidatedValue() any        { return map[string]any{} }
+func (boundElsewhere) Read(p []byte) (int, error) { return copy(p, "{}"), io.EOF }
+func (boundElsewhere) Close() error               { return nil }
+
+// patchOf is the validated body of the request's POST, PUT or PATCH.
+func patchOf(ctx context.Context) (*contact.Patch, error) {
+	if p := stateOf(ctx).patch; p != nil {
+		return p, nil
+	}
+	return nil, errors.New("no validated body in the request state")
 }
 
 // operation is what the stages need of a spec operation, read once at start-up.
@@ -244,8 +275,8 @@ type operation struct {
 	permissions []string // x-ctms-permissions
 	hasBody     bool
 	hasJSONBody bool
-	bodySchema  *openapi3.Schema // of the JSON body
-	params      []param          // the path item's, then the operation's (as kin-openapi orders them)
+	body        *fastapi.Model // of the JSON body
+	params      []param        // the path item's, then the operation's (as kin-openapi orders them)
 }
 
 type param struct {
@@ -262,7 +293,11 @@ func newOperation(rt *routers.Route) *operation {
 		if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
 			o.hasJSONBody = true
 			if mt.Schema != nil {
-				o.bodySchema = mt.Schema.Value
+				model, err := fastapi.NewModel(mt.Schema.Value)
+				if err != nil { // api/openapi.yaml is embedded: a test finds this first
+					panic(fmt.Sprintf("%s %s: request body: %v", rt.Method, rt.Path, err))
+				}
+				o.body = model
 			}
 		}
 	}
