@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -157,9 +158,9 @@ func compile(s *openapi3.Schema) (*node, error) {
 		case "uri":
 			n.kind = kindURL
 		}
-		n.minLength = int(s.MinLength)
+		n.minLength = bound(s.MinLength)
 		if s.MaxLength != nil {
-			n.maxLength = int(*s.MaxLength)
+			n.maxLength = bound(*s.MaxLength)
 		}
 	case s.Type.Is("array"):
 		n.kind = kindList
@@ -191,6 +192,15 @@ func compile(s *openapi3.Schema) (*node, error) {
 		})
 	}
 	return n, nil
+}
+
+// bound is a schema's length bound as an int: no string of a body (1 MiB at
+// most) comes near the bounds it cannot represent.
+func bound(v uint64) int {
+	if v > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(v)
 }
 
 // order is a property's x-order (written next to its $ref, or in its schema);
@@ -398,10 +408,17 @@ func (w *walker) str(n *node, v any) {
 	}
 	switch length := utf8.RuneCountInString(s); {
 	case length < n.minLength:
-		w.fail("string_too_short", fmt.Sprintf("String should have at least %d %s", n.minLength, plural(uint64(n.minLength), "character")),
+		w.fail("string_too_short", fmt.Sprintf("String should have at least %d %s", n.minLength, characters(n.minLength)),
 			v, map[string]any{"min_length": n.minLength})
 	case n.maxLength >= 0 && length > n.maxLength:
-		w.fail("string_too_long", fmt.Sprintf("String should have at most %d %s", n.maxLength, plural(uint64(n.maxLength), "character")),
+		w.fail("string_too_long", fmt.Sprintf("String should have at most %d %s", n.maxLength, characters(n.maxLength)),
 			v, map[string]any{"max_length": n.maxLength})
 	}
+}
+
+func characters(n int) string {
+	if n == 1 {
+		return "character"
+	}
+	return "characters"
 }
