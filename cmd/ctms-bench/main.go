@@ -13,6 +13,16 @@
 // and writes it, with the machine description and the statement statistics, into
 // docs/performance.md between the ctms-bench markers.
 //
+// With BENCH_BASELINE set to a git ref, the same run also measures that ref's server
+// (baseline.go): its cmd/ctms is built from `git archive` of the ref in a temporary
+// directory (with the ref's own go.mod), migrates a second database of the same private
+// PostgreSQL server with its own `ctms migrate` (so each binary runs on the schema it
+// knows), which is seeded identically and gets its own API client. For each operation the
+// ceiling runs once, then the baseline and the current server in turn, BENCH_ROUNDS times;
+// the table has a row per server and round, with the change of the ratio and of the CPU
+// per request from the baseline to the current code. Only figures of one run are
+// comparable on a shared machine: this is how to compare two versions.
+//
 // Settings (environment):
 //
 //	BENCH_CONTACTS         contacts that reads and updates use (default 100000)
@@ -25,6 +35,10 @@
 //	                       second of BENCH_DURATION)
 //	BENCH_OUTPUT           markdown file to update (default docs/performance.md; "-" for none)
 //	BENCH_KEEP_DB          1 leaves the PostgreSQL server running (its URL is printed)
+//	BENCH_BASELINE         a git ref (commit, branch, tag) to measure against the working tree
+//	                       in the same run (default none: the working tree alone)
+//	BENCH_ROUNDS           with BENCH_BASELINE: how many times each operation runs the
+//	                       baseline and then the current server (default 1; more shows the noise)
 //
 // The server inherits the environment (so CTMS_DB_POOL_SIZE and friends apply), with
 // HOST, PORT, CTMS_DB_URL, CTMS_SECRET_KEY, CTMS_USE_MOZLOG=false and
@@ -35,6 +49,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -70,11 +85,13 @@ type config struct {
 	ops         map[string]bool // nil: all
 	output      string
 	keep        bool
+	baseline    string // git ref of the baseline ("": the current code alone)
+	rounds      int    // baseline-then-current runs per operation (1 without a baseline)
 }
 
 func loadConfig() (config, error) {
 	c := config{contacts: 100000, duration: 5 * time.Second, warmup: time.Second, concurrency: 64, threads: 2,
-		output: "docs/performance.md"}
+		output: "docs/performance.md", rounds: 1}
 	var err error
 	intVar := func(name string, p *int, minimum int) {
 		if v := strings.TrimSpace(os.Getenv(name)); v != "" && err == nil {
@@ -108,8 +125,13 @@ func loadConfig() (config, error) {
 	secondsVar("BENCH_WARMUP", &c.warmup, 0)
 	c.deletes = 12000 * int(c.duration/time.Second)
 	intVar("BENCH_DELETE_CONTACTS", &c.deletes, 100)
+	intVar("BENCH_ROUNDS", &c.rounds, 1)
 	if err != nil {
 		return c, err
+	}
+	c.baseline = strings.TrimSpace(os.Getenv("BENCH_BASELINE"))
+	if c.baseline == "" && c.rounds != 1 {
+		return c, errors.New("BENCH_ROUNDS: rounds compare a baseline with the current code; set BENCH_BASELINE too")
 	}
 	c.threads = min(c.threads, c.concurrency)
 	if v := os.Getenv("BENCH_OPS"); v != "" {

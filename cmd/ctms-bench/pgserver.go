@@ -31,7 +31,6 @@ const pgSettings = `
 # ctms-bench (cmd/ctms-bench/pgserver.go)
 listen_addresses = '127.0.0.1'
 max_connections = 200
-shared_buffers = 256MB
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track_planning = on
 timezone = 'UTC'
@@ -48,8 +47,9 @@ func pgBinDir(ctx context.Context, root string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// startPG creates and starts the private server.
-func startPG(ctx context.Context, bindir string) (*pgServer, error) {
+// startPG creates and starts the private server with sharedBuffers of shared_buffers
+// (each database's hot pages must fit: with a baseline there are two).
+func startPG(ctx context.Context, bindir, sharedBuffers string) (*pgServer, error) {
 	dir, err := os.MkdirTemp("", "ctms-bench-pg-")
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func startPG(ctx context.Context, bindir string) (*pgServer, error) {
 	if out, err := s.run(ctx, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"); err != nil {
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	conf := pgSettings + fmt.Sprintf("port = %d\nunix_socket_directories = '%s'\n", s.port, dir)
+	conf := pgSettings + fmt.Sprintf("shared_buffers = %s\nport = %d\nunix_socket_directories = '%s'\n", sharedBuffers, s.port, dir)
 	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0) // #nosec G304 -- our own cluster
 	if err != nil {
 		return nil, err

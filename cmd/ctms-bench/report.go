@@ -10,13 +10,17 @@ import (
 
 // report collects the entries of a run and renders them as markdown.
 type report struct {
-	cfg            config
-	machine        machine
-	started        time.Time
-	finished       time.Time
-	rssBeforeToken int64
-	rssAfterToken  int64
-	entries        []entry
+	cfg      config
+	machine  machine
+	started  time.Time
+	finished time.Time
+	current  *service
+	entries  []entry
+
+	// BENCH_BASELINE only.
+	baseline     *service
+	baselineCode string // the commit, described
+	currentCode  string // the working tree, described
 }
 
 const (
@@ -93,12 +97,37 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&sb, "- Machine: %d CPUs (%s), %s RAM, %s; load average at start %s. wrk or pgbench, the service and PostgreSQL share it.\n",
 		m.CPUs, orUnknown(m.CPUModel), orUnknown(m.MemTotal), orUnknown(m.Kernel), orUnknown(m.LoadAverage))
 	fmt.Fprintf(&sb, "- Software: %s; %s, private server (%s); %s.\n", m.GoVersion, m.PGVersion, m.PGSettings, m.Tools)
-	fmt.Fprintf(&sb, "- Data: %s contacts read and updated (1-4 newsletters and 1-2 waitlists each, 30%% FxA, 10%% AMO, 8%% MoFo), %s more per side for DELETE.\n",
-		groupThousands(cfg.contacts), groupThousands(cfg.deletes))
-	fmt.Fprintf(&sb, "- Load: %d connections, %d threads, %s measured after %s warm-up per side; server pool %s.\n",
-		cfg.concurrency, cfg.threads, cfg.duration, cfg.warmup, m.ServerPool)
+	forDelete := "per side for DELETE"
+	if r.baseline != nil {
+		forDelete = "per measured run of DELETE, in each database"
+	}
+	fmt.Fprintf(&sb, "- Data: %s contacts read and updated (1-4 newsletters and 1-2 waitlists each, 30%% FxA, 10%% AMO, 8%% MoFo), %s more %s.\n",
+		groupThousands(cfg.contacts), groupThousands(cfg.deletes), forDelete)
+	fmt.Fprintf(&sb, "- Load: %d connections, %d threads, %s measured after %s warm-up per %s; server pool %s.\n",
+		cfg.concurrency, cfg.threads, cfg.duration, cfg.warmup, map[bool]string{false: "side", true: "run"}[r.baseline != nil], m.ServerPool)
+	if r.baseline != nil {
+		rounds := "once"
+		if cfg.rounds > 1 {
+			rounds = fmt.Sprintf("%d times", cfg.rounds)
+		}
+		fmt.Fprintf(&sb, "- Code: baseline %s; current: %s, each on its own database migrated by its own binary. Per operation: the ceiling, then the baseline and the current server, %s.\n",
+			r.baselineCode, r.currentCode, rounds)
+	}
 	fmt.Fprintf(&sb, "- Whole run: %s.\n\n", r.finished.Sub(r.started).Round(time.Second))
 
+	if r.baseline != nil {
+		sb.WriteString(r.comparison())
+	} else {
+		sb.WriteString(r.table())
+	}
+	sb.WriteString("\n" + r.targets())
+	sb.WriteString("\n" + r.statements())
+	return sb.String()
+}
+
+// table is the single-binary mode's table: the service against the ceiling.
+func (r *report) table() string {
+	var sb strings.Builder
 	sb.WriteString("| Operation | req/s | Ceiling tx/s | Ratio | Target | Met? | Server µs/req | PG µs/req | Ceiling PG µs/tx | PG ratio | Rest µs/req | Ceiling rest µs/tx | wrk µs/req | pgbench µs/tx | p50 ms | p99 ms | Ceiling avg ms | Errors | Peak RSS MB |\n")
 	sb.WriteString("|---|--:|--:|--:|--:|:-:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	exhausted := false
@@ -130,9 +159,7 @@ func (r *report) markdown() string {
 		sb.WriteString("\n† ran out of contacts to delete before the end: raise BENCH_DELETE_CONTACTS.\n")
 	}
 	fmt.Fprintf(&sb, "\nServer RSS before the first POST /token: %s MB; peak right after it: %s MB. *Peak RSS* is the server's VmHWM (lifetime peak, the token included) at the end of each service run.\n",
-		fmtMB(r.rssBeforeToken), fmtMB(r.rssAfterToken))
-	sb.WriteString("\n" + r.targets())
-	sb.WriteString("\n" + r.statements())
+		fmtMB(r.current.rssBeforeToken), fmtMB(r.current.rssAfterToken))
 	return sb.String()
 }
 
@@ -147,7 +174,7 @@ func fmtRatio(a, b float64) string {
 func (r *report) command() string {
 	var parts []string
 	for _, name := range []string{"BENCH_CONTACTS", "BENCH_DURATION", "BENCH_WARMUP", "BENCH_CONCURRENCY", "BENCH_THREADS",
-		"BENCH_OPS", "BENCH_DELETE_CONTACTS", "CTMS_DB_POOL_SIZE", "CTMS_DB_MAX_OVERFLOW"} {
+		"BENCH_OPS", "BENCH_DELETE_CONTACTS", "BENCH_BASELINE", "BENCH_ROUNDS", "CTMS_DB_POOL_SIZE", "CTMS_DB_MAX_OVERFLOW"} {
 		if v := os.Getenv(name); v != "" {
 			parts = append(parts, name+"="+v)
 		}
@@ -158,7 +185,11 @@ func (r *report) command() string {
 // targets checks issue 12's targets against this run.
 func (r *report) targets() string {
 	var sb strings.Builder
-	sb.WriteString("Targets (issue 12), in this run:\n\n")
+	if r.baseline != nil {
+		sb.WriteString("Targets (issue 12), in this run, for the current code (its last round):\n\n")
+	} else {
+		sb.WriteString("Targets (issue 12), in this run:\n\n")
+	}
 	errs, total := 0, 0
 	var peak int64
 	for _, e := range r.entries {
@@ -195,23 +226,22 @@ func (r *report) statements() string {
 	sb.WriteString("Per operation, reset before each measured run: all statements of the run per request (service) or transaction (ceiling), then the top statements by total time (those called for at least 1 % of the requests). *Plans/call* below 1 means cached generic plans; 1 means every execution was planned.\n")
 	for _, e := range r.entries {
 		fmt.Fprintf(&sb, "\n**%s**: ", e.op.name)
-		for i, sd := range []struct {
-			label string
-			s     side
-		}{{"service", e.service}, {"ceiling", e.ceiling}} {
+		sides := e.statementSides()
+		for i, sd := range sides {
 			if i > 0 {
 				sb.WriteString("; ")
 			}
 			n := float64(max(sd.s.load.done, 1))
 			t := sd.s.stmts.total
+			unit := "request"
+			if sd.label == "ceiling" {
+				unit = "transaction"
+			}
 			fmt.Fprintf(&sb, "%s %.2f statements, %.1f µs planning, %.1f µs executing per %s",
-				sd.label, float64(t.calls)/n, t.planMS*1000/n, t.execMS*1000/n, map[int]string{0: "request", 1: "transaction"}[i])
+				sd.label, float64(t.calls)/n, t.planMS*1000/n, t.execMS*1000/n, unit)
 		}
 		sb.WriteString(".\n\n| Side | Calls/req | Plans/call | Mean plan ms | Mean exec ms | Rows/call | Statement |\n|---|--:|--:|--:|--:|--:|---|\n")
-		for _, sd := range []struct {
-			label string
-			s     side
-		}{{"service", e.service}, {"ceiling", e.ceiling}} {
+		for _, sd := range sides {
 			n := float64(max(sd.s.load.done, 1))
 			for _, st := range sd.s.stmts.top {
 				if float64(st.calls) < n/100 {
@@ -228,6 +258,22 @@ func (r *report) statements() string {
 		}
 	}
 	return sb.String()
+}
+
+// labelledSide is one run's statements in the report.
+type labelledSide struct {
+	label string
+	s     side
+}
+
+// statementSides are the runs whose statements the report shows: the service and the
+// ceiling, or with a baseline, its last round's two runs and the ceiling.
+func (e entry) statementSides() []labelledSide {
+	if len(e.rounds) == 0 {
+		return []labelledSide{{"service", e.service}, {"ceiling", e.ceiling}}
+	}
+	last := e.rounds[len(e.rounds)-1]
+	return []labelledSide{{"baseline", last.baseline.side}, {"current", last.current.side}, {"ceiling", e.ceiling}}
 }
 
 // shortQuery is a statement's text cut for a table cell.

@@ -17,9 +17,10 @@ import (
 )
 
 const (
-	benchDB  = "ctms_bench"
-	clientID = "id_ctms_bench"
-	dataSeed = 0x6374_6d73 // "ctms": the same contacts in every run
+	benchDB         = "ctms_bench"
+	benchBaselineDB = "ctms_bench_baseline"
+	clientID        = "id_ctms_bench"
+	dataSeed        = 0x6374_6d73 // "ctms": the same contacts in every run
 )
 
 // side is one measured run: its load, CPU split and statements.
@@ -38,23 +39,46 @@ func (s side) perOp(seconds float64) float64 {
 	return seconds / float64(n) * 1e6
 }
 
-// entry is one line of the report.
+// serviceRun is one measured run of a server and its VmHWM at the end (lifetime peak, bytes).
+type serviceRun struct {
+	side
+	peakRSS int64
+}
+
+// round is one baseline run followed by one current run of an operation.
+type round struct{ baseline, current serviceRun }
+
+// entry is one line of the report (in comparison mode, a group of lines).
 type entry struct {
 	op      operation
-	service side
+	service side // the current code's run (its last round when comparing)
 	ceiling side
-	peakRSS int64 // the server's VmHWM at the end of the service run (lifetime peak), bytes
+	peakRSS int64   // the current server's VmHWM at the end of that run, bytes
+	rounds  []round // BENCH_BASELINE only, in the order they ran
+}
+
+// service is one build of the CTMS server under load: its binary, its database
+// (migrated by that binary, seeded like the others), its process and its token.
+type service struct {
+	label          string // "current" or "baseline"
+	bin            string
+	db, dbURL      string
+	clientSecret   string
+	stats          *pgss
+	srv            *serverProc
+	token          string // the bearer token of the load
+	rssBeforeToken int64
+	rssAfterToken  int64
 }
 
 // env is what the measured runs share.
 type env struct {
 	cfg        config
-	srv        *serverProc
+	current    *service
+	baseline   *service // nil unless BENCH_BASELINE is set
 	postmaster int
-	dbURL      string
 	pgbench    string
 	scripts    string // temporary directory of the Lua and pgbench scripts
-	stats      *pgss
 	wrk        wrkParams
 	pgb        pgbenchParams
 }
@@ -78,17 +102,24 @@ func run() error {
 		return errors.New("wrk is not installed: run scripts/bench-deps.sh (make bench does), or apt-get install wrk")
 	}
 	started := time.Now()
+	cleanup := &cleanups{}
+	defer cleanup.run()
 	logf("building bin/ctms")
 	bin, err := buildServer(ctx, root)
 	if err != nil {
 		return err
 	}
+	var base *baselineBuild
+	if cfg.baseline != "" {
+		if base, err = buildBaseline(ctx, root, cfg.baseline); err != nil {
+			return err
+		}
+		cleanup.add(base.remove)
+	}
 	bindir, err := pgBinDir(ctx, root)
 	if err != nil {
 		return err
 	}
-	cleanup := &cleanups{}
-	defer cleanup.run()
 
 	scripts, err := os.MkdirTemp("", "ctms-bench-scripts-")
 	if err != nil {
@@ -101,7 +132,13 @@ func run() error {
 			_ = os.RemoveAll(scripts) // temporary files: nothing to report
 		}
 	})
-	pg, err := startPG(ctx, bindir)
+	// 100,000 contacts' rows and indexes take about 160 MB: one database's fit in 256 MB,
+	// the baseline's and the current one's in 512 MB.
+	sharedBuffers := "256MB"
+	if base != nil {
+		sharedBuffers = "512MB"
+	}
+	pg, err := startPG(ctx, bindir, sharedBuffers)
 	if err != nil {
 		return err
 	}
@@ -109,29 +146,23 @@ func run() error {
 	logf("private PostgreSQL server on 127.0.0.1:%d (%s)", pg.port, pg.dir)
 
 	secretKey := "bench-" + randomHex(24)
-	dbURL, err := createDatabase(ctx, pg, benchDB, bin, secretKey)
+	// Contacts [0, contacts) are read and updated; then one range per service run of
+	// DELETE (rounds of them) and one for the ceiling's.
+	total := cfg.contacts + (cfg.rounds+1)*cfg.deletes
+	cur, err := prepareService(ctx, pg, "current", bin, benchDB, secretKey, total)
 	if err != nil {
 		return err
 	}
-	// Contacts [0, contacts) are read and updated; then one range per side for DELETE.
-	total := cfg.contacts + 2*cfg.deletes
-	t0 := time.Now()
-	if err := seedContacts(ctx, dbURL, total, dataSeed); err != nil {
-		return fmt.Errorf("seed %d contacts: %w", total, err)
+	defer cur.stats.close()
+	var bl *service
+	if base != nil {
+		if bl, err = prepareService(ctx, pg, "baseline", base.bin, benchBaselineDB, secretKey, total); err != nil {
+			return err
+		}
+		defer bl.stats.close()
 	}
-	logf("seeded %d contacts (%d for reads and updates, 2 × %d for DELETE) in %s",
-		total, cfg.contacts, cfg.deletes, time.Since(t0).Round(100*time.Millisecond))
-	secret, err := createAdminClient(ctx, bin, dbURL, secretKey, clientID)
-	if err != nil {
-		return err
-	}
-	stats, err := openPGSS(ctx, pg.url("postgres"), benchDB)
-	if err != nil {
-		return fmt.Errorf("pg_stat_statements: %w", err)
-	}
-	defer stats.close()
 	pgbench := filepath.Join(bindir, "pgbench")
-	mach, err := describeMachine(ctx, dbURL, pgbench)
+	mach, err := describeMachine(ctx, cur.dbURL, pgbench)
 	if err != nil {
 		return err
 	}
@@ -140,28 +171,28 @@ func run() error {
 		return err
 	}
 
-	srv, err := startServer(ctx, bin, dbURL, secretKey)
-	if err != nil {
+	if err := cur.start(ctx, secretKey); err != nil {
 		return err
 	}
-	defer srv.stop()
-	rep := &report{cfg: cfg, machine: mach, started: started}
-	rep.rssBeforeToken, _ = statusBytes(srv.pid(), "VmRSS") // 0 when unreadable: the report says n/a
-	if _, err := issueToken(ctx, srv.base, clientID, secret); err != nil {
+	defer cur.srv.stop()
+	// The current server's load uses a token minted with the secret key (as /token would
+	// issue it); the baseline's, the one its own /token issued (a ref's tokens may differ).
+	if cur.token, err = auth.MintToken(secretKey, clientID, 24*time.Hour, time.Now()); err != nil {
 		return err
 	}
-	rep.rssAfterToken, _ = statusBytes(srv.pid(), "VmHWM")
-	logf("POST /token answered; server RSS %s MB before, peak %s MB after", fmtMB(rep.rssBeforeToken), fmtMB(rep.rssAfterToken))
-	// The load itself uses a token minted with the secret key (as /token would issue it).
-	token, err := auth.MintToken(secretKey, clientID, 24*time.Hour, time.Now())
-	if err != nil {
-		return err
+	rep := &report{cfg: cfg, machine: mach, started: started, current: cur}
+	if bl != nil {
+		if err := bl.start(ctx, secretKey); err != nil {
+			return err
+		}
+		defer bl.srv.stop()
+		cur.srv.label, bl.srv.label = cur.label, bl.label // their logs are told apart
+		rep.baseline, rep.baselineCode, rep.currentCode = bl, base.describe(), describeWorkingTree(ctx, root)
 	}
 
-	e := &env{cfg: cfg, srv: srv, postmaster: postmaster, dbURL: dbURL, pgbench: pgbench, scripts: scripts, stats: stats,
-		wrk: wrkParams{token: token, readable: cfg.contacts, threads: cfg.threads,
-			delBase: cfg.contacts, delSize: cfg.deletes},
-		pgb: pgbenchParams{readable: cfg.contacts, postBase: 1 << 40, delBase: cfg.contacts + cfg.deletes,
+	e := &env{cfg: cfg, current: cur, baseline: bl, postmaster: postmaster, pgbench: pgbench, scripts: scripts,
+		wrk: wrkParams{readable: cfg.contacts, threads: cfg.threads, delSize: cfg.deletes},
+		pgb: pgbenchParams{readable: cfg.contacts, postBase: 1 << 40, delBase: cfg.contacts + cfg.rounds*cfg.deletes,
 			delSize: cfg.deletes, clients: cfg.concurrency}}
 	var ops []operation
 	for _, op := range operationList() {
@@ -178,15 +209,7 @@ func run() error {
 			return fmt.Errorf("%s: %w", op.name, err)
 		}
 		rep.entries = append(rep.entries, ent)
-		s, c := ent.service, ent.ceiling
-		logf("[%d/%d] %-30s service %7.0f req/s (p50 %.2f ms, %d errors) | ceiling %7.0f tx/s (%d errors) | ratio %.2f | server %.0f µs/req, PG %.0f vs %.0f µs",
-			k+1, len(ops), op.name, s.load.rate, ms(s.load.p50), s.load.errors, c.load.rate, c.load.errors,
-			ratio(s.load.rate, c.load.rate), s.perOp(s.cpu.server), s.perOp(s.cpu.postgres), c.perOp(c.cpu.postgres))
-		for name, sd := range map[string]side{"service": s, "ceiling": c} {
-			if sd.load.firstErr != "" {
-				logf("    first %s error: %s", name, sd.load.firstErr)
-			}
-		}
+		logEntry(k, len(ops), ent)
 	}
 	rep.finished = time.Now()
 	text := rep.markdown()
@@ -205,59 +228,160 @@ func run() error {
 	return nil
 }
 
-// measure runs op's service side with wrk, then its ceiling with pgbench.
+// prepareService creates database db, migrates it with bin, seeds it and creates the
+// benchmark's API client in it.
+func prepareService(ctx context.Context, pg *pgServer, label, bin, db, secretKey string, contacts int) (*service, error) {
+	s := &service{label: label, bin: bin, db: db}
+	var err error
+	if s.dbURL, err = createDatabase(ctx, pg, db, bin, secretKey); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	t0 := time.Now()
+	if err := seedContacts(ctx, s.dbURL, contacts, dataSeed); err != nil {
+		return nil, fmt.Errorf("%s: seed %d contacts: %w", label, contacts, err)
+	}
+	logf("%s: seeded %d contacts in %s", db, contacts, time.Since(t0).Round(100*time.Millisecond))
+	if s.clientSecret, err = createAdminClient(ctx, bin, s.dbURL, secretKey, clientID); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	if s.stats, err = openPGSS(ctx, pg.url("postgres"), db); err != nil {
+		return nil, fmt.Errorf("pg_stat_statements: %w", err)
+	}
+	return s, nil
+}
+
+// start runs the service's server and sends it a real POST /token (its token is the
+// service's until the caller sets another).
+func (s *service) start(ctx context.Context, secretKey string) error {
+	var err error
+	if s.srv, err = startServer(ctx, s.bin, s.dbURL, secretKey); err != nil {
+		return fmt.Errorf("%s: %w", s.label, err)
+	}
+	s.rssBeforeToken, _ = statusBytes(s.srv.pid(), "VmRSS") // 0 when unreadable: the report says n/a
+	if s.token, err = issueToken(ctx, s.srv.base, clientID, s.clientSecret); err != nil {
+		return fmt.Errorf("%s: %w", s.label, err)
+	}
+	s.rssAfterToken, _ = statusBytes(s.srv.pid(), "VmHWM")
+	logf("%s: POST /token answered; server RSS %s MB before, peak %s MB after", s.label, fmtMB(s.rssBeforeToken), fmtMB(s.rssAfterToken))
+	return nil
+}
+
+// logEntry prints one operation's figures as they come.
+func logEntry(k, n int, ent entry) {
+	c := ent.ceiling
+	line := func(label string, s side) {
+		logf("[%d/%d] %-30s %-8s %7.0f req/s (p50 %.2f ms, %d errors) | ceiling %7.0f tx/s (%d errors) | ratio %.2f | server %.0f µs/req, PG %.0f vs %.0f µs",
+			k+1, n, ent.op.name, label, s.load.rate, ms(s.load.p50), s.load.errors, c.load.rate, c.load.errors,
+			ratio(s.load.rate, c.load.rate), s.perOp(s.cpu.server), s.perOp(s.cpu.postgres), c.perOp(c.cpu.postgres))
+		if s.load.firstErr != "" {
+			logf("    first %s error: %s", label, s.load.firstErr)
+		}
+	}
+	if len(ent.rounds) == 0 {
+		line("service", ent.service)
+	}
+	for _, r := range ent.rounds {
+		line("baseline", r.baseline.side)
+		line("current", r.current.side)
+	}
+	if c.load.firstErr != "" {
+		logf("    first ceiling error: %s", c.load.firstErr)
+	}
+}
+
+// measure runs op: without a baseline, the service with wrk then the ceiling with
+// pgbench; with one, the ceiling, then the baseline and the current server in turn,
+// cfg.rounds times.
 func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 	ent := entry{op: op}
-	luaPath, err := writeLua(e.scripts, op, e.wrk)
-	if err != nil {
-		return ent, err
-	}
 	sqlPath := filepath.Join(e.scripts, op.key+".sql")
 	if err := os.WriteFile(sqlPath, []byte(op.pgbench), 0o600); err != nil {
 		return ent, err
 	}
-	conns := e.cfg.concurrency
-	warm := e.cfg.warmup > 0 && !op.deletes
-
-	if warm {
-		if _, err := runWrk(ctx, e.srv.base, luaPath, e.cfg.threads, conns, e.cfg.warmup); err != nil {
+	if e.baseline == nil {
+		run, err := e.measureService(ctx, op, e.current, 0)
+		if err != nil {
 			return ent, err
 		}
-	}
-	ent.service, err = e.measured(ctx, func(func(int)) (loadResult, error) {
-		return runWrk(ctx, e.srv.base, luaPath, e.cfg.threads, conns, e.cfg.duration)
-	})
-	if err != nil {
+		ent.service, ent.peakRSS = run.side, run.peakRSS
+		ent.ceiling, err = e.measureCeiling(ctx, op, sqlPath)
 		return ent, err
 	}
-	ent.peakRSS, _ = statusBytes(e.srv.pid(), "VmHWM")
-
-	if warm {
-		if err := e.pgbenchRun(ctx, sqlPath, e.cfg.warmup, nil, nil); err != nil {
+	var err error
+	if ent.ceiling, err = e.measureCeiling(ctx, op, sqlPath); err != nil {
+		return ent, err
+	}
+	for k := range e.cfg.rounds {
+		var r round
+		if r.baseline, err = e.measureService(ctx, op, e.baseline, k); err != nil {
+			return ent, fmt.Errorf("baseline: %w", err)
+		}
+		if r.current, err = e.measureService(ctx, op, e.current, k); err != nil {
 			return ent, err
 		}
+		ent.rounds = append(ent.rounds, r)
 	}
-	ent.ceiling, err = e.measured(ctx, func(mark func(int)) (loadResult, error) {
+	last := ent.rounds[len(ent.rounds)-1].current
+	ent.service, ent.peakRSS = last.side, last.peakRSS
+	return ent, nil
+}
+
+// measureService runs op's wrk load on svc (after a warm-up unless op deletes). Round k
+// of DELETE takes the k-th range of contacts after the readable ones (the same in every
+// database: they are seeded alike).
+func (e *env) measureService(ctx context.Context, op operation, svc *service, k int) (serviceRun, error) {
+	var run serviceRun
+	p := e.wrk
+	p.token, p.delBase = svc.token, e.cfg.contacts+k*e.cfg.deletes
+	luaPath, err := writeLua(e.scripts, op.key+"-"+svc.label, op, p)
+	if err != nil {
+		return run, err
+	}
+	conns := e.cfg.concurrency
+	if e.cfg.warmup > 0 && !op.deletes {
+		if _, err := runWrk(ctx, svc.srv.base, luaPath, e.cfg.threads, conns, e.cfg.warmup); err != nil {
+			return run, err
+		}
+	}
+	run.side, err = e.measured(ctx, svc, func(func(int)) (loadResult, error) {
+		return runWrk(ctx, svc.srv.base, luaPath, e.cfg.threads, conns, e.cfg.duration)
+	})
+	if err != nil {
+		return run, err
+	}
+	run.peakRSS, _ = statusBytes(svc.srv.pid(), "VmHWM")
+	return run, nil
+}
+
+// measureCeiling runs op's pgbench script on the current code's database (after a
+// warm-up unless op deletes).
+func (e *env) measureCeiling(ctx context.Context, op operation, sqlPath string) (side, error) {
+	if e.cfg.warmup > 0 && !op.deletes {
+		if err := e.pgbenchRun(ctx, sqlPath, e.cfg.warmup, nil, nil); err != nil {
+			return side{}, err
+		}
+	}
+	c, err := e.measured(ctx, e.current, func(mark func(int)) (loadResult, error) {
 		var r loadResult
 		return r, e.pgbenchRun(ctx, sqlPath, e.cfg.duration, mark, &r)
 	})
 	if err != nil {
-		return ent, err
+		return c, err
 	}
 	if op.deletes {
 		left, err := e.remaining(ctx, e.pgb.delBase, e.pgb.delSize)
 		if err != nil {
-			return ent, err
+			return c, err
 		}
-		ent.ceiling.load.exhausted = left == 0
+		c.load.exhausted = left == 0
 	}
-	return ent, nil
+	return c, nil
 }
 
 // pgbenchRun runs the ceiling script once and moves the POST range past the indexes it
 // used (each client steps through its own; none went further than done+1 steps).
 func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, mark func(int), res *loadResult) error {
-	r, err := runPgbench(ctx, e.pgbench, e.dbURL, script, e.pgb, e.cfg.threads, d, mark)
+	r, err := runPgbench(ctx, e.pgbench, e.current.dbURL, script, e.pgb, e.cfg.threads, d, mark)
 	if err != nil {
 		return err
 	}
@@ -268,27 +392,27 @@ func (e *env) pgbenchRun(ctx context.Context, script string, d time.Duration, ma
 	return nil
 }
 
-// measured resets the statement statistics, runs one load between two CPU samples and
-// reads the statistics. The load may call mark to start the CPU window later (it then
+// measured resets the statement statistics, runs one load between two CPU samples (svc's
+// server, PostgreSQL, the machine) and reads svc's database's statistics. The load may call mark to start the CPU window later (it then
 // reports the requests before the mark as skipped); a mark that leaves less than a third
 // of the requests in the window (a 1 s run) is ignored.
-func (e *env) measured(ctx context.Context, load func(mark func(loadgenPID int)) (loadResult, error)) (side, error) {
+func (e *env) measured(ctx context.Context, svc *service, load func(mark func(loadgenPID int)) (loadResult, error)) (side, error) {
 	var s side
-	if err := e.stats.reset(ctx); err != nil {
+	if err := svc.stats.reset(ctx); err != nil {
 		return s, err
 	}
 	settle(e.postmaster)
-	before := takeSample(e.srv.pid(), e.postmaster)
+	before := takeSample(svc.srv.pid(), e.postmaster)
 	var marked *cpuSample
 	r, err := load(func(loadgenPID int) {
-		m := takeSample(e.srv.pid(), e.postmaster)
+		m := takeSample(svc.srv.pid(), e.postmaster)
 		m.loadgen, _ = processCPU(loadgenPID) // 0 when unreadable: the window then charges it all
 		marked = &m
 	})
 	if err != nil {
 		return s, err
 	}
-	after := takeSample(e.srv.pid(), e.postmaster)
+	after := takeSample(svc.srv.pid(), e.postmaster)
 	settle(e.postmaster) // PostgreSQL's figure waits for the load's backends to be reaped
 	if pgCPU, err := postgresCPU(e.postmaster); err == nil {
 		after.postgres = pgCPU
@@ -299,13 +423,13 @@ func (e *env) measured(ctx context.Context, load func(mark func(loadgenPID int))
 		r.skipped = 0
 	}
 	s.load, s.cpu = r, splitBetween(before, after, r.loadgen)
-	s.stmts, err = e.stats.read(ctx)
+	s.stmts, err = svc.stats.read(ctx)
 	return s, err
 }
 
 // remaining counts the contacts left in [base, base+size).
 func (e *env) remaining(ctx context.Context, base, size int) (int, error) {
-	conn, err := pgx.Connect(ctx, e.dbURL)
+	conn, err := pgx.Connect(ctx, e.current.dbURL)
 	if err != nil {
 		return 0, err
 	}

@@ -18,6 +18,7 @@ import (
 // serverProc is `bin/ctms serve` running as a child process on loopback.
 type serverProc struct {
 	cmd     *exec.Cmd
+	label   string // which build, in messages ("" when there is one)
 	base    string // http://127.0.0.1:port
 	logPath string
 	done    chan struct{}
@@ -105,7 +106,7 @@ func (s *serverProc) stop() {
 		if fi, err := os.Stat(s.logPath); err == nil && fi.Size() == 0 {
 			_ = os.Remove(s.logPath) // an empty log left behind is harmless
 		} else if err == nil {
-			logf("server log (warnings and errors): %s", s.logPath)
+			logf("%s log (warnings and errors): %s", strings.TrimSpace(s.label+" server"), s.logPath)
 		}
 	})
 }

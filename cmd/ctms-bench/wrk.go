@@ -90,10 +90,10 @@ type wrkParams struct {
 	delSize  int
 }
 
-// writeLua writes op's script into dir and returns its path.
-func writeLua(dir string, op operation, p wrkParams) (string, error) {
+// writeLua writes op's script into dir as name.lua and returns its path.
+func writeLua(dir, name string, op operation, p wrkParams) (string, error) {
 	text := fmt.Sprintf(luaPrelude, p.token, p.readable, op.want, p.threads, p.delBase, p.delSize) + luaCommon + op.lua
-	path := filepath.Join(dir, op.key+".lua")
+	path := filepath.Join(dir, name+".lua")
 	return path, os.WriteFile(path, []byte(text), 0o600)
 }
 

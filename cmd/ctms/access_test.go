@@ -39,18 +39,12 @@ func TestServeAccessChangesReachEveryProcess(t *testing.T) {
 	defer pool.Close()
 	exec1 := func(sql string, args ...any) {
 		t.Helper()
-		if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
-			t.Fatal(err)
-		}
+		testdb.Exec(t, pool, sql, args...)
 	}
 	listeners := func() int {
 		t.Helper()
-		var n int
-		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = $1`, accessfeed.ApplicationName).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return testdb.Count(t, pool, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = $1`, accessfeed.ApplicationName)
 	}
 	path := "/ctms/" + uuid.NewString()
 	expect := func(want int, why string) {

@@ -63,19 +63,13 @@ func (b *clientsBundle) insertClient(t *testing.T, c fixtureClient) {
 		hash, err = auth.HashSecret(c.secret)
 		require.NoError(t, err)
 	}
-	_, err := b.pool.Exec(t.Context(),
-		`INSERT INTO api_client (client_id, email, enabled, hashed_secret, last_access) VALUES ($1, $2, $3, $4, $5)`,
+	testdb.Exec(t, b.pool, `INSERT INTO api_client (client_id, email, enabled, hashed_secret, last_access) VALUES ($1, $2, $3, $4, $5)`,
 		c.id, c.email, c.enabled, hash, c.lastAccess)
-	require.NoError(t, err)
 }
 
 func (b *clientsBundle) grant(t *testing.T, clientID, role string) {
 	t.Helper()
-	_, err := b.pool.Exec(t.Context(), `INSERT INTO roles (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, role)
-	require.NoError(t, err)
-	_, err = b.pool.Exec(t.Context(),
-		`INSERT INTO api_client_roles (api_client_id, role_id) SELECT $1, id FROM roles WHERE name = $2`, clientID, role)
-	require.NoError(t, err)
+	testdb.Grant(t, b.pool, clientID, role)
 }
 
 type storedClient struct {
@@ -98,9 +92,7 @@ func (b *clientsBundle) client(t *testing.T, id string) *storedClient {
 
 func (b *clientsBundle) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
-	var n int
-	require.NoError(t, b.pool.QueryRow(t.Context(), query, args...).Scan(&n))
-	return n
+	return testdb.Count(t, b.pool, query, args...)
 }
 
 var secretInOutput = regexp.MustCompile(`(?m)^  - Client Secret: (secret_[A-Za-z0-9_-]{43})$`)

@@ -50,15 +50,11 @@ func newDeleteBulkServer(t *testing.T) *deleteBulkServer {
 	t.Cleanup(srv.Close)
 
 	s := &deleteBulkServer{url: srv.URL, pool: pool, suffix: strings.ReplaceAll(uuid.NewString(), "-", "")[:10]}
-	s.clientID = "id_delete_bulk_" + s.suffix
 	s.secret, err = auth.NewSecret()
 	require.NoError(t, err)
 	hash, err := auth.HashSecret(s.secret)
 	require.NoError(t, err)
-	_, err = pool.Exec(t.Context(),
-		`INSERT INTO api_client (client_id, email, enabled, hashed_secret) VALUES ($1, $2, true, $3)`,
-		s.clientID, s.clientID+"@example.com", hash)
-	require.NoError(t, err)
+	s.clientID = testdb.InsertClient(t, pool, true, hash)
 
 	token, err := auth.MintToken(deleteBulkSecretKey, s.clientID, time.Hour, time.Now())
 	require.NoError(t, err)
@@ -120,10 +116,7 @@ func (s *deleteBulkServer) rows(t *testing.T, emailID string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, table := range []string{"emails", "fxa", "mofo"} {
-		var n int
-		require.NoError(t, s.pool.QueryRow(t.Context(),
-			"SELECT count(*) FROM "+table+" WHERE email_id = $1", emailID).Scan(&n))
-		out[table] = n
+		out[table] = testdb.Count(t, s.pool, "SELECT count(*) FROM "+table+" WHERE email_id = $1", emailID)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctms-go/ctms/internal/testdb"
 	ctmssql "github.com/ctms-go/ctms/sql"
 )
 
@@ -13,8 +14,7 @@ import (
 
 func (b *clientsBundle) exec(t *testing.T, query string, args ...any) {
 	t.Helper()
-	_, err := b.pool.Exec(t.Context(), query, args...)
-	require.NoError(t, err)
+	testdb.Exec(t, b.pool, query, args...)
 }
 
 // clearRBAC removes what migration 2 seeded, for tests that need empty tables.

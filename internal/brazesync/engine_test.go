@@ -133,9 +133,7 @@ func (v *env) replace(c *contact.Contact, change func(c *contact.Contact)) *cont
 
 func (v *env) exec(sql string, args ...any) {
 	v.t.Helper()
-	if _, err := v.pool.Exec(ctx, sql, args...); err != nil {
-		v.t.Fatalf("%s: %v", sql, err)
-	}
+	testdb.Exec(v.t, v.pool, sql, args...)
 }
 
 func (v *env) mapping(newsletter string, group uuid.UUID, title string) {

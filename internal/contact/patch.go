@@ -59,10 +59,7 @@ type Patch struct {
 // EmailPatch changes the emails row. EmailID is never written: it only names
 // the contact (see ChangesEmailID).
 type EmailPatch struct {
-	EmailID *uuid.UUID
-	// EmailIDNull: the body says "email_id": null, which the Python CTMS writes
-	// into the NOT NULL column (its PATCH then answers 409).
-	EmailIDNull        bool
+	EmailID            *uuid.UUID
 	PrimaryEmail       *string
 	BasketToken        Change[uuid.UUID]
 	DoubleOptIn        *bool
@@ -74,6 +71,9 @@ type EmailPatch struct {
 	EmailLang          Change[string]
 	HasOptedOutOfEmail *bool
 	UnsubscribeReason  Change[string]
+	// EmailIDNull: the PATCH body sent "email_id": null (answered 409 once the
+	// contact is found, as the Python CTMS's failing commit is).
+	EmailIDNull bool
 }
 
 // AddOnsPatch changes the amo group.

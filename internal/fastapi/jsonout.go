@@ -3,7 +3,6 @@ package fastapi
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"unicode/utf8"
 )
 
@@ -21,26 +20,6 @@ func Marshal(v any) ([]byte, error) {
 	}
 	return UnescapeHTML(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil // U+2028, U+2029
 }
-
-// Writer gives JSON bodies written with encoding/json's defaults (the generated
-// handlers') Marshal's form: no trailing newline, no HTML escapes. It expects a
-// body in one Write, as json.Encoder writes it.
-type Writer struct {
-	http.ResponseWriter
-}
-
-func (w Writer) Write(b []byte) (int, error) {
-	if w.Header().Get("Content-Type") != "application/json" {
-		return w.ResponseWriter.Write(b)
-	}
-	if _, err := w.ResponseWriter.Write(UnescapeHTML(bytes.TrimSuffix(b, []byte("\n")))); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // htmlEscapes are the escapes encoding/json writes for HTML safety, and the
 // characters they stand for.

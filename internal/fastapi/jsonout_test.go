@@ -1,8 +1,6 @@
 package fastapi
 
 import (
-	"encoding/json"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -29,22 +27,4 @@ func TestMarshalIsPythonJSON(t *testing.T) {
 	out, err := Marshal(map[string]any{"next": "/updates?a=1&b=<2>", "s": "\u2028"})
 	require.NoError(t, err)
 	require.Equal(t, "{\"next\":\"/updates?a=1&b=<2>\",\"s\":\"\u2028\"}", string(out))
-}
-
-func TestWriterGivesMarshalsForm(t *testing.T) {
-	v := map[string]any{"a": "<&>", "b": []int{1}}
-	rec := httptest.NewRecorder()
-	w := Writer{rec}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	require.NoError(t, enc.Encode(v))
-	want, err := Marshal(v)
-	require.NoError(t, err)
-	require.Equal(t, string(want), rec.Body.String())
-
-	rec = httptest.NewRecorder()
-	w = Writer{rec}
-	w.Header().Set("Content-Type", "text/plain")
-	_, _ = w.Write([]byte("a \\u003c\n"))
-	require.Equal(t, "a \\u003c\n", rec.Body.String())
 }

@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -250,12 +253,13 @@ func (s *server) touch(ctx context.Context, clientID string) {
 var grantTypePattern = regexp.MustCompile(`^(client_credentials|refresh_token)$`)
 
 // token is POST /token: OAuth2 client credentials → access token (§3.2).
-func (s *server) token(w http.ResponseWriter, r *http.Request) {
+// body is the request body as the read body stage read it (stages.go).
+func (s *server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 	ctx := r.Context()
 	info := authInfo(ctx)
 	defer func() { s.metrics.TokenFailed(info.TokenFail.metricReason()) }()
 
-	form, err := readForm(w, r, s.maxBodyBytes())
+	form, err := readForm(r.Header.Get("Content-Type"), body, s.maxBodyBytes())
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -383,27 +387,31 @@ func couldBeClientID(id string) bool {
 	return utf8.ValidString(id) && !strings.ContainsRune(id, 0) && utf8.RuneCountInString(id) <= 255
 }
 
-// readForm parses a urlencoded or multipart body; other content types carry no
-// form fields. Empty values count as absent.
-func readForm(w http.ResponseWriter, r *http.Request, maxBody int64) (formValues, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var err error
+// readForm parses a urlencoded or multipart body (as http.Request's ParseForm
+// and ParseMultipartForm do); other content types carry no form fields. Empty
+// values count as absent.
+func readForm(contentType string, body []byte, maxBody int64) (formValues, error) {
+	errParse := httpError(http.StatusBadRequest, "There was an error parsing the body")
+	mt, params, _ := mime.ParseMediaType(contentType)
 	switch mt {
 	case "application/x-www-form-urlencoded":
-		err = r.ParseForm()
-	case "multipart/form-data":
-		err = r.ParseMultipartForm(maxBody) // #nosec G120 -- r.Body is limited to maxBody bytes above
-	default:
-		return formValues{}, nil
-	}
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, httpError(http.StatusRequestEntityTooLarge, "Request body too large")
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, errParse
 		}
-		return nil, httpError(http.StatusBadRequest, "There was an error parsing the body")
+		return formValues(values), nil
+	case "multipart/form-data":
+		if params["boundary"] == "" {
+			return nil, errParse
+		}
+		form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(maxBody)
+		if err != nil {
+			return nil, errParse
+		}
+		defer func() { _ = form.RemoveAll() }() // files spilled to disk, if any
+		return formValues(form.Value), nil
 	}
-	return formValues(r.PostForm), nil
+	return formValues{}, nil
 }
 
 type formValues map[string][]string

@@ -13,8 +13,6 @@ import (
 	"github.com/ctms-go/ctms/internal/store"
 )
 
-var _ api.StrictServerInterface = (*server)(nil)
-
 const identifiersRequired = "No identifiers provided, at least one is needed: email_id, primary_email, basket_token, sfdc_id, mofo_contact_id, mofo_email_id, amo_user_id, fxa_id, fxa_primary_email"
 
 var errUnknownEmailID = notFound("Unknown email_id")
@@ -36,153 +34,125 @@ func filterFrom(p api.ReadCtmsByAnyIdParams) (store.Filter, error) {
 	return f, nil
 }
 
-// ReadCtmsByAnyId is GET /ctms.
-func (s *server) ReadCtmsByAnyId(ctx context.Context, req api.ReadCtmsByAnyIdRequestObject) (api.ReadCtmsByAnyIdResponseObject, error) {
-	f, err := filterFrom(req.Params)
+// readContacts is GET /ctms.
+func (s *server) readContacts(ctx context.Context, p *api.ReadCtmsByAnyIdParams) (contactsOK, error) {
+	f, err := filterFrom(*p)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := read(ctx, s, (*store.Store).FindContacts, f)
-	if err != nil {
-		return nil, err
-	}
-	return contactsJSON(cs), nil
+	return read(ctx, s, (*store.Store).FindContacts, f)
 }
 
-// ReadIdentities is GET /identities.
-func (s *server) ReadIdentities(ctx context.Context, req api.ReadIdentitiesRequestObject) (api.ReadIdentitiesResponseObject, error) {
-	f, err := filterFrom(api.ReadCtmsByAnyIdParams(req.Params))
+// readIdentities is GET /identities.
+func (s *server) readIdentities(ctx context.Context, p *api.ReadCtmsByAnyIdParams) (identitiesOK, error) {
+	f, err := filterFrom(*p)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := read(ctx, s, (*store.Store).FindIdentities, f)
-	if err != nil {
-		return nil, err
-	}
-	out := make(api.ReadIdentities200JSONResponse, len(ids))
-	for i := range ids {
-		out[i] = identityResponse(&ids[i])
-	}
-	return out, nil
+	return read(ctx, s, (*store.Store).FindIdentities, f)
 }
 
-// ReadIdentity is GET /identity/{email_id}.
-func (s *server) ReadIdentity(ctx context.Context, req api.ReadIdentityRequestObject) (api.ReadIdentityResponseObject, error) {
-	ids, err := read(ctx, s, (*store.Store).FindIdentities, store.Filter{EmailID: &req.EmailId})
+// readIdentity is GET /identity/{email_id}.
+func (s *server) readIdentity(ctx context.Context, emailID uuid.UUID) (identityOK, error) {
+	ids, err := read(ctx, s, (*store.Store).FindIdentities, store.Filter{EmailID: &emailID})
 	if err != nil {
-		return nil, err
+		return identityOK{}, err
 	}
 	if len(ids) == 0 {
-		return nil, errUnknownEmailID
+		return identityOK{}, errUnknownEmailID
 	}
-	return api.ReadIdentity200JSONResponse(identityResponse(&ids[0])), nil
+	return identityOK{&ids[0]}, nil
 }
 
-// ReadCtmsByEmailId is GET /ctms/{email_id}.
-func (s *server) ReadCtmsByEmailId(ctx context.Context, req api.ReadCtmsByEmailIdRequestObject) (api.ReadCtmsByEmailIdResponseObject, error) {
-	c, err := read(ctx, s, (*store.Store).Contact, req.EmailId)
+// readContact is GET /ctms/{email_id}.
+func (s *server) readContact(ctx context.Context, emailID uuid.UUID) (contactOK, error) {
+	c, err := read(ctx, s, (*store.Store).Contact, emailID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errUnknownEmailID
+		return contactOK{}, errUnknownEmailID
 	}
 	if err != nil {
-		return nil, err
+		return contactOK{}, err
 	}
-	return contactJSON(http.StatusOK, c, ""), nil
+	return contactOK{status: http.StatusOK, contact: c}, nil
 }
 
-// CreateCtmsContact is POST /ctms: create, or 200 for an identical re-POST.
-// The body is the request's validated patch (patchOf), not req.Body.
-func (s *server) CreateCtmsContact(ctx context.Context, _ api.CreateCtmsContactRequestObject) (api.CreateCtmsContactResponseObject, error) {
-	in, err := patchOf(ctx)
-	if err != nil {
-		return nil, err
-	}
+// createContact is POST /ctms: create, or 200 for an identical re-POST.
+func (s *server) createContact(ctx context.Context, p *contact.Patch) (contactOK, error) {
 	id := uuid.New()
-	if in.Email != nil && in.Email.EmailID != nil {
-		id = *in.Email.EmailID
+	if p.Email != nil && p.Email.EmailID != nil {
+		id = *p.Email.EmailID
 	}
-	c := contact.New(id, in)
+	c := contact.New(id, p)
 	stored, created, err := s.store.Create(ctx, c)
+	location := "/ctms/" + id.String()
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return nil, conflict("Contact already exists")
+		return contactOK{}, conflict("Contact already exists")
 	case err != nil:
-		return nil, err
+		return contactOK{}, err
 	case created:
-		return contactJSON(http.StatusCreated, stored, "/ctms/"+id.String()), nil
+		return contactOK{status: http.StatusCreated, location: location, contact: stored}, nil
 	case contact.IdempotentlyEqual(stored, c):
-		return contactJSON(http.StatusOK, stored, "/ctms/"+id.String()), nil
+		return contactOK{status: http.StatusOK, location: location, contact: stored}, nil
 	}
-	return nil, conflict("Contact already exists")
+	return contactOK{}, conflict("Contact already exists")
 }
 
-// CreateOrUpdateCtmsContact is PUT /ctms/{email_id}: create or replace; always 201.
-func (s *server) CreateOrUpdateCtmsContact(ctx context.Context, req api.CreateOrUpdateCtmsContactRequestObject) (api.CreateOrUpdateCtmsContactResponseObject, error) {
-	in, err := patchOf(ctx)
-	if err != nil {
-		return nil, err
+// replaceContact is PUT /ctms/{email_id}: create or replace; always 201.
+func (s *server) replaceContact(ctx context.Context, emailID uuid.UUID, p *contact.Patch) (contactOK, error) {
+	if p.ChangesEmailID(emailID) {
+		return contactOK{}, unprocessable("email_id in path must match email_id in contact")
 	}
-	if in.Email == nil || in.Email.EmailID == nil || *in.Email.EmailID != req.EmailId {
-		return nil, unprocessable("email_id in path must match email_id in contact")
-	}
-	stored, err := s.store.Replace(ctx, contact.New(req.EmailId, in))
+	stored, err := s.store.Replace(ctx, contact.New(emailID, p))
 	if errors.Is(err, store.ErrConflict) {
-		return nil, conflict("Contact with primary_email or basket_token already exists")
+		return contactOK{}, conflict("Contact with primary_email or basket_token already exists")
 	}
 	if err != nil {
-		return nil, err
+		return contactOK{}, err
 	}
-	return contactJSON(http.StatusCreated, stored, ""), nil
+	return contactOK{status: http.StatusCreated, contact: stored}, nil
 }
 
 var errPatchConflict = conflict("Contact with primary_email, basket_token, mofo_email_id, or fxa_id already exists")
 
-// PartialUpdateCtmsContact is PATCH /ctms/{email_id}.
-func (s *server) PartialUpdateCtmsContact(ctx context.Context, req api.PartialUpdateCtmsContactRequestObject) (api.PartialUpdateCtmsContactResponseObject, error) {
-	p, err := patchOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if p.ChangesEmailID(req.EmailId) {
-		return nil, unprocessable("cannot change email_id")
+// patchContact is PATCH /ctms/{email_id}.
+func (s *server) patchContact(ctx context.Context, emailID uuid.UUID, p *contact.Patch) (contactOK, error) {
+	if p.ChangesEmailID(emailID) {
+		return contactOK{}, unprocessable("cannot change email_id")
 	}
 	if p.Email != nil && p.Email.EmailIDNull {
 		// The Python CTMS writes the null into emails.email_id (NOT NULL): its
 		// commit fails with an integrity error, its 409, once the contact is found.
-		if _, err := s.store.Contact(ctx, req.EmailId); err != nil {
+		if _, err := s.store.Contact(ctx, emailID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, errUnknownEmailID
+				return contactOK{}, errUnknownEmailID
 			}
-			return nil, err
+			return contactOK{}, err
 		}
-		return nil, errPatchConflict
+		return contactOK{}, errPatchConflict
 	}
-	stored, err := s.store.Update(ctx, req.EmailId, p)
+	stored, err := s.store.Update(ctx, emailID, p)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, errUnknownEmailID
+		return contactOK{}, errUnknownEmailID
 	case errors.Is(err, store.ErrConflict):
-		return nil, errPatchConflict
+		return contactOK{}, errPatchConflict
 	case err != nil:
-		return nil, err
+		return contactOK{}, err
 	}
-	return contactJSON(http.StatusOK, stored, ""), nil
+	return contactOK{status: http.StatusOK, contact: stored}, nil
 }
 
-// DeleteContactByPrimaryEmail is DELETE /ctms/{primary_email}.
-func (s *server) DeleteContactByPrimaryEmail(ctx context.Context, req api.DeleteContactByPrimaryEmailRequestObject) (api.DeleteContactByPrimaryEmailResponseObject, error) {
+// deleteContacts is DELETE /ctms/{primary_email}.
+func (s *server) deleteContacts(ctx context.Context, primaryEmail string) (identitiesOK, error) {
 	clientID := authInfo(ctx).ClientID
-	deleted, err := s.store.DeleteByPrimaryEmail(ctx, strings.ToLower(req.PrimaryEmail), clientID)
+	deleted, err := s.store.DeleteByPrimaryEmail(ctx, strings.ToLower(primaryEmail), clientID)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics.CountDeletions(clientID, len(deleted))
 	if len(deleted) == 0 {
-		return nil, notFound("email " + req.PrimaryEmail + " not found!")
+		return nil, notFound("email " + primaryEmail + " not found!")
 	}
-	out := make(api.DeleteContactByPrimaryEmail200JSONResponse, len(deleted))
-	for i := range deleted {
-		out[i] = identityResponse(&deleted[i])
-	}
-	return out, nil
+	return deleted, nil
 }

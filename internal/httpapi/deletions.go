@@ -7,10 +7,9 @@ import (
 	"github.com/ctms-go/ctms/internal/store"
 )
 
-// ReadDeletions is GET /deletions: the tombstones of deleted contacts, paged exactly
+// readDeletions is GET /deletions: the tombstones of deleted contacts, paged exactly
 // as /updates (updates.go), keyset on (deleted_at, email_id).
-func (s *server) ReadDeletions(ctx context.Context, req api.ReadDeletionsRequestObject) (api.ReadDeletionsResponseObject, error) {
-	p := req.Params
+func (s *server) readDeletions(ctx context.Context, p *api.ReadDeletionsParams) (*deletionsOK, error) {
 	page, err := parseFeedPage(p.Start, p.End, p.Limit, p.After)
 	if err != nil {
 		return nil, err
@@ -26,7 +25,7 @@ func (s *server) ReadDeletions(ctx context.Context, req api.ReadDeletionsRequest
 	if err != nil {
 		return nil, err
 	}
-	resp := api.DeletionsResponse{
+	resp := &deletionsOK{
 		Start: page.start.render(), End: page.end.render(), Limit: page.limit,
 		Items: make([]api.DeletionTombstone, len(items)),
 	}
@@ -41,5 +40,5 @@ func (s *server) ReadDeletions(ctx context.Context, req api.ReadDeletionsRequest
 		cursor, next := page.next(s.cfg.ServerPrefix, "/deletions", store.Cursor{EmailID: last.EmailID, UpdateTimestamp: last.DeletedAt})
 		resp.After, resp.Next = &cursor, &next
 	}
-	return api.ReadDeletions200JSONResponse(resp), nil
+	return resp, nil
 }

@@ -106,8 +106,7 @@ func newAPIWith(t *testing.T, pool *pgxpool.Pool, configure func(*config.Config)
 // grant gives a client a role (created when missing, as the CLI would).
 func (a *apiTest) grant(clientID, role string) {
 	a.t.Helper()
-	a.exec(`INSERT INTO roles (name, description) VALUES ($1, '') ON CONFLICT (name) DO NOTHING`, role)
-	a.exec(`INSERT INTO api_client_roles (api_client_id, role_id) SELECT $1, id FROM roles WHERE name = $2`, clientID, role)
+	testdb.Grant(a.t, a.pool, clientID, role)
 }
 
 // createClient inserts an API client with an argon2id hash of a fresh secret.
@@ -137,13 +136,7 @@ func testHash(secret string, m, t uint32) string {
 // insertClient stores a client with the given hash; it returns its id.
 func (a *apiTest) insertClient(enabled bool, hash string) (id string) {
 	a.t.Helper()
-	id = "id_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	var err error
-	_, err = a.pool.Exec(context.Background(),
-		`INSERT INTO api_client (client_id, email, enabled, hashed_secret) VALUES ($1, $2, $3, $4)`,
-		id, id+"@example.com", enabled, hash)
-	require.NoError(a.t, err)
-	return id
+	return testdb.InsertClient(a.t, a.pool, enabled, hash)
 }
 
 func (a *apiTest) tokenFor(clientID string) string {
@@ -299,16 +292,13 @@ func (a *apiTest) get(id string) map[string]any {
 // exec runs SQL on the test database.
 func (a *apiTest) exec(sql string, args ...any) {
 	a.t.Helper()
-	_, err := a.pool.Exec(context.Background(), sql, args...)
-	require.NoError(a.t, err)
+	testdb.Exec(a.t, a.pool, sql, args...)
 }
 
 // count runs a SELECT count(*) ... query.
 func (a *apiTest) count(sql string, args ...any) int {
 	a.t.Helper()
-	var n int
-	require.NoError(a.t, a.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
-	return n
+	return testdb.Count(a.t, a.pool, sql, args...)
 }
 
 // rowsOf counts the rows of a contact in every table, for "nothing was written" checks.

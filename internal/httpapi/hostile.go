@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -121,22 +120,18 @@ func numberProblem(n string) string {
 	return ""
 }
 
-// fixPathUTF8 rewrites the path segments that decode to invalid UTF-8 with
-// U+FFFD, as Starlette decodes them for the Python CTMS (the query:
-// fastapi.NormaliseQuery).
-func fixPathUTF8(r *http.Request, rt *route) {
-	if utf8.ValidString(r.URL.Path) {
-		return
-	}
-	segs := strings.Split(r.URL.EscapedPath(), "/")
-	for i, seg := range segs {
-		if s, err := url.PathUnescape(seg); err == nil && !utf8.ValidString(s) {
-			segs[i] = url.PathEscape(strings.ToValidUTF8(s, "\uFFFD"))
+// validPathUTF8 is the path parameters with invalid UTF-8 replaced by U+FFFD,
+// as Starlette decodes the path for the Python CTMS (the query:
+// fastapi.NormaliseQuery); params itself when they are valid.
+func validPathUTF8(params map[string]string) map[string]string {
+	for _, v := range params {
+		if !utf8.ValidString(v) {
+			fixed := make(map[string]string, len(params))
+			for n, v := range params {
+				fixed[n] = strings.ToValidUTF8(v, "\uFFFD")
+			}
+			return fixed
 		}
 	}
-	raw := strings.Join(segs, "/")
-	if p, err := url.PathUnescape(raw); err == nil {
-		r.URL.Path, r.URL.RawPath = p, raw
-		rt.params = pathParams(rt.pattern, r)
-	}
+	return params
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/internal/contact"
+	"github.com/ctms-go/ctms/internal/fastapi"
 )
 
 // patchFromBody maps a POST, PUT or PATCH body that fastapi.Model checked
@@ -112,6 +113,14 @@ func value[T any](m map[string]any, key string) *T {
 		return &x
 	}
 	return nil
+}
+
+// newBodyChecks are what the body walker needs beyond api/openapi.yaml: source
+// URLs checked by the contact rules, the check_fields after validator.
+func (s *server) newBodyChecks() *fastapi.Checks {
+	return &fastapi.Checks{URL: urlProblem, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
+		"check_fields": s.checkFields,
+	}}
 }
 
 // checkFields is the Python CTMS's check_fields validator of a waitlist item

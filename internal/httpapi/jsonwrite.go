@@ -1,10 +1,11 @@
 package httpapi
 
-// The contact responses written without reflection: the generated handlers
-// encode them with encoding/json, which for a page of /updates was a large part
-// of the server's CPU. The bytes are those the generated encoding writes through
-// fastapi.Writer (jsonwrite_test.go compares them on random contacts); the
-// order of members is that of the generated structs (gen/api).
+// The response shapes of the API operations, each with its own write method
+// (operations.go). The contact shapes are written without reflection: encoded
+// with encoding/json, a page of /updates was a large part of the server's CPU.
+// The bytes are those fastapi.Marshal writes for the generated structs
+// (jsonwrite_internal_test.go compares them on random contacts); the order of
+// members is that of the generated structs (gen/api).
 
 import (
 	"net/http"
@@ -15,39 +16,70 @@ import (
 	"github.com/ctms-go/ctms/internal/fastapi"
 )
 
-// jsonResponse is a response object of the strict server (it has every
-// operation's Visit method that is used) whose body is already JSON.
-type jsonResponse struct {
-	status   int
+// contactOK is one contact with "status":"ok" (POST, PUT, PATCH and GET /ctms/{email_id}).
+type contactOK struct {
+	status   int    // 200, or 201 when created
 	location string // the Location header, when set
-	body     []byte
+	contact  *contact.Contact
 }
 
-func (r jsonResponse) write(w http.ResponseWriter) error {
-	if fw, ok := w.(fastapi.Writer); ok {
-		w = fw.ResponseWriter // the body is already in its final form: no second pass over it
+func (r contactOK) write(w http.ResponseWriter) {
+	c := contactResponse(r.contact)
+	writeJSONBody(w, r.status, r.location, appendContact(make([]byte, 0, 2048), &c, true))
+}
+
+// contactsOK is a list of contacts (GET /ctms).
+type contactsOK []contact.Contact
+
+func (r contactsOK) write(w http.ResponseWriter) {
+	items := make([]api.CTMSResponse, len(r))
+	for i := range r {
+		items[i] = contactResponse(&r[i])
 	}
+	writeJSONBody(w, http.StatusOK, "", appendContacts(make([]byte, 0, 64+1600*len(r)), items))
+}
+
+// bulkOK is a page of /updates.
+type bulkOK api.CTMSBulkResponse
+
+func (r *bulkOK) write(w http.ResponseWriter) {
+	writeJSONBody(w, http.StatusOK, "", appendBulk(make([]byte, 0, 256+1600*len(r.Items)), (*api.CTMSBulkResponse)(r)))
+}
+
+// identityOK is the identity of one contact (GET /identity/{email_id}).
+type identityOK struct{ identity *contact.Identity }
+
+func (r identityOK) write(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, identityResponse(r.identity))
+}
+
+// identitiesOK is a list of identities (GET /identities, DELETE /ctms/{primary_email}).
+type identitiesOK []contact.Identity
+
+func (r identitiesOK) write(w http.ResponseWriter) {
+	out := make([]api.IdentityResponse, len(r))
+	for i := range r {
+		out[i] = identityResponse(&r[i])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deletionsOK is a page of /deletions.
+type deletionsOK api.DeletionsResponse
+
+func (r *deletionsOK) write(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, (*api.DeletionsResponse)(r))
+}
+
+// writeJSONBody writes a JSON body already in its final form.
+func writeJSONBody(w http.ResponseWriter, status int, location string, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(r.body)))
-	if r.location != "" {
-		w.Header().Set("Location", r.location)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if location != "" {
+		w.Header().Set("Location", location)
 	}
-	w.WriteHeader(r.status)
-	_, err := w.Write(r.body)
-	return err
-}
-
-func (r jsonResponse) VisitReadCtmsByEmailIdResponse(w http.ResponseWriter) error { return r.write(w) }
-func (r jsonResponse) VisitReadCtmsByAnyIdResponse(w http.ResponseWriter) error   { return r.write(w) }
-func (r jsonResponse) VisitCreateCtmsContactResponse(w http.ResponseWriter) error { return r.write(w) }
-func (r jsonResponse) VisitPartialUpdateCtmsContactResponse(w http.ResponseWriter) error {
-	return r.write(w)
-}
-func (r jsonResponse) VisitCreateOrUpdateCtmsContactResponse(w http.ResponseWriter) error {
-	return r.write(w)
-}
-func (r jsonResponse) VisitReadCtmsInBulkByUpdatedDateResponse(w http.ResponseWriter) error {
-	return r.write(w)
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client went away: nobody to tell
 }
 
 // appendContact appends r as api.CTMSResponse encodes, with "status":"ok" at the
@@ -242,19 +274,4 @@ func appendContacts(b []byte, items []api.CTMSResponse) []byte {
 		b = appendContact(b, &items[i], false)
 	}
 	return append(b, ']')
-}
-
-// contactJSON is the response of one contact (with "status": "ok").
-func contactJSON(status int, c *contact.Contact, location string) jsonResponse {
-	r := contactResponse(c)
-	return jsonResponse{status: status, location: location, body: appendContact(make([]byte, 0, 2048), &r, true)}
-}
-
-// contactsJSON is a list of contacts (GET /ctms).
-func contactsJSON(cs []contact.Contact) jsonResponse {
-	items := make([]api.CTMSResponse, len(cs))
-	for i := range cs {
-		items[i] = contactResponse(&cs[i])
-	}
-	return jsonResponse{status: http.StatusOK, body: appendContacts(make([]byte, 0, 64+1600*len(cs)), items)}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/obs"
 )
 
@@ -23,9 +22,6 @@ type requestState struct {
 	route *route
 	auth  AuthInfo
 	log   *slog.Logger // the server's logger, for code that has only the request
-	// patch is the body of POST, PUT and PATCH, mapped and validated (the
-	// validate stage's call.patch), for the generated handlers.
-	patch *contact.Patch
 }
 
 type stateKey struct{}

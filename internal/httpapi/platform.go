@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/getsentry/sentry-go"
@@ -18,20 +20,10 @@ import (
 	"github.com/ctms-go/ctms/internal/version"
 )
 
-// platformRoutes registers the routes that are not generated from the spec:
-// the token endpoint, Dockerflow, metrics, the spec itself and the redirect.
+// platformRoutes registers the routes outside the spec: the spec itself, the
+// documentation, the redirect and /__crash__. The spec's own platform operations
+// (token, Dockerflow, metrics) are dispatched as the others (operations.go).
 func (s *server) platformRoutes() {
-	s.mux.HandleFunc("POST /token", s.token)
-	s.mux.HandleFunc("GET /__lbheartbeat__", func(w http.ResponseWriter, r *http.Request) {
-		if s.draining != nil && s.draining.Err() != nil {
-			writeError(w, r, errShuttingDown)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /__heartbeat__", s.heartbeat)
-	s.mux.HandleFunc("GET /__version__", s.version)
-	s.mux.Handle("GET /metrics", textFormat004(s.metrics.Handler()))
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(s.specJSON)
@@ -42,6 +34,15 @@ func (s *server) platformRoutes() {
 	})
 	s.mux.HandleFunc("GET /__crash__", s.crash)
 	docs.Register(s.mux, "/openapi.json")
+}
+
+// lbHeartbeat is the load balancer's liveness check: 503 once the server drains.
+func (s *server) lbHeartbeat(w http.ResponseWriter, r *http.Request) {
+	if s.draining != nil && s.draining.Err() != nil {
+		writeError(w, r, errShuttingDown)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 var errShuttingDown = httpError(http.StatusServiceUnavailable, "Service Unavailable: shutting down")
@@ -96,8 +97,9 @@ func (s *server) crash(w http.ResponseWriter, r *http.Request) {
 	panic(errCrash)
 }
 
-// recoverer turns a panic into a 500 with a detail, logged with its stack and
-// reported to Sentry (a no-op when SENTRY_DSN is unset).
+// recoverer turns a panic into the 500 Starlette's ServerErrorMiddleware answers
+// every uncaught exception with (plain text, no detail), logged with its stack
+// and reported to Sentry (a no-op when SENTRY_DSN is unset).
 func (s *server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -108,11 +110,20 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 				sentry.CurrentHub().Clone().RecoverWithContext(r.Context(), v)
 				s.log.ErrorContext(r.Context(), "Exception in ASGI application", obs.LoggerKey, "uvicorn.error",
 					"error", fmt.Sprint(v), "traceback", string(debug.Stack()))
-				writeError(w, r, httpError(http.StatusInternalServerError, "Internal Server Error"))
+				writeServerError(w)
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeServerError is Starlette's answer to an uncaught exception.
+func writeServerError(w http.ResponseWriter) {
+	const body = "Internal Server Error"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, body)
 }
 
 // textFormat004 labels the text exposition format as the Python CTMS's

@@ -50,7 +50,8 @@ func invalid(items ...ValidationItem) *Error {
 }
 
 // writeError writes err as a JSON error body. Anything that is not an *Error is
-// unexpected: it is logged (without request data) and answered 500 with a detail.
+// unexpected: it is logged (without request data) and answered as the Python
+// CTMS answers an uncaught exception, 500 in plain text (writeServerError).
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := errors.AsType[*Error](err)
 	if !ok && errors.Is(err, store.ErrUnavailable) {
@@ -69,7 +70,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		sentry.CurrentHub().Clone().CaptureException(err)
 		loggerOf(r.Context()).ErrorContext(r.Context(), "request failed", "error", err.Error(),
 			"method", r.Method, "path_template", routePattern(r))
-		e = httpError(http.StatusInternalServerError, "Internal Server Error")
+		writeServerError(w)
+		return
 	}
 	for k, vs := range e.Header {
 		for _, v := range vs {

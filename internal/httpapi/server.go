@@ -1,7 +1,7 @@
-// Package httpapi is the HTTP layer of CTMS: the generated strict server
-// implementation (one method per spec operation), the hand-written platform
-// routes, and the middleware that routes, validates and authenticates requests
-// against api/openapi.yaml before a handler runs.
+// Package httpapi is the HTTP layer of CTMS: the dispatch of every operation of
+// api/openapi.yaml to its handler (operations.go), the routes outside the spec,
+// and the middleware and request stages that route, validate and authenticate
+// requests against the spec before a handler runs.
 package httpapi
 
 import (
@@ -17,10 +17,10 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
-	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/accessfeed"
 	"github.com/ctms-go/ctms/internal/auth"
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/obs"
 	"github.com/ctms-go/ctms/internal/store"
@@ -60,7 +60,7 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// server implements api.StrictServerInterface and the platform routes.
+// server serves the spec operations (operations.go) and the routes outside the spec.
 type server struct {
 	cfg      *config.Config
 	store    *store.Store
@@ -77,11 +77,12 @@ type server struct {
 	verifier    *auth.Verifier // bounds the argon2 work of POST /token
 	dummyHash   string         // what unknown client ids are verified against (auth.DummyHash)
 	metrics     *obs.Metrics
+	metricsHTTP http.Handler // GET /metrics
 	log         *slog.Logger
-	rules       fieldRules
-	bodyChecks  *fastapi.Checks // what checking a JSON body needs beyond its schema (stages.go)
-	clientCache clientCache
-	feed        *accessfeed.Feed // nil: nothing is cached (clientcache.go)
+	rules       versionedCache[struct{}, contact.FieldRules] // cache.go
+	bodyChecks  *fastapi.Checks                              // what checking a JSON body needs beyond its schema (stages.go)
+	clientCache versionedCache[string, store.APIClient]
+	feed        *accessfeed.Feed // nil: nothing is cached (cache.go)
 
 	reads       *store.Store // the read endpoints' database (WithReadDB); store when none
 	replicaSkip atomic.Int64 // until then (Unix ns) reads skip the read database (reads.go)
@@ -99,7 +100,7 @@ func WithMetrics(m *obs.Metrics) Option { return func(s *server) { s.metrics = m
 func WithLogger(l *slog.Logger) Option { return func(s *server) { s.log = l } }
 
 // WithAccessFeed caches API clients and waitlist field rules while f is live
-// (clientcache.go). Without it, they are read from the database for each request.
+// (cache.go). Without it, they are read from the database for each request.
 func WithAccessFeed(f *accessfeed.Feed) Option { return func(s *server) { s.feed = f } }
 
 // WithArgon2Queue sets how many client secret verifications run at once and
@@ -141,13 +142,10 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		cfg: cfg, store: st, db: pinger, spec: spec, specJSON: specJSON,
 		operations: specOperations(spec), mux: http.NewServeMux(), access: lastAccess{seen: map[string]time.Time{}},
 		log: slog.Default(), throttle: newTokenThrottle(), started: time.Now(),
-		verifier:    auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
-		dummyHash:   auth.DummyHash(),
-		clientCache: clientCache{entries: map[string]cachedClient{}},
+		verifier:  auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
+		dummyHash: auth.DummyHash(),
 	}
-	s.bodyChecks = &fastapi.Checks{URL: urlProblem, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
-		"check_fields": s.checkFields,
-	}}
+	s.bodyChecks = s.newBodyChecks()
 	for _, o := range opts {
 		o(s)
 	}
@@ -163,18 +161,13 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	if err := s.metrics.RegisterOldestWriteAge(st.OldestWriteAge); err != nil { // the primary's markers
 		return nil, err
 	}
-	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
-		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, r, invalid(ValidationItem{Type: "value_error", Loc: []any{"body"}, Msg: "Value error, " + err.Error()}))
-		},
-		ResponseErrorHandlerFunc: writeError,
-	})
-	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
-		BaseRouter: s.mux,
-		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, r, invalid(ValidationItem{Type: "value_error", Loc: []any{}, Msg: "Value error, " + err.Error()}))
-		},
-	})
+	if err := checkDispatch(s.operations); err != nil {
+		return nil, fmt.Errorf("api/openapi.yaml: %w", err)
+	}
+	s.metricsHTTP = textFormat004(s.metrics.Handler())
+	for pattern := range s.operations {
+		s.mux.HandleFunc(pattern, s.serveOperation)
+	}
 	s.platformRoutes()
 	clientIDs, err := st.EnabledClientIDs(ctx)
 	if err != nil {
@@ -183,8 +176,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	s.metrics.Preinit(s.metricRoutes(), clientIDs)
 	// The request path, outermost first: request id, metrics and log line
 	// (observe.go); panics to 500; routing to the spec operation (middleware.go);
-	// the request stages (stages.go); the generated handler and ours (mux).
-	return s.observe(s.recoverer(s.routing(s.stages(s.mux)))), nil
+	// the mux: spec operations go through the request stages to their handler
+	// (operations.go), the other routes straight to theirs.
+	return s.observe(s.recoverer(s.routing(s.mux))), nil
 }
 
 // hiddenRoutes are served but not in the spec: (method, path, statuses whose

@@ -14,7 +14,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/google/uuid"
 
+	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
@@ -57,7 +59,8 @@ func when(cond bool, statuses ...int) []int {
 	return nil
 }
 
-// call is one request to a spec operation as the stages see it.
+// call is one request to a spec operation as the stages see it, and what they
+// bind for its handler. The stages never change the request itself.
 type call struct {
 	w      http.ResponseWriter
 	r      *http.Request
@@ -66,34 +69,15 @@ type call struct {
 	cancel context.CancelFunc // of the deadline, when set
 	body   []byte             // as read (operations with a request body)
 	json   fastapi.Decoded    // the body decoded (JSON bodies sent as JSON)
-	query  url.Values         // the query, normalised
+	query  url.Values         // the query as FastAPI reads it (normalise)
 	client *store.APIClient   // authenticated (non-public operations)
-	patch  *contact.Patch     // the body of POST, PUT and PATCH, mapped and validated
-}
 
-// stages runs the request stages, then the handler with the validated request:
-// its body decoded and checked, its JSON answer written as the Python CTMS does.
-func (s *server) stages(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt := routeOf(r)
-		if rt == nil || rt.op == nil {
-			next.ServeHTTP(w, r) // not a spec operation (docs, crash, ...)
-			return
-		}
-		c := &call{w: w, r: r, rt: rt, op: rt.op}
-		defer func() {
-			if c.cancel != nil {
-				c.cancel()
-			}
-		}()
-		for _, stage := range requestStages {
-			if err := stage.run(s, c); err != nil {
-				writeError(w, c.r, err)
-				return
-			}
-		}
-		next.ServeHTTP(fastapi.Writer{ResponseWriter: w}, c.r)
-	})
+	// Bound by validate (paramBinders, bodyPatch), for the handler.
+	emailID      uuid.UUID                             // path {email_id}
+	primaryEmail string                                // path {primary_email}
+	ids          api.ReadCtmsByAnyIdParams             // GET /ctms, GET /identities
+	page         api.ReadCtmsInBulkByUpdatedDateParams // GET /updates, GET /deletions
+	patch        *contact.Patch                        // the body of POST, PUT and PATCH, mapped and checked
 }
 
 // deadline bounds the database work of the request: past it, the request fails
@@ -109,8 +93,7 @@ func (s *server) deadline(c *call) error {
 
 // readBody reads the body (bounded) and, before authentication as FastAPI does,
 // decodes a JSON body sent as JSON, once: malformed JSON is answered 422, and
-// JSON that PostgreSQL could not store 400 or 422 (hostile.go). Form bodies
-// (POST /token) are put back for their handler.
+// JSON that PostgreSQL could not store 400 or 422 (hostile.go).
 func (s *server) readBody(c *call) error {
 	if !c.op.hasBody {
 		return nil
@@ -124,9 +107,7 @@ func (s *server) readBody(c *call) error {
 	}
 	c.body = data
 	if !c.op.hasJSONBody {
-		c.r.Body = io.NopCloser(bytes.NewReader(data))
-		c.r.ContentLength = int64(len(data))
-		return nil
+		return nil // a form (POST /token): its handler reads c.body
 	}
 	if !isJSONContent(c.r) || len(data) == 0 {
 		return nil // refused after authentication (normalise), as FastAPI does
@@ -173,32 +154,25 @@ func (s *server) authorise(c *call) error {
 	return s.authorize(c.client, c.op.permissions)
 }
 
-// normalise reads the input as FastAPI would for the Python CTMS: a JSON body
-// must be there and sent as JSON; the query is
-// normalised in one pass (fastapi.NormaliseQuery) and invalid UTF-8 in the path
-// replaced (hostile.go). Parameters holding NUL are refused.
+// normalise reads the input as FastAPI would for the Python CTMS, into the
+// call: a JSON body must be there and sent as JSON; the query is read in one pass (fastapi.NormaliseQuery) and invalid
+// UTF-8 in the path replaced (hostile.go). Parameters holding NUL are refused.
 func (s *server) normalise(c *call) error {
-	r := c.r
 	if c.op.hasJSONBody {
 		switch {
 		// An empty body (a 500 in the Python CTMS) and a JSON null (FastAPI: a
 		// required body that is None) are both a missing body.
-		case len(c.body) == 0 || c.json.Value == nil && isJSONContent(r):
+		case len(c.body) == 0 || c.json.Value == nil && isJSONContent(c.r):
 			return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
-		case !isJSONContent(r):
+		case !isJSONContent(c.r):
 			return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
 				Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(c.body)})
 		}
-		r.Header.Set("Content-Type", "application/json") // the binder's content type
 	}
-	fixPathUTF8(r, c.rt) // hostile.go
-	c.query = r.URL.Query()
-	changed, problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters)
-	if len(problems) > 0 {
+	c.rt.params = validPathUTF8(c.rt.params) // hostile.go
+	c.query = c.r.URL.Query()                // a copy: r.URL keeps the query as sent
+	if _, problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters); len(problems) > 0 {
 		return invalid(problems...)
-	}
-	if changed {
-		r.URL.RawQuery = c.query.Encode() // what the generated binder reads
 	}
 	return nil
 }
@@ -208,9 +182,11 @@ func (s *server) normalise(c *call) error {
 var validateOptions = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true}
 
 // validate checks the parameters against the spec (kin-openapi) and the JSON
-// body as pydantic validates it (fastapi.Model, then the contact rules), all
-// problems at once as FastAPI lists them: path, query, then body. The body,
-// mapped to the domain patch, is the call's patch.
+// body as pydantic validates it (fastapi.Model), all problems at once as
+// FastAPI lists them (path, query, then body), then binds them for the
+// handler: each parameter into its typed place in the call (paramBinders), the
+// body, mapped to the domain patch (input.go) and checked by the contact rules,
+// into c.patch.
 func (s *server) validate(c *call) error {
 	var items []ValidationItem
 	var input *openapi3filter.RequestValidationInput
@@ -238,6 +214,13 @@ func (s *server) validate(c *call) error {
 		fastapi.KeepClientOrder(items, c.body)
 		return invalid(items...)
 	}
+	for _, p := range c.op.params {
+		if v, ok := paramValue(p.Parameter, c); ok {
+			if err := p.bind(c, v); err != nil {
+				return err
+			}
+		}
+	}
 	if c.op.body == nil {
 		return nil
 	}
@@ -246,26 +229,21 @@ func (s *server) validate(c *call) error {
 		return invalid(problemItems(problems)...)
 	}
 	c.patch = p
-	stateOf(c.r.Context()).patch = p
-	c.r.Body = boundElsewhere{}
 	return nil
 }
 
-// boundElsewhere is the request body the generated strict handlers bind: an
-// empty object (runtime.BindJSONBody takes ValidatedValue), since the handlers
-// read the body from the request state (patchOf), checked and mapped once.
-type boundElsewhere struct{}
-
-func (boundElsewhere) ValidatedValue() any        { return map[string]any{} }
-func (boundElsewhere) Read(p []byte) (int, error) { return copy(p, "{}"), io.EOF }
-func (boundElsewhere) Close() error               { return nil }
-
-// patchOf is the validated body of the request's POST, PUT or PATCH.
-func patchOf(ctx context.Context) (*contact.Patch, error) {
-	if p := stateOf(ctx).patch; p != nil {
-		return p, nil
+// paramValue is the value of a parameter as normalise left it; ok is false
+// when the request has none.
+func paramValue(p *openapi3.Parameter, c *call) (string, bool) {
+	if p.In == "path" {
+		v, ok := c.rt.params[p.Name]
+		return v, ok
 	}
-	return nil, errors.New("no validated body in the request state")
+	vs := c.query[p.Name]
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[len(vs)-1], true
 }
 
 // operation is what the stages need of a spec operation, read once at start-up.
@@ -277,17 +255,20 @@ type operation struct {
 	hasJSONBody bool
 	body        *fastapi.Model // of the JSON body
 	params      []param        // the path item's, then the operation's (as kin-openapi orders them)
+	handler     handler        // operationHandlers
 }
 
 type param struct {
 	*openapi3.Parameter
 	// plain: a string, maybe a UUID, and nothing else to check (plainValid).
 	plain bool
+	bind  func(*call, string) error // paramBinders
 }
 
 func newOperation(rt *routers.Route) *operation {
 	op := rt.Operation
-	o := &operation{route: rt, public: isPublic(op), permissions: requiredPermissions(op)}
+	o := &operation{route: rt, public: isPublic(op), permissions: requiredPermissions(op),
+		handler: operationHandlers[rt.Method+" "+rt.Path]}
 	if op.RequestBody != nil && op.RequestBody.Value != nil {
 		o.hasBody = true
 		if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
@@ -303,13 +284,17 @@ func newOperation(rt *routers.Route) *operation {
 	}
 	for _, ref := range rt.PathItem.Parameters {
 		if op.Parameters.GetByInAndName(ref.Value.In, ref.Value.Name) == nil {
-			o.params = append(o.params, param{ref.Value, isPlain(ref.Value)})
+			o.params = append(o.params, newParam(ref.Value))
 		}
 	}
 	for _, ref := range op.Parameters {
-		o.params = append(o.params, param{ref.Value, isPlain(ref.Value)})
+		o.params = append(o.params, newParam(ref.Value))
 	}
 	return o
+}
+
+func newParam(p *openapi3.Parameter) param {
+	return param{Parameter: p, plain: isPlain(p), bind: paramBinders[p.In+" "+p.Name]}
 }
 
 // isPlain tells whether a parameter's schema is only a string, possibly of

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oapi-codegen/runtime"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/config"
-	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
+	"github.com/ctms-go/ctms/internal/testdb"
 )
 
 // Expected outcomes are answered by one error writer (writeError); every status it
@@ -78,30 +77,102 @@ func TestStageOrder(t *testing.T) {
 	require.Equal(t, []string{"deadline", "read body", "authenticate", "authorise", "normalise", "validate"}, names)
 }
 
-// The body is decoded once, by the read body stage; validate checks it and maps
-// it to the call's patch (lax booleans read, waitlist fields as sent); the
-// generated binder is handed an empty object, never text to decode again.
-func TestBodyDecodedOnce(t *testing.T) {
+// The body is decoded once, by the read body stage; validate maps that tree
+// into the call's patch, lax booleans read and waitlist fields as sent.
+func TestBodyDecodedOnceIntoThePatch(t *testing.T) {
 	t.Parallel()
 	spec, _, err := loadSpec()
 	require.NoError(t, err)
 	op := specOperations(spec)["PATCH /ctms/{email_id}"]
 	id := "332de237-cab7-4461-bcc3-48e68f42bd5c"
-	body := `{"email":{"has_opted_out_of_email":"yes"},"waitlists":[{"name":"vpn","fields":{"z":1, "a":2}}]}`
+	body := `{"email":{"has_opted_out_of_email":"yes","email_id":null},"waitlists":[{"name":"a-list","fields":{"z":1, "a":2}}]}`
 	r := httptest.NewRequest("PATCH", "/ctms/"+id, strings.NewReader(body))
 	c := &call{w: httptest.NewRecorder(), r: r, op: op,
 		rt: &route{pattern: "/ctms/{email_id}", spec: op.route, op: op, params: map[string]string{"email_id": id}}}
-	s := &server{cfg: &config.Config{}, bodyChecks: &fastapi.Checks{URL: urlProblem}}
+	s := stagesServer(t)
 	for _, stage := range []func(*server, *call) error{(*server).readBody, (*server).normalise, (*server).validate} {
-		require.NoError(t, stage(s, c))
+		err := stage(s, c)
+		require.NoError(t, err, "%#v", err)
 	}
+	require.Equal(t, uuid.MustParse(id), c.emailID)
 	require.NotNil(t, c.patch)
 	require.Equal(t, true, *c.patch.Email.HasOptedOutOfEmail)
-	require.Equal(t, json.RawMessage(`{"z":1, "a":2}`), c.patch.Waitlists[0].Fields)
+	require.True(t, c.patch.Email.EmailIDNull, `"email_id": null is told apart`)
+	require.JSONEq(t, `{"z":1, "a":2}`, string(c.patch.Waitlists[0].Fields))
+	fields := string(c.patch.Waitlists[0].Fields)
+	require.Less(t, strings.Index(fields, `"z"`), strings.Index(fields, `"a"`), "the members in the order sent")
+}
 
-	bound, ok := c.r.Body.(interface{ ValidatedValue() any })
-	require.True(t, ok)
-	require.Equal(t, map[string]any{}, bound.ValidatedValue())
-	var patch api.PartialUpdateCtmsContactJSONRequestBody
-	require.NoError(t, runtime.BindJSONBody(c.r, &patch))
+// stagesServer is a server with what the stages need: a configuration and the
+// database the waitlist field rules are read from.
+func stagesServer(t *testing.T) *server {
+	s := &server{cfg: &config.Config{}, store: store.New(testdb.Pool(t))}
+	s.bodyChecks = s.newBodyChecks()
+	return s
+}
+
+// The stages read the request, never rewrite it: the query as sent stays in
+// r.URL, the Content-Type as sent in r.Header, the body is not replaced.
+func TestStagesLeaveTheRequestAsSent(t *testing.T) {
+	t.Parallel()
+	spec, _, err := loadSpec()
+	require.NoError(t, err)
+	ops := specOperations(spec)
+	s := stagesServer(t)
+	run := func(c *call) {
+		t.Helper()
+		for _, stage := range []func(*server, *call) error{(*server).readBody, (*server).normalise, (*server).validate} {
+			require.NoError(t, stage(s, c))
+		}
+	}
+
+	query := "start=2020-01-01&limit=5&limit=7&mofo_relevant=yes&end=&after="
+	r := httptest.NewRequest("GET", "/updates?"+query, nil)
+	op := ops["GET /updates"]
+	c := &call{w: httptest.NewRecorder(), r: r, op: op, rt: &route{pattern: "/updates", spec: op.route, op: op, params: map[string]string{}}}
+	run(c)
+	require.Equal(t, query, c.r.URL.RawQuery, "the query is read, not rewritten")
+	require.Equal(t, api.ReadCtmsInBulkByUpdatedDateParams{Start: "2020-01-01", Limit: new(7), MofoRelevant: new(true)}, c.page,
+		"bound as Starlette reads the query: the last limit, a lax boolean, empty values absent")
+
+	id := "332de237-cab7-4461-bcc3-48e68f42bd5c"
+	r = httptest.NewRequest("PATCH", "/ctms/"+id, strings.NewReader(`{"email":{"first_name":"A"}}`))
+	r.Header.Set("Content-Type", "application/merge-patch+json")
+	body := r.Body
+	op = ops["PATCH /ctms/{email_id}"]
+	c = &call{w: httptest.NewRecorder(), r: r, op: op,
+		rt: &route{pattern: "/ctms/{email_id}", spec: op.route, op: op, params: map[string]string{"email_id": id}}}
+	run(c)
+	require.Equal(t, "application/merge-patch+json", c.r.Header.Get("Content-Type"), "the content type is read, not rewritten")
+	require.Equal(t, body, c.r.Body, "the body is read, not replaced")
+}
+
+// An error nobody expected is the Python CTMS's uncaught exception: Starlette's
+// ServerErrorMiddleware answers it 500 in plain text, without a detail.
+func TestUnexpectedErrorIsPlainText(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest("GET", "/ctms", nil), errors.New("unexpected"))
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
+	require.Equal(t, "Internal Server Error", rec.Body.String())
+}
+
+// Every spec operation has its handler and every parameter its binder; an
+// operation without one stops New (checkDispatch), never answers at random.
+func TestEveryOperationIsDispatched(t *testing.T) {
+	t.Parallel()
+	spec, _, err := loadSpec()
+	require.NoError(t, err)
+	ops := specOperations(spec)
+	require.NoError(t, checkDispatch(ops))
+	require.Len(t, operationHandlers, len(ops), "no handler for an operation the spec does not have")
+
+	op := *ops["GET /updates"]
+	op.handler = handler{}
+	require.ErrorContains(t, checkDispatch(map[string]*operation{"GET /updates": &op}), "no handler")
+	op = *ops["GET /updates"]
+	op.params = append([]param(nil), op.params...)
+	op.params[0].bind = nil
+	require.ErrorContains(t, checkDispatch(map[string]*operation{"GET /updates": &op}), "no binder")
 }

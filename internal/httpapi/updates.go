@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -185,9 +184,8 @@ func (p *feedPage) next(prefix, path string, last store.Cursor) (cursor, next st
 	return cursor, next
 }
 
-// ReadCtmsInBulkByUpdatedDate is GET /updates.
-func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCtmsInBulkByUpdatedDateRequestObject) (api.ReadCtmsInBulkByUpdatedDateResponseObject, error) {
-	p := req.Params
+// readUpdates is GET /updates.
+func (s *server) readUpdates(ctx context.Context, p *api.ReadCtmsInBulkByUpdatedDateParams) (*bulkOK, error) {
 	page, err := parseFeedPage(p.Start, p.End, p.Limit, p.After)
 	if err != nil {
 		return nil, err
@@ -201,7 +199,7 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 	if err != nil {
 		return nil, err
 	}
-	resp := api.CTMSBulkResponse{
+	resp := &bulkOK{
 		Start: page.start.render(), End: page.end.render(), Limit: page.limit,
 		Items: make([]api.CTMSResponse, len(items)),
 	}
@@ -216,7 +214,7 @@ func (s *server) ReadCtmsInBulkByUpdatedDate(ctx context.Context, req api.ReadCt
 		}
 		resp.After, resp.Next = &cursor, &next
 	}
-	return jsonResponse{status: http.StatusOK, body: appendBulk(make([]byte, 0, 256+1600*len(items)), &resp)}, nil
+	return resp, nil
 }
 
 // timeProblem is pydantic's item for a start or end it cannot read. end is,

@@ -339,3 +339,40 @@ func TestUpdatesParameterErrors(t *testing.T) {
 		require.Equal(t, http.StatusOK, a.do("GET", "/updates?start=2000-01-01&end=2000-01-02&limit="+l, nil).Status)
 	}
 }
+
+// Starlette keeps the last of repeated values of a single-valued parameter, and
+// pydantic reads lax booleans (yes/on/1, no/off/0): FastAPI's query reading.
+func TestUpdatesQueryAsStarletteReadsIt(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	ts := window()
+	relevant := make([]string, 3)
+	for i := range relevant {
+		id, body := newContact()
+		body["mofo"] = obj{"mofo_relevant": true, "mofo_contact_id": "c"}
+		a.create(body)
+		relevant[i] = id
+	}
+	a.setUpdated(ts, relevant...)
+	a.seed(2, ts) // no mofo row: not relevant
+	slices.Sort(relevant)
+	window := "start=" + iso(ts) + "&end=" + iso(ts.Add(time.Hour))
+
+	p := a.updates(window + "&limit=5&limit=2")
+	require.Equal(t, float64(2), p.raw["limit"], "the last limit wins")
+	require.Len(t, p.ids, 2)
+	p = a.updates("start=2000-01-01&start=" + iso(ts) + "&end=" + iso(ts.Add(time.Hour)) + "&limit=100")
+	require.Len(t, p.ids, 5, "the last start wins")
+
+	for _, yes := range []string{"yes", "on", "1", "t", "Y", "True"} {
+		p := a.updates(window + "&limit=2&mofo_relevant=" + yes)
+		require.Equal(t, relevant[:2], p.ids, yes)
+		require.Contains(t, p.next, "mofo_relevant=true", yes)
+	}
+	for _, no := range []string{"no", "off", "0", "f", "N", "FALSE"} {
+		p := a.updates(window + "&mofo_relevant=" + no)
+		require.Len(t, p.ids, 2, no)
+	}
+	p = a.updates(window + "&mofo_relevant=no&mofo_relevant=yes")
+	require.Equal(t, relevant, p.ids, "the last mofo_relevant wins")
+}

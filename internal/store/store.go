@@ -98,9 +98,13 @@ func unavailable(err error) bool {
 
 // mapError turns integrity violations (SQLSTATE class 23) into ErrConflict,
 // naming the constraint but never the row (PgError.Detail holds the email).
+// The error of a pipeline's statement is named after the statement (op: name).
 func mapError(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if s, ok := errors.AsType[*statementError](err); ok {
+		op, err = op+": "+s.name, s.err
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
@@ -248,9 +252,7 @@ func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact
 		return nil, false, err
 	}
 	err = s.inBatch(ctx, true, func(p *pipeline) error {
-		if err := s.q.ContactCreate(ctx, p, params); err != nil {
-			return mapError("contact create", err)
-		}
+		p.Queue("ContactCreate", s.q.ContactCreate(ctx, p, params))
 		stored, err = s.contactByID(ctx, p, c.Email.EmailID)
 		if errors.Is(err, ErrNotFound) {
 			return errRetry // it existed, then was deleted before the read-back: create it now
@@ -268,9 +270,7 @@ func (s *Store) Create(ctx context.Context, c *contact.Contact) (stored *contact
 // emails row, every group and list, then the read-back.
 func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contact.Contact, err error) {
 	err = s.inBatch(ctx, true, func(p *pipeline) error {
-		if err := s.q.EmailUpsert(ctx, p, emailUpsertParams(&c.Email)); err != nil {
-			return mapError("email upsert", err)
-		}
+		p.Queue("EmailUpsert", s.q.EmailUpsert(ctx, p, emailUpsertParams(&c.Email)))
 		if err := s.queueChildren(ctx, p, nil, c); err != nil {
 			return err
 		}
@@ -286,11 +286,11 @@ func (s *Store) Replace(ctx context.Context, c *contact.Contact) (stored *contac
 func (s *Store) Update(ctx context.Context, id uuid.UUID, patch *contact.Patch) (stored *contact.Contact, err error) {
 	err = s.inConnTx(ctx, func(tx *connTx) error {
 		read := tx.pipeline()
-		_ = s.q.EmailLock(ctx, read, id) // queued: its error comes with the read's
+		read.Queue("EmailLock", s.q.EmailLock(ctx, read, id))
 		// A statement of its own after the lock: it reads what the last writer committed.
 		old, err := s.contactByID(ctx, read, id)
-		if closeErr := read.close(ctx); err == nil {
-			err = mapError("email lock", closeErr)
+		if sendErr := read.Send(ctx); err == nil {
+			err = mapError("read contact", sendErr)
 		}
 		if err != nil {
 			return err
@@ -298,14 +298,14 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, patch *contact.Patch) 
 		next := old.Clone()
 		patch.Apply(next)
 		write := tx.pipeline()
-		_ = s.q.EmailUpdate(ctx, write, emailUpdateParams(&next.Email))
+		write.Queue("EmailUpdate", s.q.EmailUpdate(ctx, write, emailUpdateParams(&next.Email)))
 		if err := s.queueChildren(ctx, write, old, next); err != nil {
 			return err
 		}
 		tx.commitAfter(write)
 		stored, err = s.contactByID(ctx, write, id)
-		if closeErr := write.close(ctx); err == nil {
-			err = mapError("write contact", closeErr)
+		if sendErr := write.Send(ctx); err == nil {
+			err = mapError("write contact", sendErr)
 		}
 		return err
 	})
@@ -323,10 +323,11 @@ func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy strin
 	err = s.inConnTx(ctx, func(tx *connTx) error {
 		deleted = nil
 		find := tx.pipeline()
-		_ = s.q.EmailLockByPrimaryEmail(ctx, find, db.EmailLockByPrimaryEmailParams{DeletedBy: deletedBy, PrimaryEmail: email})
+		find.Queue("EmailLockByPrimaryEmail", s.q.EmailLockByPrimaryEmail(ctx, find,
+			db.EmailLockByPrimaryEmailParams{DeletedBy: deletedBy, PrimaryEmail: email}))
 		found, err := s.q.IdentityByPrimaryEmail(ctx, find, email)
-		if closeErr := find.close(ctx); err == nil {
-			err = closeErr
+		if sendErr := find.Send(ctx); err == nil {
+			err = sendErr
 		}
 		if err != nil {
 			return mapError("identity by primary email", err)
@@ -335,12 +336,12 @@ func (s *Store) DeleteByPrimaryEmail(ctx context.Context, email, deletedBy strin
 		tx.commitAfter(remove)
 		if find.rowsAffected(0) == 1 { // else none, or created since the lock was taken: not this request's
 			for _, ident := range found {
-				_ = s.q.ContactDeleteChildren(ctx, remove, ident.EmailID)
-				_ = s.q.EmailDelete(ctx, remove, ident.EmailID)
+				remove.Queue("ContactDeleteChildren", s.q.ContactDeleteChildren(ctx, remove, ident.EmailID))
+				remove.Queue("EmailDelete", s.q.EmailDelete(ctx, remove, ident.EmailID))
 				deleted = append(deleted, contact.Identity(ident))
 			}
 		}
-		if err := remove.close(ctx); err != nil {
+		if err := remove.Send(ctx); err != nil {
 			deleted = nil
 			return mapError("delete contact", err)
 		}

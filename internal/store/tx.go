@@ -30,8 +30,8 @@ func (s *Store) inBatch(ctx context.Context, retryUnique bool, fn func(*pipeline
 	return s.attempt(ctx, retryUnique, func() error {
 		p := newPipeline(s.db)
 		err := fn(p)
-		if closeErr := p.close(ctx); err == nil {
-			err = closeErr
+		if sendErr := p.Send(ctx); err == nil {
+			err = mapError("pipeline", sendErr)
 		}
 		return err
 	})
@@ -130,6 +130,7 @@ func (t *connTx) pipeline() *pipeline {
 	p := newPipeline(t.conn)
 	if !t.begun && !t.nested {
 		p.batch.Queue("BEGIN")
+		p.names = append(p.names, "BEGIN")
 		p.hidden = 1
 	}
 	t.begun = true
@@ -145,20 +146,26 @@ func (t *connTx) commitAfter(p *pipeline) {
 }
 
 // pipeline is a db.DBTX that sends statements in one round trip. Statements
-// without results (sqlc :exec) are queued; the first query with results (sqlc
-// :many) goes after them, with any trailing statements (a COMMIT) after it, and
-// sends them all; close sends what is still queued. Sent outside a transaction,
-// the pipeline is one implicit transaction (one Sync): all of it or nothing,
-// committed when close returns nil.
+// without results (sqlc :exec) are queued, each named by Queue; the first query
+// with results (sqlc :many) goes after them, with any trailing statements (a
+// COMMIT) after it, and sends them all; Send sends what is still queued. Sent
+// outside a transaction, the pipeline is one implicit transaction (one Sync):
+// all of it or nothing, committed when Send returns nil.
+//
+// A queued statement's error arrives only when the pipeline is sent: it is then
+// returned (by Send, or by the query that sent the pipeline) wrapped with the
+// statement's name, so that it tells which statement failed.
 type pipeline struct {
 	conn interface {
 		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 	}
 	batch    pgx.Batch
+	names    []string // of every statement of batch, for its errors ("" until Queue names it)
 	hidden   int      // statements queued ahead of the caller's (a BEGIN)
 	trailing []string // statements sent after all of the caller's
 	results  pgx.BatchResults
 	tags     []pgconn.CommandTag // of the caller's statements without results
+	queueErr error               // the first error Queue was given, returned by Send
 }
 
 var errPipelineSent = errors.New("pipeline: already sent")
@@ -169,11 +176,38 @@ func newPipeline(conn interface {
 	return &pipeline{conn: conn}
 }
 
+// Queue names the statement just queued on p: call it with the result of a sqlc
+// :exec query run on p, as in p.Queue("EmailLock", q.EmailLock(ctx, p, id)).
+// Queueing sends nothing, so err is only ever "already sent"; Send returns it,
+// and returns the statement's own error, once sent, wrapped with name.
+func (p *pipeline) Queue(name string, err error) {
+	if err == nil && (len(p.names) == 0 || p.names[len(p.names)-1] != "") {
+		err = errors.New("pipeline: nothing queued")
+	}
+	if err != nil {
+		if p.queueErr == nil {
+			p.queueErr = &statementError{name: name, err: err}
+		}
+		return
+	}
+	p.names[len(p.names)-1] = name
+}
+
+// statementError is the error of one statement of a pipeline, with its name.
+type statementError struct {
+	name string
+	err  error
+}
+
+func (e *statementError) Error() string { return e.name + ": " + e.err.Error() }
+func (e *statementError) Unwrap() error { return e.err }
+
 func (p *pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if p.results != nil {
 		return pgconn.CommandTag{}, errPipelineSent
 	}
 	p.batch.Queue(sql, args...)
+	p.names = append(p.names, "")
 	return pgconn.CommandTag{}, nil
 }
 
@@ -183,6 +217,7 @@ func (p *pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 	}
 	queued := p.batch.Len()
 	p.batch.Queue(sql, args...)
+	p.names = append(p.names, "query") // its error comes with its rows, to its caller
 	if err := p.send(ctx, queued); err != nil {
 		return nil, err
 	}
@@ -198,18 +233,28 @@ func (p *pipeline) QueryRow(context.Context, string, ...any) pgx.Row {
 func (p *pipeline) send(ctx context.Context, n int) error {
 	for _, sql := range p.trailing {
 		p.batch.Queue(sql)
+		p.names = append(p.names, sql)
 	}
 	p.results = p.conn.SendBatch(ctx, &p.batch)
 	for i := range n {
 		tag, err := p.results.Exec()
 		if err != nil {
-			return err
+			return p.failed(i, err)
 		}
 		if i >= p.hidden {
 			p.tags = append(p.tags, tag)
 		}
 	}
 	return nil
+}
+
+// failed is the error of the i-th statement of the batch, named.
+func (p *pipeline) failed(i int, err error) error {
+	name := p.names[i]
+	if name == "" { // queued without Queue
+		name = fmt.Sprintf("statement %d", i-p.hidden+1)
+	}
+	return &statementError{name: name, err: err}
 }
 
 // rowsAffected is the row count of the caller's i-th statement without results.
@@ -220,23 +265,32 @@ func (p *pipeline) rowsAffected(i int) int64 {
 	return p.tags[i].RowsAffected()
 }
 
-// close sends what is still queued and ends the pipeline: its error is the
-// first of any statement, the trailing ones (a COMMIT) included, and outside a
-// transaction the implicit commit's.
-func (p *pipeline) close(ctx context.Context) error {
+// Send sends what is still queued and ends the pipeline: its error is the first
+// of any statement (named), the trailing ones (a COMMIT) included, and outside
+// a transaction the implicit commit's, or else the first error Queue was given.
+func (p *pipeline) Send(ctx context.Context) error {
+	err := p.sendRest(ctx)
+	if err == nil {
+		err = p.queueErr
+	}
+	return err
+}
+
+func (p *pipeline) sendRest(ctx context.Context) error {
 	if p.results == nil {
 		if p.batch.Len() == 0 && len(p.trailing) == 0 {
 			return nil
 		}
 		if err := p.send(ctx, p.batch.Len()); err != nil {
-			_ = p.results.Close()
+			_ = p.results.Close() // the statement's error is the one returned
 			return err
 		}
 	}
-	for range p.trailing {
+	first := p.batch.Len() - len(p.trailing)
+	for i := range p.trailing {
 		if _, err := p.results.Exec(); err != nil {
-			_ = p.results.Close()
-			return err
+			_ = p.results.Close() // the statement's error is the one returned
+			return p.failed(first+i, err)
 		}
 	}
 	return p.results.Close()

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/contact"
@@ -83,40 +80,40 @@ func (s *Store) queueChildren(ctx context.Context, p *pipeline, old, c *contact.
 	switch {
 	case c.Amo.IsDefault():
 		if replace || old.Amo != nil {
-			_ = s.q.AmoDelete(ctx, p, id) // queued: errors come when the pipeline is sent
+			p.Queue("AmoDelete", s.q.AmoDelete(ctx, p, id))
 		}
 	case replace || old.Amo == nil || !old.Amo.SameContent(c.Amo):
 		a := c.Amo
-		_ = s.q.AmoUpsert(ctx, p, db.AmoUpsertParams{
+		p.Queue("AmoUpsert", s.q.AmoUpsert(ctx, p, db.AmoUpsertParams{
 			EmailID: id, AddOnIds: a.AddOnIds, DisplayName: a.DisplayName, EmailOptIn: new(a.EmailOptIn),
 			Language: a.Language, LastLogin: a.LastLogin, Location: a.Location, ProfileUrl: a.ProfileURL,
 			IsUser: new(a.User), UserID: a.UserID, Username: a.Username,
-		})
+		}))
 	}
 
 	switch {
 	case c.Fxa.IsDefault():
 		if replace || old.Fxa != nil {
-			_ = s.q.FxaDelete(ctx, p, id)
+			p.Queue("FxaDelete", s.q.FxaDelete(ctx, p, id))
 		}
 	case replace || old.Fxa == nil || !old.Fxa.SameContent(c.Fxa):
 		f := c.Fxa
-		_ = s.q.FxaUpsert(ctx, p, db.FxaUpsertParams{
+		p.Queue("FxaUpsert", s.q.FxaUpsert(ctx, p, db.FxaUpsertParams{
 			EmailID: id, FxaID: f.FxaID, PrimaryEmail: f.PrimaryEmail, CreatedDate: f.CreatedDate,
 			Lang: f.Lang, FirstService: f.FirstService, AccountDeleted: new(f.AccountDeleted),
-		})
+		}))
 	}
 
 	switch {
 	case c.Mofo.IsDefault():
 		if replace || old.Mofo != nil {
-			_ = s.q.MofoDelete(ctx, p, id)
+			p.Queue("MofoDelete", s.q.MofoDelete(ctx, p, id))
 		}
 	case replace || old.Mofo == nil || !old.Mofo.SameContent(c.Mofo):
 		m := c.Mofo
-		_ = s.q.MofoUpsert(ctx, p, db.MofoUpsertParams{
+		p.Queue("MofoUpsert", s.q.MofoUpsert(ctx, p, db.MofoUpsertParams{
 			EmailID: id, MofoEmailID: m.MofoEmailID, MofoContactID: m.MofoContactID, MofoRelevant: new(m.MofoRelevant),
-		})
+		}))
 	}
 
 	if err := s.queueNewsletters(ctx, p, old, c, replace); err != nil {
@@ -168,13 +165,13 @@ func (s *Store) queueNewsletters(ctx context.Context, p *pipeline, old, c *conta
 		keep[i] = c.Newsletters[i].Name
 	}
 	if replace || removesAny(stored, keep) {
-		_ = s.q.NewslettersDeleteExcept(ctx, p, db.NewslettersDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep})
+		p.Queue("NewslettersDeleteExcept", s.q.NewslettersDeleteExcept(ctx, p, db.NewslettersDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep}))
 	}
 	items, err := newsletterItems(c.Newsletters, stored)
 	if err != nil || items == nil {
 		return err
 	}
-	_ = s.q.NewslettersUpsert(ctx, p, db.NewslettersUpsertParams{EmailID: c.Email.EmailID, Items: items})
+	p.Queue("NewslettersUpsert", s.q.NewslettersUpsert(ctx, p, db.NewslettersUpsertParams{EmailID: c.Email.EmailID, Items: items}))
 	return nil
 }
 
@@ -224,13 +221,13 @@ func (s *Store) queueWaitlists(ctx context.Context, p *pipeline, old, c *contact
 		keep[i] = c.Waitlists[i].Name
 	}
 	if replace || removesAny(stored, keep) {
-		_ = s.q.WaitlistsDeleteExcept(ctx, p, db.WaitlistsDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep})
+		p.Queue("WaitlistsDeleteExcept", s.q.WaitlistsDeleteExcept(ctx, p, db.WaitlistsDeleteExceptParams{EmailID: c.Email.EmailID, KeepNames: keep}))
 	}
 	items, err := waitlistItems(c.Waitlists, stored)
 	if err != nil || items == nil {
 		return err
 	}
-	_ = s.q.WaitlistsUpsert(ctx, p, db.WaitlistsUpsertParams{EmailID: c.Email.EmailID, Items: items})
+	p.Queue("WaitlistsUpsert", s.q.WaitlistsUpsert(ctx, p, db.WaitlistsUpsertParams{EmailID: c.Email.EmailID, Items: items}))
 	return nil
 }
 
@@ -246,85 +243,4 @@ func removesAny[T any](stored map[string]*T, keep []string) bool {
 		}
 	}
 	return false
-}
-
-// UpdatesQuery selects a page of the change feed.
-type UpdatesQuery struct {
-	Start, End   time.Time
-	After        *Cursor // nil for the first page
-	MofoRelevant *bool
-	Limit        int
-}
-
-// Cursor is the keyset position of the last contact of a page.
-type Cursor struct {
-	EmailID         uuid.UUID
-	UpdateTimestamp time.Time
-}
-
-// Updates returns one page of contacts changed in [Start, End) (after the cursor
-// when there is one), ordered by (update_timestamp, email_id): in one statement,
-// or, filtered on mofo_relevant, in two (the page's ids, then their contacts).
-func (s *Store) Updates(ctx context.Context, u UpdatesQuery) ([]contact.Contact, error) {
-	limit := int32(u.Limit) // #nosec G115 -- limit is 1..1000 (checked by the handler)
-	switch {
-	case u.MofoRelevant != nil:
-		ids, err := s.updatesMofo(ctx, u, limit)
-		if err != nil {
-			return nil, err
-		}
-		return s.Contacts(ctx, ids)
-	case u.After == nil:
-		rows, err := s.q.UpdatesFirstPage(ctx, s.db, db.UpdatesFirstPageParams{StartTs: u.Start, EndTs: u.End, MaxRows: limit})
-		if err != nil {
-			return nil, mapError("updates first page", err)
-		}
-		return contactsFromRows(rows)
-	}
-	rows, err := s.q.UpdatesNextPage(ctx, s.db, db.UpdatesNextPageParams{
-		AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End, MaxRows: limit,
-	})
-	if err != nil {
-		return nil, mapError("updates next page", err)
-	}
-	return contactsFromRows(rows)
-}
-
-func (s *Store) updatesMofo(ctx context.Context, u UpdatesQuery, limit int32) ([]uuid.UUID, error) {
-	if u.After == nil {
-		ids, err := s.q.UpdatesFirstPageMofo(ctx, s.db, db.UpdatesFirstPageMofoParams{
-			StartTs: u.Start, EndTs: u.End, MofoRelevant: *u.MofoRelevant, MaxRows: limit,
-		})
-		return ids, mapError("updates first page", err)
-	}
-	ids, err := s.q.UpdatesNextPageMofo(ctx, s.db, db.UpdatesNextPageMofoParams{
-		AfterTs: u.After.UpdateTimestamp, AfterID: u.After.EmailID, EndTs: u.End, MofoRelevant: *u.MofoRelevant, MaxRows: limit,
-	})
-	return ids, mapError("updates next page", err)
-}
-
-// UpdatesEnd is the default `end` of /updates and /deletions: now, or the write
-// time of the oldest transaction that may still commit a contact change (or a
-// deletion) if it is younger than maxWait (any age when maxWait is 0), whichever
-// is earlier, so that a consumer paging with its cursor never passes a write that
-// commits late (sql/queries/platform.sql: FeedWriteMarkers).
-func (s *Store) UpdatesEnd(ctx context.Context, now time.Time, maxWait time.Duration) (time.Time, error) {
-	m, err := s.q.FeedWriteMarkers(ctx, s.db, maxWait.Seconds())
-	if err != nil {
-		return now, mapError("feed write markers", err)
-	}
-	if m.WaitedFor.Before(now) {
-		return m.WaitedFor.UTC(), nil
-	}
-	return now, nil
-}
-
-// OldestWriteAge is how long the oldest contact write still in flight has held
-// its write-start marker (0 when none), as the database's clock tells.
-func (s *Store) OldestWriteAge(ctx context.Context) (time.Duration, error) {
-	m, err := s.q.FeedWriteMarkers(ctx, s.db, 0)
-	if err != nil {
-		return 0, mapError("feed write markers", err)
-	}
-	return m.Now.Sub(m.Oldest), nil
 }
