@@ -417,31 +417,31 @@ type DeletionsResponse struct {
 
 // EmailInSchema The primary email and related data of a contact.
 type EmailInSchema struct {
-	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
-	BasketToken *openapi_types.UUID       `json:"basket_token,omitempty"`
-	DoubleOptIn *bool                     `json:"double_opt_in,omitempty"`
-	EmailFormat *EmailInSchemaEmailFormat `json:"email_format,omitempty"`
-
-	// EmailId A version-4 UUID; generated when absent or null.
-	//
-	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId *openapi_types.UUID `json:"email_id,omitempty"`
-
-	// EmailLang en when absent; null stays null.
-	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
-	FirstName          *string                   `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string                   `json:"last_name,omitempty"`
-	MailingCountry     *string                   `json:"mailing_country,omitempty"`
-
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
 	// Example: contact@example.com
 	PrimaryEmail string `json:"primary_email"`
 
+	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
+	BasketToken *openapi_types.UUID `json:"basket_token,omitempty"`
+	DoubleOptIn *bool               `json:"double_opt_in,omitempty"`
+
 	// SfdcId Example: 001A000023aABcDEFG
-	SfdcId            *string `json:"sfdc_id,omitempty"`
-	UnsubscribeReason *string `json:"unsubscribe_reason,omitempty"`
+	SfdcId         *string                   `json:"sfdc_id,omitempty"`
+	FirstName      *string                   `json:"first_name,omitempty"`
+	LastName       *string                   `json:"last_name,omitempty"`
+	MailingCountry *string                   `json:"mailing_country,omitempty"`
+	EmailFormat    *EmailInSchemaEmailFormat `json:"email_format,omitempty"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	UnsubscribeReason  *string                   `json:"unsubscribe_reason,omitempty"`
+
+	// EmailId A version-4 UUID; generated when absent or null.
+	//
+	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
+	EmailId *openapi_types.UUID `json:"email_id,omitempty"`
 }
 
 // EmailInSchemaEmailFormat defines model for EmailInSchema.EmailFormat.
@@ -449,24 +449,23 @@ type EmailInSchemaEmailFormat string
 
 // EmailPatchSchema defines model for EmailPatchSchema.
 type EmailPatchSchema struct {
-	BasketToken nullable.Nullable[openapi_types.UUID] `json:"basket_token,omitempty"`
-	DoubleOptIn *bool                                 `json:"double_opt_in,omitempty"`
-	EmailFormat *EmailPatchSchemaEmailFormat          `json:"email_format,omitempty"`
-
-	// EmailId If given, must equal the path's email_id.
-	EmailId            nullable.Nullable[openapi_types.UUID] `json:"email_id,omitempty"`
-	EmailLang          nullable.Nullable[string]             `json:"email_lang,omitempty"`
-	FirstName          nullable.Nullable[string]             `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool                                 `json:"has_opted_out_of_email,omitempty"`
-	LastName           nullable.Nullable[string]             `json:"last_name,omitempty"`
-	MailingCountry     nullable.Nullable[string]             `json:"mailing_country,omitempty"`
-
 	// PrimaryEmail Contact email address (not validated as an address); may not be null.
 	//
 	// Example: contact@example.com
-	PrimaryEmail      *string                   `json:"primary_email,omitempty"`
-	SfdcId            nullable.Nullable[string] `json:"sfdc_id,omitempty"`
-	UnsubscribeReason nullable.Nullable[string] `json:"unsubscribe_reason,omitempty"`
+	PrimaryEmail       *string                               `json:"primary_email,omitempty"`
+	BasketToken        nullable.Nullable[openapi_types.UUID] `json:"basket_token,omitempty"`
+	DoubleOptIn        *bool                                 `json:"double_opt_in,omitempty"`
+	SfdcId             nullable.Nullable[string]             `json:"sfdc_id,omitempty"`
+	FirstName          nullable.Nullable[string]             `json:"first_name,omitempty"`
+	LastName           nullable.Nullable[string]             `json:"last_name,omitempty"`
+	MailingCountry     nullable.Nullable[string]             `json:"mailing_country,omitempty"`
+	EmailFormat        *EmailPatchSchemaEmailFormat          `json:"email_format,omitempty"`
+	EmailLang          nullable.Nullable[string]             `json:"email_lang,omitempty"`
+	HasOptedOutOfEmail *bool                                 `json:"has_opted_out_of_email,omitempty"`
+	UnsubscribeReason  nullable.Nullable[string]             `json:"unsubscribe_reason,omitempty"`
+
+	// EmailId If given, must equal the path's email_id.
+	EmailId nullable.Nullable[openapi_types.UUID] `json:"email_id,omitempty"`
 }
 
 // EmailPatchSchemaEmailFormat defines model for EmailPatchSchema.EmailFormat.
@@ -474,31 +473,31 @@ type EmailPatchSchemaEmailFormat string
 
 // EmailPutSchema Like EmailInSchema, with email_id required.
 type EmailPutSchema struct {
-	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
-	BasketToken *openapi_types.UUID        `json:"basket_token,omitempty"`
-	DoubleOptIn *bool                      `json:"double_opt_in,omitempty"`
-	EmailFormat *EmailPutSchemaEmailFormat `json:"email_format,omitempty"`
-
-	// EmailId A version-4 UUID, equal to the path's email_id.
-	//
-	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId openapi_types.UUID `json:"email_id"`
-
-	// EmailLang en when absent; null stays null.
-	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
-	FirstName          *string                   `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string                   `json:"last_name,omitempty"`
-	MailingCountry     *string                   `json:"mailing_country,omitempty"`
-
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
 	// Example: contact@example.com
 	PrimaryEmail string `json:"primary_email"`
 
+	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
+	BasketToken *openapi_types.UUID `json:"basket_token,omitempty"`
+	DoubleOptIn *bool               `json:"double_opt_in,omitempty"`
+
 	// SfdcId Example: 001A000023aABcDEFG
-	SfdcId            *string `json:"sfdc_id,omitempty"`
-	UnsubscribeReason *string `json:"unsubscribe_reason,omitempty"`
+	SfdcId         *string                    `json:"sfdc_id,omitempty"`
+	FirstName      *string                    `json:"first_name,omitempty"`
+	LastName       *string                    `json:"last_name,omitempty"`
+	MailingCountry *string                    `json:"mailing_country,omitempty"`
+	EmailFormat    *EmailPutSchemaEmailFormat `json:"email_format,omitempty"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	UnsubscribeReason  *string                   `json:"unsubscribe_reason,omitempty"`
+
+	// EmailId A version-4 UUID, equal to the path's email_id.
+	//
+	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
+	EmailId openapi_types.UUID `json:"email_id"`
 }
 
 // EmailPutSchemaEmailFormat defines model for EmailPutSchema.EmailFormat.
@@ -532,22 +531,22 @@ type EmailSchemaEmailFormat string
 
 // FirefoxAccountsInSchema The Firefox Account of a contact.
 type FirefoxAccountsInSchema struct {
-	AccountDeleted *bool   `json:"account_deleted,omitempty"`
-	CreatedDate    *string `json:"created_date,omitempty"`
-	FirstService   *string `json:"first_service,omitempty"`
 	FxaId          *string `json:"fxa_id,omitempty"`
-	Lang           *string `json:"lang,omitempty"`
 	PrimaryEmail   *string `json:"primary_email,omitempty"`
+	CreatedDate    *string `json:"created_date,omitempty"`
+	Lang           *string `json:"lang,omitempty"`
+	FirstService   *string `json:"first_service,omitempty"`
+	AccountDeleted *bool   `json:"account_deleted,omitempty"`
 }
 
 // FirefoxAccountsPatchSchema defines model for FirefoxAccountsPatchSchema.
 type FirefoxAccountsPatchSchema struct {
-	AccountDeleted *bool                     `json:"account_deleted,omitempty"`
-	CreatedDate    nullable.Nullable[string] `json:"created_date,omitempty"`
-	FirstService   nullable.Nullable[string] `json:"first_service,omitempty"`
 	FxaId          nullable.Nullable[string] `json:"fxa_id,omitempty"`
-	Lang           nullable.Nullable[string] `json:"lang,omitempty"`
 	PrimaryEmail   nullable.Nullable[string] `json:"primary_email,omitempty"`
+	CreatedDate    nullable.Nullable[string] `json:"created_date,omitempty"`
+	Lang           nullable.Nullable[string] `json:"lang,omitempty"`
+	FirstService   nullable.Nullable[string] `json:"first_service,omitempty"`
+	AccountDeleted *bool                     `json:"account_deleted,omitempty"`
 }
 
 // FirefoxAccountsSchema defines model for FirefoxAccountsSchema.
@@ -602,15 +601,15 @@ type IdentityResponse struct {
 
 // MozillaFoundationInSchema The Mozilla Foundation data of a contact.
 type MozillaFoundationInSchema struct {
-	MofoContactId *string `json:"mofo_contact_id,omitempty"`
 	MofoEmailId   *string `json:"mofo_email_id,omitempty"`
+	MofoContactId *string `json:"mofo_contact_id,omitempty"`
 	MofoRelevant  *bool   `json:"mofo_relevant,omitempty"`
 }
 
 // MozillaFoundationPatchSchema defines model for MozillaFoundationPatchSchema.
 type MozillaFoundationPatchSchema struct {
-	MofoContactId nullable.Nullable[string] `json:"mofo_contact_id,omitempty"`
 	MofoEmailId   nullable.Nullable[string] `json:"mofo_email_id,omitempty"`
+	MofoContactId nullable.Nullable[string] `json:"mofo_contact_id,omitempty"`
 	MofoRelevant  *bool                     `json:"mofo_relevant,omitempty"`
 }
 
@@ -623,19 +622,18 @@ type MozillaFoundationSchema struct {
 
 // NewsletterInSchema defines model for NewsletterInSchema.
 type NewsletterInSchema struct {
-	Format *NewsletterInSchemaFormat `json:"format,omitempty"`
+	// Name Example: mozilla-welcome
+	Name       string                    `json:"name"`
+	Subscribed *bool                     `json:"subscribed,omitempty"`
+	Format     *NewsletterInSchemaFormat `json:"format,omitempty"`
 
 	// Lang en when absent; null stays null.
 	Lang nullable.Nullable[string] `json:"lang,omitempty"`
-
-	// Name Example: mozilla-welcome
-	Name string `json:"name"`
 
 	// Source An absolute URL; stored normalised.
 	//
 	// Example: https://www.mozilla.org/en-US/newsletter/
 	Source      *string `json:"source,omitempty"`
-	Subscribed  *bool   `json:"subscribed,omitempty"`
 	UnsubReason *string `json:"unsub_reason,omitempty"`
 }
 
@@ -647,14 +645,13 @@ type NewsletterPatchList = []NewsletterPatchSchema
 
 // NewsletterPatchSchema defines model for NewsletterPatchSchema.
 type NewsletterPatchSchema struct {
-	Format *NewsletterPatchSchemaFormat `json:"format,omitempty"`
-	Lang   nullable.Nullable[string]    `json:"lang,omitempty"`
-
 	// Name Example: mozilla-welcome
-	Name        string                    `json:"name"`
-	Source      nullable.Nullable[string] `json:"source,omitempty"`
-	Subscribed  *bool                     `json:"subscribed,omitempty"`
-	UnsubReason nullable.Nullable[string] `json:"unsub_reason,omitempty"`
+	Name        string                       `json:"name"`
+	Subscribed  *bool                        `json:"subscribed,omitempty"`
+	Format      *NewsletterPatchSchemaFormat `json:"format,omitempty"`
+	Lang        nullable.Nullable[string]    `json:"lang,omitempty"`
+	Source      nullable.Nullable[string]    `json:"source,omitempty"`
+	UnsubReason nullable.Nullable[string]    `json:"unsub_reason,omitempty"`
 }
 
 // NewsletterPatchSchemaFormat defines model for NewsletterPatchSchema.Format.
@@ -714,20 +711,20 @@ type VpnWaitlistSchema struct {
 
 // WaitlistInSchema defines model for WaitlistInSchema.
 type WaitlistInSchema struct {
-	// Fields Free fields; geo and platform are strings of at most 100 characters; the waitlists relay (geo only) and vpn (geo, platform) accept no other field.
-	//
-	// Example: {"geo":"fr","platform":"ios,mac"}
-	Fields *json.RawMessage `json:"fields,omitempty"`
-
 	// Name Example: vpn
 	Name string `json:"name"`
 
 	// Source An absolute URL; stored normalised.
 	//
 	// Example: https://www.mozilla.org/en-US/newsletter/
-	Source      *string `json:"source,omitempty"`
-	Subscribed  *bool   `json:"subscribed,omitempty"`
-	UnsubReason *string `json:"unsub_reason,omitempty"`
+	Source *string `json:"source,omitempty"`
+
+	// Fields Free fields; geo and platform are strings of at most 100 characters; the waitlists relay (geo only) and vpn (geo, platform) accept no other field.
+	//
+	// Example: {"geo":"fr","platform":"ios,mac"}
+	Fields      *json.RawMessage `json:"fields,omitempty"`
+	Subscribed  *bool            `json:"subscribed,omitempty"`
+	UnsubReason *string          `json:"unsub_reason,omitempty"`
 }
 
 // WaitlistPatchList defines model for WaitlistPatchList.
@@ -735,11 +732,10 @@ type WaitlistPatchList = []WaitlistPatchSchema
 
 // WaitlistPatchSchema defines model for WaitlistPatchSchema.
 type WaitlistPatchSchema struct {
-	Fields *json.RawMessage `json:"fields,omitempty"`
-
 	// Name Example: vpn
 	Name        string                    `json:"name"`
 	Source      nullable.Nullable[string] `json:"source,omitempty"`
+	Fields      *json.RawMessage          `json:"fields,omitempty"`
 	Subscribed  *bool                     `json:"subscribed,omitempty"`
 	UnsubReason nullable.Nullable[string] `json:"unsub_reason,omitempty"`
 }
@@ -1350,118 +1346,119 @@ func (t *ValidationErrorItem_Loc_Item) UnmarshalJSON(b []byte) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1pVxu5tuhf0ap31gq8VwbbDEnMlwckOWHdDJwA3fd2wnXkqm1bhyqpWlJhfLL473dpqLlsVxmTJufy",
-	"oTvG1rD31p4lbf1wPBZGjAKVwhn8cKaAfeD64wfmYUkYVZ99EB4nkfnTOcdyitgYySkgj1GJPemiXU+G",
-	"YvcHhJgEQ+Lf7ziuI7wphFgNAHc4jAJwBo5pt7fX96G/97Lj4dHLzv7+Ya8z8ry9zv4rOHw13u+P/APP",
-	"cR05j1QfITmhE+f+/t51IsxxCNICqUB5q6Y889WfRIEXYTl1XIfiUPVNAHJch8OfMeHgOwPJY8iDN2Y8",
-	"xNIZOHGsW5bndZ1/xMDnxyG7EsBzc/2pvs4mwyEbxgK4mS8bf8F4J1jcgLxkN0AXjTjSTYZSt1kD5DJx",
-	"SsPnqNN66Hd3ePHA4zvckAjv7vA5JyG2sFbZ7SOW3hR85GEBHUIFUEEkuYVgrnhs0eSRGXOoMWwCx0c2",
-	"ZqeGmxejFbIxG1qeb4ifGnfFKuhRa5diwZibJlhrYl2MfW8xPmLse6swuVfyKCJGBWhJPsH+F/gzBiHV",
-	"X4rEQPVHHEUBMapo95/C6COrTnTHEfY/sAnR34s4VHg4A+eK3lA2o8gLCFCJGEczzugECfA4SLR1/vni",
-	"Eu1qsdp2XOcWBzEYSkpNU+eMeoxz8CRSAq0QU4NEWIgZ476mhBn7DRF4FIBfnP9yCuj4/CyZnwjkJ+3q",
-	"ZlNNT03TKRZoBECzDmouys58oJKMCfDiTJ8YIulPaEJugaKtv7+9NBrZRfqjaSEJiHpsC4MIFHF2S3zw",
-	"XYQlCgALiRgFhQUF8MEfoIRbXVTgHRflFZaLLCe4qCQ49otslJzmdJFRHubfImtqvsmY6m8cxs7A+T+7",
-	"mRXbNb+K3feXl+dvOWfcdCqKyAn2ETfshrZolYJuSv3cKirkfORx0I1xILZ3nHvXOWV0HBCvBd8WSG91",
-	"DsIBB+zPEdwRIYWzGTwvMxOt/tVwCjQjcoowEpJx8NXKajzeMT4ivm9s0RqInAMPiRCE0S2xjRJjO0C3",
-	"BGbJ0m8Sr5x4Bdi7EQink6IohUWj9onJdyym/pqYJcokVdGbQeITk2iswNIwXgC/JR5cUXyLSaB4b01o",
-	"7UAoN9JA+2o+lniEhZFjJhEH7E3Vzy6SfI7wBBOKAiyBb3CV0kk9Fge+nncEZmrFexz5xHyLqZgB17xJ",
-	"qIY3EVAfsB8QCq5qXtDcSDKGQkznKFAmQCDMAY2A0Am6Ba7k2VcajFEPjhAHhaXGT9nBnKv7Rf3SOR5L",
-	"o1uLSFyAx6gvkGRohomCfsw4mNEInezUWTlCJUxA0+TedS4Z+4D5ZN31tGYRjZg/1wgHerDNLRHPT0CE",
-	"GZ8jOcVmHQISEql59IriWE4ZJ/8Cv72ZTh3dzHid0VscEM0HcBdp0bWWg3EUF2x4rd06TZlKj4Ml5PWz",
-	"tZw1835iaASYKyytZ11nEyVS6KrBPCy1Id4M0T8q1UQnCkdiCZCDusScv//+e+c4B0aVQ9Ua6nlBMWke",
-	"ZKPpt040qkfoBAvioTHjKMSB8vLBt9/lpkeMJuK1KIYz49XFZ/eu85tZCMKowb8dmwTEOIDZUh0j9Z2K",
-	"N0GNJ+rW6usPx5N3ZqwIPLVWA+fF+xcuenGp/vfphaL1ixeKhwmNYhXc/KfjOgHznMFXRzG+4zqJ92vU",
-	"vI2Crl0nFBPNqlEskZhqjhsBqhs+pUhAJHAcDMGwwLUiTAhCYKMF8tglX9exYGJwEKFIhbUojIVEofLv",
-	"Uf43a101v8eREgNRnEY7gfYXI88KYi/mQkmeBrJm/h+OJXmewGZRnW+OHuabkyNJAEIYtaFG/TPGgWLI",
-	"XrfbzRH+oNvtppTXY2Q0/k1BYOBxUcsZUtprNIYJUjFXhJxKGYnB7q7BZyea+1iJyI4Pt7v9nV5v93Y3",
-	"300tWDtZL3N9jdQnuk7TYQd9N1T+rjQuLvE42nqHhVQOjpDzALZdhBM+0ZpRiXC6nHYVMfXtytoxFJFG",
-	"/1QRjPH3KPpufvmuZ9txMgw1txz7/mcqzuhFinRVzWDfZ1TshOxfJAjwDuMThD2PxVQDjxNGVIoj4iwC",
-	"rkIOLfe+P2R0SHz9V4jvPgCdyKlmB9ehcWA9HpOZKekV1/GJiAI8H5oAszBA/+CgwQBGWlgkh8RmtMY4",
-	"DqQzGONAZB1GjAWAqeoRYDqJrbzm4W0wWYCFHAZJUJqmU9RyOU265zJvrRGNOBuTAIaa7wv995sQWsVg",
-	"zeiT5LnWnKRmJXsNWOE+/cbwthrOMO650ooZ726O/VznrjNhHftl0nbnk/3w1TS7zrfrkDBiXBsynY0c",
-	"OBMip/Fox2PhLsMR6XjMhwnQ3XTq+3x3cUOiDtOCh4NOxJQ/yQ10DxaGJ4dOWTQ3J4pPDtWHKIZVyLAI",
-	"KI7IUDUQO2+whJ+J2Noq68mt0UMU6JNDJlHnm1PfTxLF9YzJE0NlsWlrZtVWI8u4r2br3buOxwFLGEoS",
-	"gpA4jIoBXr/b73a6e53+q8vewWC/N+h2/1+3O9BedkFrddQALVVXDUC9GqvWGJ3+ahuSa71XsieNp9nf",
-	"qP6ujn9QUqONATusKq3GfV+mAeMSVuh1uj3FCv3eoH84OHi5c9BTEdejckR/sfLKNXtVVGSN0X5d0hvN",
-	"RadrNq6SjeSveRks8XCJK3NsV2Ck3KoX19ESIMMwB3ONANcs5HWNRjm9/HhxEgc3X+zmW41WSfKgrUQD",
-	"THZ9YXbxhUBAfbTFOKJstn2E/tBR7NXlqYsoQ2w8FiDRbArF3O8E3wKieovCrePK15fd1wWu/MNZoSqI",
-	"hFDjmX5YFtsrcqWkyjQ05hzPy0JokhnVLHBJ+1C4k63IqzSDkNiYnWUE1o0eTtmupmz/srs36O8PVpC0",
-	"VxYIA6lhiIQmrmUqi3yyCIv4M8+bRXyPl2QYQrZqMQvWtGQQIdlLXzaA3nCv9ldsNb5bmSd6RziM2d2x",
-	"SZjUwKG4I2TjlXh8NOkXvaWlNUd1qH3NaDMRgEzOyjTi909pn8tEjYBvh1/C/geaCZTqm2EikyTusom+",
-	"qNa/28ZV+JVmv41o4+F+i+jiwZSVSwZqTopkvFaEOKzYh5DlUsuKS+waF9cnD2AJ8wplF4nNBaGTABoI",
-	"j2sygkJiGQv0zWE335xngfr3Fyiz4Nq/o3GouJPd5Lip3k96lsJ6KUzJWSuO9iDZwmR6KotIMmR8uYUS",
-	"iIPg81jvwayWxXTG++uyD95KJrNxUklsBkZJJpfDk8hms6ErUrp88JK0phntr9duW9HNU6PAc2WWbj9J",
-	"wt+LpyixslnDJUxXSoRXHcYIcykK+zWaCaeYTuAI3cBcb7FJfZgCjwRQ8zGAsUQ4UB4juuvElDDakXgi",
-	"kD4cp1xLHEgVn0hyC3p8wN4U6YaI0GSHXv2V7HJhgZKtOOQzENsLZYBRaMAhbyAACX/nLI6ce7eJvOSJ",
-	"pbgoj5jZoNQbuV9fvHn74e3l2xfXTpKUOcECnOtWQlWYLJWrzaNWksF1cCwNkSKbSOzmga5I9zpgVwZJ",
-	"AS9pg2bwZxpAA/NB6f1VeFxREY+UyI3gOAgWQC7k12xsBeO1jpUsQlefLq5OLk6/nJ0orK7LSqYZ7Ili",
-	"2Tzk45h6irYdHdR99abg3QzHBAJfbG27KJlYo7UUr/slSiyWLUwnYhxxiALsPS0rmmHxbEZ/GTOaV1oV",
-	"5vsCIbs11m6iWujkiXWmjR6qOtTJmITRSxaOhGS0Jjr7TAH5emo/TXIgZa6nWEzBHG18//H4tHPx/rh/",
-	"cIhi6utDeqpXFLB5CFS+EGYIZWNVN2XM0ZaKDYcauLPPn4bvjy/eD//j7X9tuyhgM+AdDwtAU7hzkzs9",
-	"V5fvOq/QaC6NFZfm3AcHYU8OEynQ8cXp2RmyfIGOO3/kBvP1WRTK5JTQCYJAgHUu/AGaTRncAkdTFvhC",
-	"D61AVO0xTWfxMEVqjWMJejKNimpjTj4ReaQBYbFMR5AZoUwjO31VHVgaD/GCdJrOXyV4G2rSCZIcU4G1",
-	"2kNbV5en25Ws2WGn1+v0Dy973YFOjO/0+nv7B4d/LEqQt0uI9/VxIgP5aF4Pee5AtPbfEm4q3NNiHH1P",
-	"zuR+14lCTOeIySlwNONKU6Oti398cBFG53M5ZRQp9lF/chaAGdieH1bjqh+RMCeOXwg1OvZDQl8IF82m",
-	"WOq1JhIJkKJEMuIPzV0BZ0XqMz11vfJqUikDUbk+MJyG2KvS7j3cFSTLrv27u+PkcoM5bHeElHLMMqmJ",
-	"GZpiXydSNXGVS1uZc6dmQyTCSnbU/P/9tdt5jTvj6x+H+/d/c1Yk2h+AUR02mgMyrRFiH5IjzjcwBz+R",
-	"qq2QTLjx3l9t6/s0UxJA8Vy5IYTqtymE92rVttkMyQlyLVUWMkBBkhZaAMKoeN4kaWR8q9bteafk8XdK",
-	"inma+kg/L/DagnIIsLIJSmZXHNksXD0t7Al7+/il//LgdWc0Ouh39g9ejjqvXh+OOq+7456/B+NX+3t7",
-	"ebNnlfXqU54sHgXQ6pRm4ax2vofzPueZqc+Xjut8clyn1j/L25hytHELXKhoZx9dXZ29OUIToMA1ETWn",
-	"2AyJEtk4CIos0vCac2tCGXADTCdFnPVNhiL8QPNgWqUvJJ6LFN5f+kjdmHAh1z8XPMVC8Rv4QxbLIRsP",
-	"IbtTu/qE8ENmVvMQOhnqAI/P1zzsm78cWeHd5GqhFX/rXW/lr8v4ymHJXO+Sj2Z1w/+336gVK/KLBjMk",
-	"ND11VQNkchu4oEK63d5xt9vt9vfw8Yn35u27v9cMvPogcZaxGHLAosnJmbIWLtJwoaJdery4rCrbCXS7",
-	"k51KCf3Mw8ZlnbxaB29A656Nk3u4+saLvemhc9dyqrwk23OntfZ80sQu6vX/tXr5ySGz2Eps1Co8Obwf",
-	"bKOe4OnuTVvMIxTieXKvueoCPtyEKuTUuB0shDI5GtACHnkIPtnwK2d1f/ElW8fI/wJHu0sbBBVW/EBu",
-	"ABViPHtsJ734mXgxz6Fbs9DNzW6MLnAlHhy5PUdqz5Hac6T2SJFaLvfbMGh7vHgtlyvd8FWalhcl9hrE",
-	"aKW06nrxWuks4Xq7Mv2KSmx1Z6OoQlqlhRu78MXbHiXd0epSTo3eaHUxp6IzVon70t2wnHC32rNY1/3K",
-	"3+16nCtGLSVlf3nmxy3XWixKlZurapdjwzx/VFe8JGsF3l/IkrUkd/Pab927P4sOldTuHdjG6LhZfQfT",
-	"amh31pqZZYOHP/RtWZvCvfwGRsWsg919XmsAU6VyjZ41OZo1HYGWI9yvXtfllRCqC7XhhXmijue6bPL0",
-	"0FmPaZ9gMYR1ROjpZ5R+aXwaqJf1NUvJPyprmcY+xV6dULfyBjMZanVrvrXTul/HIC2ii5LHklZVLrsu",
-	"BVJaOMs0cisrVOcjZIXrKgucKwuW+m6V0pirgjg7yKKpa6rHLQIiOwbd6JBKaeQzCWHNOdRKoWK3DEBS",
-	"Em2T05YDXTNFlUbXLahp6gXL+eL7gMrLy1f9XeHh5Wqbt41kNhZv7z30PGBL4F/VHSNsHbaWq4a31VbF",
-	"+uDta0OUYF+azVgvTGyaqakEWVlQVS2tXi6LXqyun+rC6vrUicPiU++1cmGbo6x9kyNTNQvdPttYXuz1",
-	"RuAQwC2mskkkdt+EXkujigcj/vS2Ph+2DE8TnzxTrMUELda/VQ51fQ3Xa4DbsgPFZSWzQA2lo9fplpob",
-	"LhUKNdvnul6Satjs5lFuK6D/yzFzko7N/FBbkbQzg8BjNhdXlNfqbgeLuVdXJkFTkQWxBHT15cNRUief",
-	"qhUMiIDSVmFSW3Y2m+ULo+4C7Vxd7GbXp3YL+4WcNNlWTfOAxYxaoXW+qBsV8Wjt/RVN1eX8nV0mbF//",
-	"oHT7tXwBrL7hEjlqLjnPnL+I81vx45MjRlE6HioOTy8T01I4qyUyKtJTt1e5gb0VFeM1FsyaYnytcyqJ",
-	"GCzf8UrZvN0FkmVcVfJb2nNYLjCr2xXbwGK8qmWdAl7paqWpIkurEkbrbzXVVaOpHnGCCfbm+oGY5Ipa",
-	"BiRKbwTrAhPm6sr8/1aDrgmw9rZOdaqDu3QHvgJy7nc05ixE2B74szyfu+Jea5Lq0kFVKTWl9ivA2Qr6",
-	"P6qXtHU5/ZxFznJj1XRW+Y2S6xpjrMvxVzvbL/Lmx/w2lIwNA6ZZqXr2gwf1T4nlF0T/ahAx09etTrW+",
-	"0Jo8ZVnqNqJr8lNJ1UQBlkqkHpbeVTPnxqqjQOWee9VB0oUYbHlYYkzLea6FASp1JX9U3il4xwGQGeUI",
-	"TYDpe2MJUPoaukHFJAwlCpmQqNftIm+KOfYkcHGk6Z4JsBZdtKUGYzSYb+shbyOqv3LTwbcR9jyIpL6M",
-	"p28kazAK7rZdH2fM86QaOIQJN8SeUwlji+ryn4LRnS949tG+ulHrUt1GdI3DU8/hREOPpVqZpG0xsBWh",
-	"RF2zNeXkr+alZwf9l3fQF1ew+1nu+aHeL900u5cvaz+SS95v4ZLvP8QlP3g8l/zlIpc88brt6pSc9I34",
-	"4op84MWcyLlmO8Np7y8vz/XTX/qdKP29eW2Y5N5dVqZIcfDn41hO++Z90tPc82qKOAGbGdat+1V4LNLz",
-	"KSXNboBe6deYzOZPPuOM1QTm0SRCTTGj0gHpy48XusDJ1ozxG/0eFmcTfRBawUukVranjF5iT6KPmOIJ",
-	"hEAlupgLCaEpgqPfPjVXApRm7u50d/TLVPbOnzNw9na6O3uOrlUx1RjsDodTwFyOAMvh0GCyOxwGo7pv",
-	"7djpN54MrUdZU5DgHaFpoR+BRvO0el5hU3YHHRdeYM3eKdUXI6f4FhBGlNEOhJGcI/2K1ZGKSuxTsPkN",
-	"XuW7eSwcEapcYSKn6PjTG+V9KDVgNsV8XeMI+6cyFCfzYzo/05t4uUe3F1SXyprsFh6eXlR0rNy+8KRx",
-	"0075B7Sb9rFPFzdtXnwWuk2vthTIXhdv2sO8wN2idZHI16UnmPvdboPX+rI30R5eQH3Bg5S6ghOhk0w8",
-	"tiImBBkFc12Hw7y7u2/ArZs8RWs396y07tJb3aXwyKXutLe6U/Z4rurR76/uUXkxznUOmsxU805sXsdr",
-	"AV2osL9eq1XP3gVUol5UQnSOzt4olWor/p3Ho4B4jq4FqPRZJwTJidcxxW8V43ztd7vuvv6v5+73+1nT",
-	"7BVePVTxIeBrFTYzUaMZT01Nv2yfHX2BjmqqWCKrWWo0m5dd6MreM0ZbAoeQHkrato/LCtTvdo80jj4Z",
-	"j4ED9SD9bb/7uqoLDSxKG1ol4BhDDkKeMH/eSl6WikmpYPB90WOw/vSDxHWVlJbKh9fI5jHNEd2rfbe6",
-	"9Hjph9yDJnXz26a7aTs9a9+I6U/EzCyzvxHon7Be6r5e3SN9zlx16DWYIn3e+JfSfGUls47Ke71U3YXa",
-	"Cc0rvMQn3P2RaKb7nHu4yAlL/Ii/XPxzj8k/dQPc3V/dI30U/tez2A/i2p67391va6hbBQDnWE5T7/da",
-	"R1PetGrnf+dEgk4IJ2U8BYo46HJa9gn4EfPnO+jY1FpFAnTN32+20uo3BxGBuK7I6h+hXKFaXZ8wzT6n",
-	"3XKbM98cU948CFDutpVfdQDOMVcrcaUD7Z/mBxQSnE/RFVC6wCQf/H9bnfBsLVOtY6UgmNtFf5gG2l/D",
-	"drqO3fusjRXy5VizWuCISKRQ4hDMB4iFRCp2Nbk2JPGN7kc4shshwk3baH1jEiZWv7gopkqdgF9QNJjm",
-	"N6pVe3u5YgcdBzM8F7nQo7covPjMf7Z6yeqSN1Euf5E3nltJ/8krl2ddUfKsc2L4FznZhUsB91nt76oW",
-	"MSXfEdwCn6d6ZDZlolxCVWemQKAtDwvoECqACiLJLQTz7ap0m2GtzJ0UU5wVn4rosk5YTp1kL6Vyd6Io",
-	"p25O5pbuJ/6cRF/lvlHDZJ/JKEiSFZsvVcEXz8HGXyXKVi7yCcKCPKxp/JfIs1n7sjwn5ckX76akpadT",
-	"LkqBTtiJUPRVl1x2EVB/203fIsjVyQ/RljSV9F30XcFnf+yM4uDmu4su/vFh20V6Vw98RY6trAq5m+Ub",
-	"d9B5Ktxu8tqRPkaDJzqJyZXrodQLG6Nd41KJgT3BrxqBimzGcRC46LsuCP1dd/9O4U5+1zs7Gkf1p25+",
-	"hMYsCNgsaRFTSQLl/hB7/h8dI5mQyD6+QFlSS8g1QVix3nuDtyYWPCxRejQChKuBJwLdQCR1ye1Cz4vh",
-	"l7eXbz+pj4qe2hdDr7vIx3OxXb89lVZor+rRUiFR6gWxUPTS71OgkRJCtHV28bnz6rDbQ+merrJX6g9d",
-	"xP+KkjskwGPUNxBo5fxnDLqmh9XOSfnuxVp5aa3wtLZJ5RSNfsiFzd6GkZz/hoMYskNbedTe3iWoxVGU",
-	"oHaEKJuVC1PrrcFFaJjq4xnQ64JzrrhWkH+Bi3oq3O51u90jfS6sDTRJFXSRO95nTynpF93Lhxcbg3ca",
-	"c8G4PbOJIg63hMXCyNrWCAs43F+40klJ9sVEun7EgLz6GkFdat5gwsbZUw6pvIvn7bJNJt84eEBlMK/4",
-	"KT9n10zZw8xnWpo/PsuaPe/hP+/hPwHX/nln/6eqqtwC1O7tc3KLJTy2mpo33e9K+Owxt7qqvLyUd+fP",
-	"wedfysEytxSF4gtrsfHP3vpSQmBgsYcgd5MSKOqzjfsWxrSniY40majyWU8VUFVi2nxoWu5QCFB/f7xY",
-	"c+GBwjN6Egc3J3OT7fbfmGJFz/HbY8Zv1TdcFZXsKeb0ZVbzzOyTjvSqiBAq18bhccPBplB8psE8c4X0",
-	"idwt1c48sGefuNzSVVu2EUZJEQoUsjHL3h+tg7FYtKIG1twtjDJd1U8Vwl4/8paz0gzNAtxfJS38i0a1",
-	"9qnWnx3V3qfTLDKDGXNbOJSYlaxFIeDwqh2tp1DtaYiVPJ/q5ciVdlYtanp+tPY9myS5lFht+x5wIM1T",
-	"tsk9hLTbG+bdAB8HbKYch/8JAAD//w==",
+	"7D1rVxu5kn9Fp/eeE9htg20MSeDLAkluOJsQbjAzu5OwjtxdtnXpljyS2sY3h/++R49+t43bNokny4eZ",
+	"GFuvKtVbUtV3x2PhmFGgUjjH350RYB+4/viBeVgSRtVnH4THydj86VxhOUJsgOQIkMeoxJ500b4nQ7H/",
+	"HUJMgh7xH/Yc1xHeCEKsBoB7HI4DcI4d0+7goO1D++Blw8P9l41O56jV6HveQaPzCo5eDTrtvn/oOa4j",
+	"Z2PVR0hO6NB5eHhwnTHmOARpF6mW8lZNeeGrP4la3hjLkeM6FIeqb7wgx3U4/BkRDr5zLHkE2eUNGA+x",
+	"dI6dKNIti/O6zj8i4LPTkN0I4Jm5/lRfp5PhkPUiAdzMl44/Z7wzLO5Adtkd0Hkj9nWTntRtVlhyETmF",
+	"4TPYqT30u3s8f+DBPV4SCe/u8RUnIbZrLZPbRyy9EfjIwwIahAqggkgygWCmaGze5GMzZk9DuMw6PrIB",
+	"OzfUPB+skA1Yz9L8kvCpcR/ZBT1q5VbMGXPTCKuNrOuB782HRwx87zFIHhQ/ijGjAjQnn2H/M/wZgZDq",
+	"L4VioPojHo8DYkTR/j+FkUdWnOiOfex/YEOivxdRqOBwjp0bekfZlCIvIEAlYhxNOaNDJMDjINHO1afr",
+	"LtrXbLXruM4EBxEYTEqNU+eCeoxz8CRSDK0AU4OMsRBTxn2NCTP2GyJwPwA/P393BOj06iKenwjkx+2q",
+	"ZlNNz03TERaoD0DTDmouyi58oJIMCPD8TJcMkeQnNCQToGjn72+7RiK7SH80LSQBUQ1tbhCBxpxNiA++",
+	"i7BEAWAhEaOgoKAAPvjHKKZWF+Vox0VZgeUiSwkuKjCO/SIdJSM5XWSEh/k3T5qablKi+huHgXPs/Nt+",
+	"qsX2za9i/323e/WWc8ZNpzyLnGEfcUNuaIeWMegm2M/sogLORx4H3RgHYnfPeXCdc0YHAfFq0G0O9Vbm",
+	"IBxwwP4MwT0RUjibgbObqmj1r16nQFMiRwgjIRkHX+2shuMd433i+0YXrQDIFfCQCEEY3RG7KFa2x2hC",
+	"YBpv/SbhyrBXgL07gXAyKRona9GgXTL5jkXUXxGyWJgkInozQFwyiQZqWXqN18AnxIMbiieYBIr2Vlyt",
+	"HQhlRjrWtpqPJe5jYfiYScQBeyP1s4sknyE8xISiAEvgG9ylZFKPRYGv5+2DmVrRHkc+Md9iKqbANW0S",
+	"qtcbM6gP2A8IBVc1z0luJBlDIaYzFCgVIBDmgPpA6BBNgCt+9pUEY9SDE8RBQanhU3owY+p+Vr80TgfS",
+	"yNY8ENfgMeoLJBmaYqJWP2AczGiEDveqtByhEoagcfLgOl3GPmA+XHU/rVpEfebPNMCBHmxzW8SzExBh",
+	"xudIjrDZh4CERGoavaE4kiPGyb/Ar6+mE0M3VV4XdIIDoukA7seada3mYBxFOR1eqbfOE6LS42AJWfls",
+	"NWfFvJcM9QFzBaW1rKt0okQKXDWYh6VWxJtB+kclmuhQwUgsAjKrLhDn77//3jjNLKNMoWoP9bygiDS7",
+	"ZCPpd840qCfoDAvioQHjKMSBsvLBt99lpkeMxuw1z4cz41X5Zw+u85vZCMKogb8emQTEGIDpVp0i9Z3y",
+	"N0GNJ6r26st3x5P3ZqwxeGqvjp0X71+46EVX/e/yhcL1ixeKhgkdR8q5+W/HdQLmOcdfHEX4juvE1q8R",
+	"89YLunWdUAw1qY4jicRIU1wfUNXwCUYCIoHjoAeGBG4VYkIQAhspkIUu/rqKBGOFgwhFyq1FYSQkCpV9",
+	"j7K/We2q6T0aKzYQ+Wm0EWh/MfysVuxFXCjO04usmP+7Y1GeRbDZVOero4f56mRQEoAQRmyoUf+McKAI",
+	"stVsNjOIP2w2mwnm9Rgpjn9TKzDrcVHNGRLcazB6MVARV4gcSTkWx/v7Bp698czHikX2fJjst/darf3J",
+	"frab2rB6vF6k+gquj2WdxsMe+maw/E1JXFygcbTzDgupDBwhZwHsugjHdKIlo2LhZDvtLmLq2521Yygk",
+	"9f+pPBhj71H0zfzyTc+256QQamo59f1PVFzQ6wTospjBvs+o2AvZv0gQ4D3Ghwh7HouoXjyOCVEJjjFn",
+	"Y+DK5dB87/s9RnvE13+F+P4D0KEcaXJwHRoF1uIxkZm8XHGd+wbjvlLOLYVVIsYBnvWMs5kbrH14WGOw",
+	"9kPM62wse8RGugY4CqRzPMCBSDv3GQsA02zvgwfXCTAdRpanszDVWERHDyNkL4id2CT8orbXqTHU4YPm",
+	"qyRqtzJijh709g1IAD3NP7mxOnU27KWSSCK2q5bF7SvbS9naa0z+2g5TQSmtemTXVLxifzZMpSSa4Zgr",
+	"JY5Tptks3Q9Zw34Zt927tB++mGa32XYNEo4Z1xpUh0GPnSGRo6i/57Fwn+ExaXjMhyHQ/WTqh2x3cUfG",
+	"DaY5HgeNMVOGLI9Xt2Eu3ErQqmTC08mArUTBJiTSIsDYGCgek55qIPbeYAk/Acj1ZeVW7t0mJPdWApbV",
+	"I0+nN7YS9PW12HYqkUU6dTl1Wsts9DhgCT1JQhASh+O8S9tutpuN5kGj/arbOjzutI6bzf9oNo+1X5ET",
+	"fw01QE0ZWLGgKhW6luG6vJL6oabpIiQUZfA69mk9g1R7TgtIodVothQptFvH7aPjw5d7hy3lYz4pRbRX",
+	"kXArm8I1Td/06PxLlgcLNFygygzZ5Qgps+v5fbQISCHMrLmCgSs28rZCopx3P16fRcHdZ3vcWCFV4shv",
+	"LdYAc54wN576QiCgPtphHFE23T1Bf2i//aZ77iLKEBsMBEg0HUE+2j3EE0BUH8q4VVT5utt8naPKP5xH",
+	"RAWREGo4kw+LohkKXQmqUgmNOcezIhOa8E057l2QPhTuZS30KskgJDY6aBGCdaP1MdvUmG13mwfH7c7x",
+	"IyhtFRnCrNQQRIwT1xKVBT7ehHn0maXNPLynC2IqIXtsM3PatKAQIb49sGgAfcWg3F+R1eD+0cjYO8Jh",
+	"wO5PTYioYh2KOkI2eBSOjybgpA/xtOQoD9XRhDYVAcj4dtBS9H6Z9OnGYgR8O/wC8j/URKBE3xQTGYet",
+	"F030WbX+3TYur19J9smYLj3cb2M6fzCl5eKBlkdFPF4tRByV9EPIMsF0RSV2j/P7k11gAfISZuexzTWh",
+	"wwCWYB7XxECFxDIS6KvD7r46zwz16zOU2XBt39EoVNTJ7jLUVG0nPXNhNRcm6KxkR3t1bu7xQcKLSDJk",
+	"bLm5HIiD4NNAnzo9zovJjA+3ZRt8Rf68oAs5dLnlFXh1uXVm+Xe5aUqcvNxEFdydxOe/3Lp1WT2ddDGH",
+	"59ih/oQxbywzXYklzP4vIN5CJL9seI4xlyJ30qWJeYTpEE7QHcz04aTU11BwXwA1HwMYSIQDZXmi+0ZE",
+	"CaMNiYcC6WuFykTFgVR+jiQT0OMD9kZIN0SExncb1F/x+SAWKD7ERD4DsTuXlxiFJajoDQQg4e+cRWPn",
+	"wV2G77LIUpSWspr6nAJpjnn1cfiXF2/efnjbffvi1okDPWdYgHNbizmzE1fz5+ZBLvDyXNgPloO9MFyC",
+	"hJjzNw9ASUrMBaGzHAilARMgClJlOVhSSaIX9kHpm8dguqEi6isW7cNpEOShOKyCQsgv6TxqvbfaX7PA",
+	"3Vxe35xdn3++OFMQ3haF1XJwxAJqM1AczYFiEFFP4byhncwv3gi8u96AQOCLnV0XxYvQIC6E8WGBMIxk",
+	"DVWOGEccxgH2tlerpxA9q/X/F2o9KyBLRPwZQjYx2neoWuigkHUSjJwrOwrxmITRLgv7QjJa4XV+ooB8",
+	"PbWfBG+QMh9GWIzAXFJ9//H0vHH9/rR9eIQi6uvrlqrXOGCzEKh8IcwQSuerbsq4QDvK5+3pxV18uuy9",
+	"P71+3/uvt/+z66KATYE3PCwAjeDejV9n3XTfNV6h/kwaq0KaGzwchL0DTqRAp9fnFxfI0gs6bfyRGczX",
+	"t4ookyNChwgCAdbY8Y/RdMRgAhyNWOALPbRaomqPaTKLhylS+x1J0JNpUFQbc4eNyBO9EBbJZASZIso0",
+	"stOXxYrFcQ/PCRPquFwMt8EmHSLJMRVYi0+0c9M93y1FA48arVajfdRtNY91wH+v1T7oHB79MS/wXy/Q",
+	"39YXw8zK+7PqlWeutmt7Mqam3Is7xtG3+Hb1Nx0AxXSGmBwBR1OuJD7auf7HBxdhdDWTI0aRIh/1J2cB",
+	"mIHtTXA1rvoRCXN3/IVQo2M/JPSFcNF0hKXeayKRACkKKCN+z7z6cB4J6Sb35x99ZFaQ8aWHIL1RiL0y",
+	"7t7DfY6z7N6/uz+Nn6mYa5MnSAnQNEIcq7MR9nWAWCNXmdilOfcqDnrGWPGOmv9/vzQbr3FjcPv9qPPw",
+	"N+eRA4Q1IKqCRlNAKjVC7EN8Wf0OZuDHXLUTkiE33sSrXf0yakQCyL8QMIhQ/TYF8EGl2DaHPBlGrsTK",
+	"XALIcdJcDUAYFc+HP0sp4rJ2ez4BevoToHzMqTrykGV4rUE5BFjpBMWzj1y+zT0izp11ex380n95+LrR",
+	"7x+2G53Dl/3Gq9dH/cbr5qDlH8DgVefgIKv2rLCudVPBZ1E/gJXv2OZu42d7O+8zFpv63HVc59JxnYUB",
+	"3lcFPVT0bCbAhfKsOujm5uLNCRoCBa4RranJRnUUW0dBkCejJR+1r4zMVlu7gxHxG3aVVhZpcAJMh3n8",
+	"6HctefiAZsGwikNIPBMJPL/EHcbXymggXMj1b4krSTTCQtEv+D0WyR4b9CB9eb0sLbea8XWatZekBK9a",
+	"AKHDnvZC+Wyt8V4WjZEyY8SvVK38seb9Tvblla8sptT2LxiJVjj9p/1GbXee2PSSQ0KTu22P2ITxI/Oc",
+	"PGs2W6fNZrPZPsCnZ96bt+/+XjFJLUUfpeGZHgcsal5VapV0RR7Rc9XBwlvlRYFeX6Qsf0FXicGfdBG7",
+	"pDnqaYoN64aLQfw2XL/Csq+P9KmAHCl7z/bcW0nGb/2GLKd9nrXHNgO2WJc9re7a2vvyG9GkW3tpfvN6",
+	"/QSFeBY/5C9bwZtR9GrcBhZC6Ty90Bwc2RVcKi91vm3wi2zlOqbIdl7/b1UePhUOakr0+oHcAcr5y/Zq",
+	"V/IcOra1nt3gzbnBbvrWeo7Bs7YX/Oz1Pnu9z17vL+v1ZqL9SzrAT+f7ZoTyhh+F1Xzyc7AFPm4NOVwS",
+	"urVeH+UF04YEUR3Bs66gWU+wPCYTluX6H8zGT/VYriandBZH0dxintQ8V7mZjJQZMszSR3nHC7yWo/25",
+	"JFmJcjcr/VZ9xTbv2lHlaZFtjE6Xy81iWvXsWWo9BX+USFG/59v0VLk0FzUk8kEiJuw9hHUGO7T3Bkpu",
+	"4GHdhDMVsa36GrUkENZIW/PwOH0sTkpS3vAn3uCtNJc3Q25bG+hbg/i3NuvM6qy4tVGdDQiGLc2ks4SY",
+	"ejIJtZ7OWVHJrKRV1tMi9bRG1oJKMrQXTakcKu06izhySztUZbOkSTBLG5xJMZjYkqU0u1Wp57Mg2EHm",
+	"TV2RiXLeItLL/UtdkyqMfCEhLF2UenBLSc/d4gLi9IqbnLboeJspyji6rYFNk3tczua/tFVWZzaD+CMW",
+	"Z6ZOQl3PamP+/8G6N1JrLv5V1UXW2m50sQJBXWmVrzVQP+tKYe0Loyurua3LRo5KTl/q5JXLNBRLLOQr",
+	"dSSysLw/Veww/21GJV/Y5ihtv8ylvYqNXivTZWnjVx6tFY/GIYAJprLuacbDMjhd6MFsBDlbm4BwA1u1",
+	"tRZ8iXDWJpQaNLIew6zHII/AmRV5RWE1R5wlo1fJqIo3XCUMLXeaePuIDn2aI7jMmUj7L+3fxeHn1M61",
+	"2ZMbUwg8ZmOPef5eHAxmEfeqkp1o7LIgkoBuPn84iet7ULXLARFQOKiNc2JPp9NsQud9oI2b6/30EeF+",
+	"7rSWk7opiZN4aD6ymOtZwRXtOH69SuS69EhQ78JiPkmf7NbPdJJ7TV1yBJzqhgv4cTUOfOaguhxUm663",
+	"NtqX57JNs9WWXt6rz+TlpDolLqw6E97AGZbyXddl8FqxophtlmSFNWT6kwnx6tPHDWzGq0rSycGV7FYS",
+	"ArO4KkC0+pFeVf6q8oU3GGJvpotoxY8/00Wi5N29TiVjHoXN/r3sTA6BPY76Ik5Up6p1FzJWlJac+R0N",
+	"OAsRtndELc1nklBUPrGvCnOVudSUIyktzlYZKcL6YEuOZDR7GvMrh+mKdZxuK5S6LllS7my/yKor81tP",
+	"MtYLmCalUiebxnbxhuhfDSBm+qrdKWckW5GmLElNxnRFeiqImnGApWKp9cLWaubMWFUYKGWTKBtaOlWK",
+	"TShNjJq5yrQwi0pM1e+lWi7vOAAyo5ygITD9IjNelE7wYEAxgVCJQiYkajWbyBthjj0JXJxovKcMrFkX",
+	"7ajBGA1mu3rIyZjqr9xk8F2EPQ/GUj9z1W/99TJypr3dH2fAs6g6dggTbog9p+RW58XlPwWje5/x9GNS",
+	"mSj/lrdkjk3GdM1bbX8hl6a9ukvTWUcbHi5n7age+uFxw95Q1NWashmCsixS3+fJ9Zzv8VQ1W5ENt5VU",
+	"fw3foV3Dmuv8Or7Dk3DTz3MujvQp9g/ipk07FE9PghnP5YkcipfzHIrYZ7C7U3AxNuJJKPSBF3EiZ5rs",
+	"DKW973avdHFHXQlQf2/qyZNMZX2lMBUFfzqN5KhtKlCfZwpoKuQEbGpIt+pX4bGxnk/pAHYH9EbX2zNH",
+	"ctn4PVYTmLJ4hJpEaIW79t2P1zrx0c6U8Ttd8ZCzob5Tr9ZLpJbf54x2sSfRR0zxEEKgEl3PhITQJMfS",
+	"1a3jVyLOpLnX3NO1B+0LWufYOdhr7h04OofNSEOw3+uNAHPZByx7PQPJfq8X9Ku+tWMn33gytPZwRaKS",
+	"d4QmCcAE6s+SLJ+5o/I9dJqrsZ1WotbPjEd4AggjymgDwrGcIV2n8ET5VLbYd/bYXVmeHgv7hCpDnsgR",
+	"Or18o2wkJQbMUaWvc59h/1yG4mx2SmcX+mgVcxyCSRk3JzNd2mRf14CPi9rPS3BYbJ8rWr9spzN9xGsq",
+	"uC7bxxanX7Z5vvB/nV51MXAashsBvEaPd/e4Xus8km8LRfbbzeYS9VjTqpfrF4yYU3JYZ3YjdJiyx86Y",
+	"CUH6wUzn5zGV1TtmuVWTJ2Dtn2HfVkg2XVqPd8mVMdadDh7vlJZHVz3a7cd7lGqCus7hMjNVVALPynjN",
+	"oHMF9pdbtetp5VfF6nkhRGfo4o0SqTaj6FXUD4jn6LyjSp41QpCceA2T7FsRzpd2s+l29H8tt9Nup03T",
+	"Out6qHyp91vl9DNRIRnPTc7Q9PYD+gwN1VSRRJpb2Ug2L314mFasRzsCh5BcFdu15cMFajebJxpGnwwG",
+	"wIF6kPzWab4uy0KzFiUNrRBwjCIHIc+YP6vFLwvZpJAg/SFvMdgg1Vrs+hiXFsolVPDmKc0gPd4GHHDA",
+	"/gzBPRGyWJ76Q6aAU9X8tul+0k7P2jZs+gMhM9vsb2T1WyyXmq8f73HO6CAgJlbWaS0xRVLA/i8l+YpC",
+	"ZhWR93qhuAu1EZoVeLFNuP89lkwPGfNwnhEW2xE/nf27aS7MbVfAzc7jPS6Z1NeE/oIaey2qbbmdZqeu",
+	"oq7lAFxhOUqs31vtTXmjsp7/nRMJOpwdp/cVaMxBp9AjJjVjn/mzPXRqcjAjATqn+Febgfmrg4hAXGdq",
+	"9k9QJrG1zluaxM6Tbpmjpa+OKcMQBCjzJs8vGwBXmKuduNGO9g+zA3Lx0200BZQsMMEH/5eVCc/aMpE6",
+	"lguCmd309SRQZwXd6Tr25LbSV8imaU5rDSAikQKJQzA7RiwkUpGribUhie90P8KRPaIRbtJGyxsTMLHy",
+	"xUURVeIE/JygwTR7zK7a2ycve+g0mOKZyLgerXnuxSf+o8VLkkJnKeHyk6zxzE76Wy9cnmVFwbLOsOFP",
+	"MrJzTzUe0poAZSliSkEgmACfJXJkOmKimFpZR6ZAoB0PC2gQKoAKIskEgtlumbvNsJbnzvIhzpJNRXQe",
+	"MyxHTnyWUnrRkudTN8Nzi44oH35MoK/0CmzJYJ+JKEiSFqEoVMcQz87Gz2JlyxfZAGGOH1ZU/gv42ex9",
+	"kZ/jsgXzT1OSlPQJFSWLjsmJUPRFp2J3EVB/101qlGTqZ4RoR5oKGy76ptZnf2z0o+Dum4uu//Fh10X6",
+	"VA98hY6dtDqBm8Yb99BVwtxuXJVNXwLCQx3E5Mr0UOKFDdC+ManEsX0DoRqB8mwGURC46Js+Yf6mu3+j",
+	"cC+/6ZMdDaP6Uzc/QQMWBGwat4ioJIEyf4h9QYFOkYxRZIuyUBanpXKNE5avA7FEDZo5BWcKxWRAuHrx",
+	"RKA7GEudij/X87r3+W337aX6qPCpbTH0uol8PBO71cdTSeWGshwtpOWlXhAJhS9dtwb1FROinYvrT41X",
+	"R80WSs50lb5Sf+jiHjeU3CMBHqO+WYEWzn9GoDO/WOkcp/WfL5UX1hBIMuCUbvXpIlBs+jYcy9lvOIgg",
+	"vXKWBe3tfQxaNB7HoJ0gyqbFZPT6aHAeGKYqQbroVZdzpahWkH+Bi1rK3W41m80Tfautzmri6ggicznR",
+	"3p9qNZtu6erl0ss7j7hg3N44RWMOE8IiYXhtp48FHHXm7nRcqmE+km6f0CEvVympCs0bSNggLfGS8Lt4",
+	"Pi7bZPCNgwdUBrOSnfJjTs2UPkxtpoXx44u02fMZ/vMZ/haY9s8n+z9UVGU2oPJsn5MJlvDUYmq27HlX",
+	"TGdPedRVpuWFtDt7dj5/KgXLzFbkUmKsRMY/+uhLMYFZi70EuR8nplGfrd8316c9j2WkiUQV73oqh6rk",
+	"02Zd02KHnIP6+9P5mnMvFF7Qsyi4O5uZaLf/xqSQevbfntJ/K9eIVliyt5iTys+mpPVWe3plQAiVK8Pw",
+	"tO7gsqv4RINZagrpG7k7qp0pvGlL3+7onDm7CKM4pQcK2YCldYmr1phPAVKx1vj2fAVe1U8lxN4+8ZGz",
+	"kgzLObh/lbDwX9SrtSWcf7RX+5BMM08NpsRt16HYrKAtcg6HV+5oLYVyT4OsuKyyl0FX0lm1qOj50er3",
+	"dJL4SWW57XvAgTQlruN3CEm3N8y7Az4I2FQZDv8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

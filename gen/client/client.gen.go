@@ -446,31 +446,31 @@ type DeletionsResponse struct {
 
 // EmailInSchema The primary email and related data of a contact.
 type EmailInSchema struct {
-	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
-	BasketToken *openapi_types.UUID       `json:"basket_token,omitempty"`
-	DoubleOptIn *bool                     `json:"double_opt_in,omitempty"`
-	EmailFormat *EmailInSchemaEmailFormat `json:"email_format,omitempty"`
-
-	// EmailId A version-4 UUID; generated when absent or null.
-	//
-	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId *openapi_types.UUID `json:"email_id,omitempty"`
-
-	// EmailLang en when absent; null stays null.
-	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
-	FirstName          *string                   `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string                   `json:"last_name,omitempty"`
-	MailingCountry     *string                   `json:"mailing_country,omitempty"`
-
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
 	// Example: contact@example.com
 	PrimaryEmail string `json:"primary_email"`
 
+	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
+	BasketToken *openapi_types.UUID `json:"basket_token,omitempty"`
+	DoubleOptIn *bool               `json:"double_opt_in,omitempty"`
+
 	// SfdcId Example: 001A000023aABcDEFG
-	SfdcId            *string `json:"sfdc_id,omitempty"`
-	UnsubscribeReason *string `json:"unsubscribe_reason,omitempty"`
+	SfdcId         *string                   `json:"sfdc_id,omitempty"`
+	FirstName      *string                   `json:"first_name,omitempty"`
+	LastName       *string                   `json:"last_name,omitempty"`
+	MailingCountry *string                   `json:"mailing_country,omitempty"`
+	EmailFormat    *EmailInSchemaEmailFormat `json:"email_format,omitempty"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	UnsubscribeReason  *string                   `json:"unsubscribe_reason,omitempty"`
+
+	// EmailId A version-4 UUID; generated when absent or null.
+	//
+	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
+	EmailId *openapi_types.UUID `json:"email_id,omitempty"`
 }
 
 // EmailInSchemaEmailFormat defines model for EmailInSchema.EmailFormat.
@@ -478,24 +478,23 @@ type EmailInSchemaEmailFormat string
 
 // EmailPatchSchema defines model for EmailPatchSchema.
 type EmailPatchSchema struct {
-	BasketToken nullable.Nullable[openapi_types.UUID] `json:"basket_token,omitempty"`
-	DoubleOptIn *bool                                 `json:"double_opt_in,omitempty"`
-	EmailFormat *EmailPatchSchemaEmailFormat          `json:"email_format,omitempty"`
-
-	// EmailId If given, must equal the path's email_id.
-	EmailId            nullable.Nullable[openapi_types.UUID] `json:"email_id,omitempty"`
-	EmailLang          nullable.Nullable[string]             `json:"email_lang,omitempty"`
-	FirstName          nullable.Nullable[string]             `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool                                 `json:"has_opted_out_of_email,omitempty"`
-	LastName           nullable.Nullable[string]             `json:"last_name,omitempty"`
-	MailingCountry     nullable.Nullable[string]             `json:"mailing_country,omitempty"`
-
 	// PrimaryEmail Contact email address (not validated as an address); may not be null.
 	//
 	// Example: contact@example.com
-	PrimaryEmail      *string                   `json:"primary_email,omitempty"`
-	SfdcId            nullable.Nullable[string] `json:"sfdc_id,omitempty"`
-	UnsubscribeReason nullable.Nullable[string] `json:"unsubscribe_reason,omitempty"`
+	PrimaryEmail       *string                               `json:"primary_email,omitempty"`
+	BasketToken        nullable.Nullable[openapi_types.UUID] `json:"basket_token,omitempty"`
+	DoubleOptIn        *bool                                 `json:"double_opt_in,omitempty"`
+	SfdcId             nullable.Nullable[string]             `json:"sfdc_id,omitempty"`
+	FirstName          nullable.Nullable[string]             `json:"first_name,omitempty"`
+	LastName           nullable.Nullable[string]             `json:"last_name,omitempty"`
+	MailingCountry     nullable.Nullable[string]             `json:"mailing_country,omitempty"`
+	EmailFormat        *EmailPatchSchemaEmailFormat          `json:"email_format,omitempty"`
+	EmailLang          nullable.Nullable[string]             `json:"email_lang,omitempty"`
+	HasOptedOutOfEmail *bool                                 `json:"has_opted_out_of_email,omitempty"`
+	UnsubscribeReason  nullable.Nullable[string]             `json:"unsubscribe_reason,omitempty"`
+
+	// EmailId If given, must equal the path's email_id.
+	EmailId nullable.Nullable[openapi_types.UUID] `json:"email_id,omitempty"`
 }
 
 // EmailPatchSchemaEmailFormat defines model for EmailPatchSchema.EmailFormat.
@@ -503,31 +502,31 @@ type EmailPatchSchemaEmailFormat string
 
 // EmailPutSchema Like EmailInSchema, with email_id required.
 type EmailPutSchema struct {
-	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
-	BasketToken *openapi_types.UUID        `json:"basket_token,omitempty"`
-	DoubleOptIn *bool                      `json:"double_opt_in,omitempty"`
-	EmailFormat *EmailPutSchemaEmailFormat `json:"email_format,omitempty"`
-
-	// EmailId A version-4 UUID, equal to the path's email_id.
-	//
-	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
-	EmailId openapi_types.UUID `json:"email_id"`
-
-	// EmailLang en when absent; null stays null.
-	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
-	FirstName          *string                   `json:"first_name,omitempty"`
-	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
-	LastName           *string                   `json:"last_name,omitempty"`
-	MailingCountry     *string                   `json:"mailing_country,omitempty"`
-
 	// PrimaryEmail Contact email address (not validated as an address).
 	//
 	// Example: contact@example.com
 	PrimaryEmail string `json:"primary_email"`
 
+	// BasketToken Example: c4a7d759-bb52-457b-896b-90f1d3ef8433
+	BasketToken *openapi_types.UUID `json:"basket_token,omitempty"`
+	DoubleOptIn *bool               `json:"double_opt_in,omitempty"`
+
 	// SfdcId Example: 001A000023aABcDEFG
-	SfdcId            *string `json:"sfdc_id,omitempty"`
-	UnsubscribeReason *string `json:"unsubscribe_reason,omitempty"`
+	SfdcId         *string                    `json:"sfdc_id,omitempty"`
+	FirstName      *string                    `json:"first_name,omitempty"`
+	LastName       *string                    `json:"last_name,omitempty"`
+	MailingCountry *string                    `json:"mailing_country,omitempty"`
+	EmailFormat    *EmailPutSchemaEmailFormat `json:"email_format,omitempty"`
+
+	// EmailLang en when absent; null stays null.
+	EmailLang          nullable.Nullable[string] `json:"email_lang,omitempty"`
+	HasOptedOutOfEmail *bool                     `json:"has_opted_out_of_email,omitempty"`
+	UnsubscribeReason  *string                   `json:"unsubscribe_reason,omitempty"`
+
+	// EmailId A version-4 UUID, equal to the path's email_id.
+	//
+	// Example: 332de237-cab7-4461-bcc3-48e68f42bd5c
+	EmailId openapi_types.UUID `json:"email_id"`
 }
 
 // EmailPutSchemaEmailFormat defines model for EmailPutSchema.EmailFormat.
@@ -561,22 +560,22 @@ type EmailSchemaEmailFormat string
 
 // FirefoxAccountsInSchema The Firefox Account of a contact.
 type FirefoxAccountsInSchema struct {
-	AccountDeleted *bool   `json:"account_deleted,omitempty"`
-	CreatedDate    *string `json:"created_date,omitempty"`
-	FirstService   *string `json:"first_service,omitempty"`
 	FxaId          *string `json:"fxa_id,omitempty"`
-	Lang           *string `json:"lang,omitempty"`
 	PrimaryEmail   *string `json:"primary_email,omitempty"`
+	CreatedDate    *string `json:"created_date,omitempty"`
+	Lang           *string `json:"lang,omitempty"`
+	FirstService   *string `json:"first_service,omitempty"`
+	AccountDeleted *bool   `json:"account_deleted,omitempty"`
 }
 
 // FirefoxAccountsPatchSchema defines model for FirefoxAccountsPatchSchema.
 type FirefoxAccountsPatchSchema struct {
-	AccountDeleted *bool                     `json:"account_deleted,omitempty"`
-	CreatedDate    nullable.Nullable[string] `json:"created_date,omitempty"`
-	FirstService   nullable.Nullable[string] `json:"first_service,omitempty"`
 	FxaId          nullable.Nullable[string] `json:"fxa_id,omitempty"`
-	Lang           nullable.Nullable[string] `json:"lang,omitempty"`
 	PrimaryEmail   nullable.Nullable[string] `json:"primary_email,omitempty"`
+	CreatedDate    nullable.Nullable[string] `json:"created_date,omitempty"`
+	Lang           nullable.Nullable[string] `json:"lang,omitempty"`
+	FirstService   nullable.Nullable[string] `json:"first_service,omitempty"`
+	AccountDeleted *bool                     `json:"account_deleted,omitempty"`
 }
 
 // FirefoxAccountsSchema defines model for FirefoxAccountsSchema.
@@ -638,15 +637,15 @@ type IdentityResponse struct {
 
 // MozillaFoundationInSchema The Mozilla Foundation data of a contact.
 type MozillaFoundationInSchema struct {
-	MofoContactId *string `json:"mofo_contact_id,omitempty"`
 	MofoEmailId   *string `json:"mofo_email_id,omitempty"`
+	MofoContactId *string `json:"mofo_contact_id,omitempty"`
 	MofoRelevant  *bool   `json:"mofo_relevant,omitempty"`
 }
 
 // MozillaFoundationPatchSchema defines model for MozillaFoundationPatchSchema.
 type MozillaFoundationPatchSchema struct {
-	MofoContactId nullable.Nullable[string] `json:"mofo_contact_id,omitempty"`
 	MofoEmailId   nullable.Nullable[string] `json:"mofo_email_id,omitempty"`
+	MofoContactId nullable.Nullable[string] `json:"mofo_contact_id,omitempty"`
 	MofoRelevant  *bool                     `json:"mofo_relevant,omitempty"`
 }
 
@@ -659,19 +658,18 @@ type MozillaFoundationSchema struct {
 
 // NewsletterInSchema defines model for NewsletterInSchema.
 type NewsletterInSchema struct {
-	Format *NewsletterInSchemaFormat `json:"format,omitempty"`
+	// Name Example: mozilla-welcome
+	Name       string                    `json:"name"`
+	Subscribed *bool                     `json:"subscribed,omitempty"`
+	Format     *NewsletterInSchemaFormat `json:"format,omitempty"`
 
 	// Lang en when absent; null stays null.
 	Lang nullable.Nullable[string] `json:"lang,omitempty"`
-
-	// Name Example: mozilla-welcome
-	Name string `json:"name"`
 
 	// Source An absolute URL; stored normalised.
 	//
 	// Example: https://www.mozilla.org/en-US/newsletter/
 	Source      *string `json:"source,omitempty"`
-	Subscribed  *bool   `json:"subscribed,omitempty"`
 	UnsubReason *string `json:"unsub_reason,omitempty"`
 }
 
@@ -683,14 +681,13 @@ type NewsletterPatchList = []NewsletterPatchSchema
 
 // NewsletterPatchSchema defines model for NewsletterPatchSchema.
 type NewsletterPatchSchema struct {
-	Format *NewsletterPatchSchemaFormat `json:"format,omitempty"`
-	Lang   nullable.Nullable[string]    `json:"lang,omitempty"`
-
 	// Name Example: mozilla-welcome
-	Name        string                    `json:"name"`
-	Source      nullable.Nullable[string] `json:"source,omitempty"`
-	Subscribed  *bool                     `json:"subscribed,omitempty"`
-	UnsubReason nullable.Nullable[string] `json:"unsub_reason,omitempty"`
+	Name        string                       `json:"name"`
+	Subscribed  *bool                        `json:"subscribed,omitempty"`
+	Format      *NewsletterPatchSchemaFormat `json:"format,omitempty"`
+	Lang        nullable.Nullable[string]    `json:"lang,omitempty"`
+	Source      nullable.Nullable[string]    `json:"source,omitempty"`
+	UnsubReason nullable.Nullable[string]    `json:"unsub_reason,omitempty"`
 }
 
 // NewsletterPatchSchemaFormat defines model for NewsletterPatchSchema.Format.
@@ -779,20 +776,20 @@ type VpnWaitlistSchema struct {
 
 // WaitlistInSchema defines model for WaitlistInSchema.
 type WaitlistInSchema struct {
-	// Fields Free fields; geo and platform are strings of at most 100 characters; the waitlists relay (geo only) and vpn (geo, platform) accept no other field.
-	//
-	// Example: {"geo":"fr","platform":"ios,mac"}
-	Fields *json.RawMessage `json:"fields,omitempty"`
-
 	// Name Example: vpn
 	Name string `json:"name"`
 
 	// Source An absolute URL; stored normalised.
 	//
 	// Example: https://www.mozilla.org/en-US/newsletter/
-	Source      *string `json:"source,omitempty"`
-	Subscribed  *bool   `json:"subscribed,omitempty"`
-	UnsubReason *string `json:"unsub_reason,omitempty"`
+	Source *string `json:"source,omitempty"`
+
+	// Fields Free fields; geo and platform are strings of at most 100 characters; the waitlists relay (geo only) and vpn (geo, platform) accept no other field.
+	//
+	// Example: {"geo":"fr","platform":"ios,mac"}
+	Fields      *json.RawMessage `json:"fields,omitempty"`
+	Subscribed  *bool            `json:"subscribed,omitempty"`
+	UnsubReason *string          `json:"unsub_reason,omitempty"`
 }
 
 // WaitlistPatchList defines model for WaitlistPatchList.
@@ -800,11 +797,10 @@ type WaitlistPatchList = []WaitlistPatchSchema
 
 // WaitlistPatchSchema defines model for WaitlistPatchSchema.
 type WaitlistPatchSchema struct {
-	Fields *json.RawMessage `json:"fields,omitempty"`
-
 	// Name Example: vpn
 	Name        string                    `json:"name"`
 	Source      nullable.Nullable[string] `json:"source,omitempty"`
+	Fields      *json.RawMessage          `json:"fields,omitempty"`
 	Subscribed  *bool                     `json:"subscribed,omitempty"`
 	UnsubReason nullable.Nullable[string] `json:"unsub_reason,omitempty"`
 }

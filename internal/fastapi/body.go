@@ -4,21 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Decoded is a JSON request body decoded once: the generic tree encoding/json
 // builds with UseNumber (map[string]any, []any, string, json.Number, bool, nil),
-// which the schema validator checks and the generated binder binds, and the text
-// of each waitlist's "fields" as sent (stored verbatim, as the Python CTMS does).
+// which a Model checks, except that each waitlist's "fields" object is its text
+// as sent (json.RawMessage): it is stored verbatim, as the Python CTMS does.
 type Decoded struct {
 	Value any
-	// fields[i] is the text of body.waitlists[i].fields; nil where there is none.
-	fields []json.RawMessage
 }
 
 // errSyntax is any text that is not one JSON document.
@@ -30,7 +25,17 @@ const maxDepth = 10000
 // DecodeBody decodes data, which must be exactly one JSON document (as
 // json.Valid accepts). On failure, JSONInvalid(data) is the 422 item to answer.
 func DecodeBody(data []byte) (Decoded, error) {
-	p := &parser{data: data}
+	return decode(data, nil)
+}
+
+// Decode is DecodeBody for a body of the model: the member names it declares
+// are read without allocating.
+func (m *Model) Decode(data []byte) (Decoded, error) {
+	return decode(data, m.names)
+}
+
+func decode(data []byte, names map[string]string) (Decoded, error) {
+	p := &parser{data: data, names: names}
 	p.space()
 	v, err := p.value(atRoot)
 	if err != nil {
@@ -39,7 +44,7 @@ func DecodeBody(data []byte) (Decoded, error) {
 	if p.space(); p.i != len(data) {
 		return Decoded{}, errSyntax
 	}
-	return Decoded{Value: v, fields: p.fields}, nil
+	return Decoded{Value: v}, nil
 }
 
 // where tells the parser where in the body a value is, to find waitlist fields.
@@ -54,11 +59,10 @@ const (
 )
 
 type parser struct {
-	data   []byte
-	i      int
-	depth  int
-	item   int // index of the current waitlist
-	fields []json.RawMessage
+	data  []byte
+	i     int
+	depth int
+	names map[string]string // member names to take as they are (Model.Decode)
 }
 
 func (p *parser) space() {
@@ -127,7 +131,7 @@ func (p *parser) object(at where) (any, error) {
 		if p.i >= len(p.data) || p.data[p.i] != '"' {
 			return nil, errSyntax
 		}
-		key, err := p.str()
+		key, err := p.key()
 		if err != nil {
 			return nil, err
 		}
@@ -148,8 +152,8 @@ func (p *parser) object(at where) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if inner == atFieldsOfWl {
-			p.fields[p.item] = p.data[start:p.i]
+		if _, isObject := v.(map[string]any); isObject && inner == atFieldsOfWl {
+			v = json.RawMessage(p.data[start:p.i])
 		}
 		m[key] = v // the last of repeated names wins, as in encoding/json
 		p.space()
@@ -174,9 +178,6 @@ func (p *parser) array(at where) (any, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	if at == inWaitlists {
-		p.fields = p.fields[:0] // a repeated "waitlists" replaces the earlier one
-	}
 	list := []any{}
 	if p.i < len(p.data) && p.data[p.i] == ']' {
 		p.i++
@@ -186,8 +187,7 @@ func (p *parser) array(at where) (any, error) {
 	for {
 		inner := elsewhere
 		if at == inWaitlists {
-			inner, p.item = atWaitlist, len(list)
-			p.fields = append(p.fields, nil)
+			inner = atWaitlist
 		}
 		v, err := p.value(inner)
 		if err != nil {
@@ -210,6 +210,17 @@ func (p *parser) array(at where) (any, error) {
 			return nil, errSyntax
 		}
 	}
+}
+
+// key reads a member name: one of names when it is, without allocating.
+func (p *parser) key() (string, error) {
+	if end := p.i + 1 + bytes.IndexByte(p.data[p.i+1:], '"'); end > p.i && p.names != nil {
+		if name, ok := p.names[string(p.data[p.i+1:end])]; ok {
+			p.i = end + 1
+			return name, nil
+		}
+	}
+	return p.str()
 }
 
 // str reads a string. Plain ASCII text without escapes (nearly every string of
@@ -330,114 +341,3 @@ func LaxBool(v any) (b, ok bool) {
 	}
 	return false, false
 }
-
-// CoerceLaxBooleans turns, in the decoded body, the lax booleans where schema
-// expects a boolean into booleans, and lax dates where it expects a date into
-// YYYY-MM-DD. Values the schema does not describe are left.
-func (d *Decoded) CoerceLaxBooleans(schema *openapi3.Schema) {
-	d.Value = coerce(d.Value, schema)
-}
-
-func coerce(v any, s *openapi3.Schema) any {
-	if s == nil {
-		return v
-	}
-	switch x := v.(type) {
-	case map[string]any:
-		if obj := schemaFor(s, "object"); obj != nil {
-			for k, member := range x {
-				if ref := obj.Properties[k]; ref != nil {
-					x[k] = coerce(member, ref.Value)
-				}
-			}
-		}
-	case []any:
-		if list := schemaFor(s, "array"); list != nil && list.Items != nil {
-			for i, item := range x {
-				x[i] = coerce(item, list.Items.Value)
-			}
-		}
-	case bool, nil:
-	default:
-		if schemaFor(s, "boolean") != nil {
-			if b, ok := LaxBool(x); ok {
-				return b
-			}
-		}
-		// A lax date: a midnight date-time or Unix time is that day. What
-		// LaxDate refuses is left for the validator (schemaItem names why).
-		if str := schemaFor(s, "string"); str != nil && str.Format == "date" {
-			if text, ok := x.(string); ok && IsDate(text) {
-				return v
-			}
-			if day, p := LaxDate(x); p == nil {
-				return day
-			}
-		}
-	}
-	return v
-}
-
-// schemaFor finds in s the schema of a value of the given JSON type, looking
-// through allOf wrappers and oneOf alternatives; nil when there is none.
-func schemaFor(s *openapi3.Schema, typ string) *openapi3.Schema {
-	if s == nil {
-		return nil
-	}
-	if s.Type.Is(typ) {
-		return s
-	}
-	for _, alts := range []openapi3.SchemaRefs{s.AllOf, s.OneOf, s.AnyOf} {
-		for _, alt := range alts {
-			if found := schemaFor(alt.Value, typ); found != nil {
-				return found
-			}
-		}
-	}
-	return nil
-}
-
-// ForBinder is the request body the generated handler binds from
-// (runtime.BindJSONBody takes ValidatedValue without decoding again), with every
-// waitlist's fields as the text sent: bound through a map, they would lose their
-// key order, and they are stored verbatim. Call it once the tree is validated.
-func (d *Decoded) ForBinder() *Body {
-	if body, ok := d.Value.(map[string]any); ok {
-		if list, ok := body["waitlists"].([]any); ok && len(list) == len(d.fields) {
-			for i, item := range list {
-				if m, ok := item.(map[string]any); ok && d.fields[i] != nil {
-					if _, has := m["fields"]; has {
-						m["fields"] = d.fields[i]
-					}
-				}
-			}
-		}
-	}
-	return &Body{value: d.Value}
-}
-
-// Body is a decoded request body. Read serves its JSON text (encoded on first
-// use), for a binder that cannot use ValidatedValue.
-type Body struct {
-	value any
-	text  *bytes.Reader
-}
-
-// ValidatedValue is the decoded, validated body (runtime.BindJSONBody's hook).
-func (b *Body) ValidatedValue() any { return b.value }
-
-func (b *Body) Read(p []byte) (int, error) {
-	if b.text == nil {
-		data, err := json.Marshal(b.value)
-		if err != nil {
-			return 0, err
-		}
-		b.text = bytes.NewReader(data)
-	}
-	return b.text.Read(p)
-}
-
-// Close implements io.Closer.
-func (b *Body) Close() error { return nil }
-
-var _ io.ReadCloser = (*Body)(nil)

@@ -168,7 +168,7 @@ func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
 		field = "enum" // a literal: any mismatch, of type too, is a literal_error
 	}
 	if s.Format == "date" && (field == "format" || field == "type") {
-		// What LaxDate refuses (CoerceLaxBooleans took what it accepts).
+		// What LaxDate refuses.
 		if _, p := LaxDate(se.Value); p != nil {
 			item.Type, item.Msg, item.Ctx = p.Type, p.Msg, p.Ctx
 			return item

@@ -2,18 +2,14 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/oapi-codegen/runtime"
 
 	"github.com/ctms-go/ctms/gen/api"
 	"github.com/ctms-go/ctms/internal/contact"
-	"github.com/ctms-go/ctms/internal/fastapi"
 	"github.com/ctms-go/ctms/internal/store"
 )
 
@@ -159,80 +155,4 @@ func (s *server) deleteContacts(ctx context.Context, primaryEmail string) (ident
 		return nil, notFound("email " + primaryEmail + " not found!")
 	}
 	return deleted, nil
-}
-
-// bodyPatch binds the JSON body of POST, PUT and PATCH into the generated models
-// as the generated strict server did (runtime.BindJSONBody of the validated
-// tree), maps it to the domain patch and checks it, into c.patch: a body with
-// problems is answered 422 before the handler runs, as FastAPI validates it.
-func (s *server) bodyPatch(c *call) error {
-	ctx := c.r.Context()
-	rules, err := s.waitlistRules(ctx)
-	if err != nil {
-		return err
-	}
-	switch c.op.route.Method {
-	case http.MethodPost:
-		var b api.ContactInSchema
-		if err := bindBody(&c.json, &b); err != nil {
-			return err
-		}
-		if id := b.Email.EmailId; id != nil {
-			if err := checkV4(*id, id.String()); err != nil {
-				return err
-			}
-		}
-		c.patch = postInput(&b)
-		c.patch.Email.EmailID = b.Email.EmailId
-	case http.MethodPut:
-		var b api.ContactPutSchema
-		if err := bindBody(&c.json, &b); err != nil {
-			return err
-		}
-		if err := checkV4(b.Email.EmailId, b.Email.EmailId.String()); err != nil {
-			return err
-		}
-		c.patch = putInput(&b)
-		c.patch.Email.EmailID = &b.Email.EmailId
-	case http.MethodPatch:
-		var b api.ContactPatchSchema
-		if err := bindBody(&c.json, &b); err != nil {
-			return err
-		}
-		if c.patch, err = patchFrom(&b, rules); err != nil {
-			return err
-		}
-		if b.Email != nil {
-			c.patch.Email.EmailIDNull = b.Email.EmailId.IsNull()
-		}
-		return nil // patchFrom checked it
-	default:
-		return fmt.Errorf("%s %s: no body mapping", c.op.route.Method, c.op.route.Path)
-	}
-	if problems := c.patch.Validate(rules); len(problems) > 0 {
-		return invalid(problemItems(problems)...)
-	}
-	return nil
-}
-
-// bindBody binds the validated body tree into v, matching member names exactly,
-// or (when the tree does not fit v) decodes its JSON text with encoding/json.
-func bindBody(d *fastapi.Decoded, v any) error {
-	body := d.ForBinder()
-	if runtime.BindJSONValue(body.ValidatedValue(), v) == nil {
-		return nil
-	}
-	if err := json.NewDecoder(body).Decode(v); err != nil {
-		return invalid(ValidationItem{Type: "value_error", Loc: []any{"body"}, Msg: "Value error, can't decode JSON body: " + err.Error()})
-	}
-	return nil
-}
-
-// checkV4 enforces that a body email_id is a version-4 UUID (pydantic's UUID4).
-func checkV4(id uuid.UUID, input string) error {
-	if id.Version() == 4 {
-		return nil
-	}
-	return invalid(ValidationItem{Type: "uuid_version", Loc: []any{"body", "email", "email_id"},
-		Msg: "UUID version 4 expected", Input: input, Ctx: map[string]any{"expected_version": 4}})
 }

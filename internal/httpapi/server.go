@@ -80,6 +80,7 @@ type server struct {
 	metricsHTTP http.Handler // GET /metrics
 	log         *slog.Logger
 	rules       versionedCache[struct{}, contact.FieldRules] // cache.go
+	bodyChecks  *fastapi.Checks                              // what checking a JSON body needs beyond its schema (stages.go)
 	clientCache versionedCache[string, store.APIClient]
 	feed        *accessfeed.Feed // nil: nothing is cached (cache.go)
 
@@ -144,6 +145,7 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 		verifier:  auth.NewVerifier(auth.DefaultVerifyConcurrency, auth.DefaultVerifyQueue),
 		dummyHash: auth.DummyHash(),
 	}
+	s.bodyChecks = s.newBodyChecks()
 	for _, o := range opts {
 		o(s)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -115,7 +116,12 @@ func (s *server) readBody(c *call) error {
 	// UTF-8 without it (json.detect_encoding: utf-8-sig).
 	data = bytes.TrimPrefix(data, utf8BOM)
 	c.body = data
-	if c.json, err = fastapi.DecodeBody(data); err != nil {
+	if c.op.body != nil {
+		c.json, err = c.op.body.Decode(data)
+	} else {
+		c.json, err = fastapi.DecodeBody(data)
+	}
+	if err != nil {
 		return invalid(fastapi.JSONInvalid(data))
 	}
 	return checkStorableJSON(data) // hostile.go
@@ -149,8 +155,7 @@ func (s *server) authorise(c *call) error {
 }
 
 // normalise reads the input as FastAPI would for the Python CTMS, into the
-// call: a JSON body must be there and sent as JSON, its lax booleans become
-// booleans; the query is read in one pass (fastapi.NormaliseQuery) and invalid
+// call: a JSON body must be there and sent as JSON; the query is read in one pass (fastapi.NormaliseQuery) and invalid
 // UTF-8 in the path replaced (hostile.go). Parameters holding NUL are refused.
 func (s *server) normalise(c *call) error {
 	if c.op.hasJSONBody {
@@ -163,7 +168,6 @@ func (s *server) normalise(c *call) error {
 			return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
 				Msg: "Input should be a valid dictionary or object to extract fields from", Input: string(c.body)})
 		}
-		c.json.CoerceLaxBooleans(c.op.bodySchema)
 	}
 	c.rt.params = validPathUTF8(c.rt.params) // hostile.go
 	c.query = c.r.URL.Query()                // a copy: r.URL keeps the query as sent
@@ -177,10 +181,12 @@ func (s *server) normalise(c *call) error {
 // also put defaults in place of absent values; the handlers apply them instead.
 var validateOptions = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true}
 
-// validate checks the parameters and the body against the spec (kin-openapi),
-// all problems at once as FastAPI lists them, then binds them for the handler:
-// each parameter into its typed place in the call (paramBinders), the body into
-// c.patch (bodyPatch).
+// validate checks the parameters against the spec (kin-openapi) and the JSON
+// body as pydantic validates it (fastapi.Model), all problems at once as
+// FastAPI lists them (path, query, then body), then binds them for the
+// handler: each parameter into its typed place in the call (paramBinders), the
+// body, mapped to the domain patch (input.go) and checked by the contact rules,
+// into c.patch.
 func (s *server) validate(c *call) error {
 	var items []ValidationItem
 	var input *openapi3filter.RequestValidationInput
@@ -196,14 +202,13 @@ func (s *server) validate(c *call) error {
 			items = append(items, fastapi.Items(err)...)
 		}
 	}
-	if c.op.bodySchema != nil {
-		// Stopping at the first error is a quarter cheaper; a body that has one is
-		// checked again for all of them, as FastAPI lists them.
-		if c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest()) != nil {
-			if err := c.op.bodySchema.VisitJSON(c.json.Value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
-				items = append(items, fastapi.SchemaItems([]any{"body"}, err)...)
-			}
+	var body any
+	if c.op.body != nil {
+		checked, bodyItems, err := c.op.body.Check(c.r.Context(), c.json.Value, s.bodyChecks)
+		if err != nil {
+			return err // the waitlist field rules could not be read
 		}
+		body, items = checked, append(items, bodyItems...)
 	}
 	if len(items) > 0 {
 		fastapi.KeepClientOrder(items, c.body)
@@ -216,9 +221,14 @@ func (s *server) validate(c *call) error {
 			}
 		}
 	}
-	if c.op.hasJSONBody {
-		return s.bodyPatch(c)
+	if c.op.body == nil {
+		return nil
 	}
+	p := patchFromBody(body)
+	if problems := p.Validate(nil); len(problems) > 0 { // the field rules were checked with the body
+		return invalid(problemItems(problems)...)
+	}
+	c.patch = p
 	return nil
 }
 
@@ -243,9 +253,9 @@ type operation struct {
 	permissions []string // x-ctms-permissions
 	hasBody     bool
 	hasJSONBody bool
-	bodySchema  *openapi3.Schema // of the JSON body
-	params      []param          // the path item's, then the operation's (as kin-openapi orders them)
-	handler     handler          // operationHandlers
+	body        *fastapi.Model // of the JSON body
+	params      []param        // the path item's, then the operation's (as kin-openapi orders them)
+	handler     handler        // operationHandlers
 }
 
 type param struct {
@@ -264,7 +274,11 @@ func newOperation(rt *routers.Route) *operation {
 		if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil {
 			o.hasJSONBody = true
 			if mt.Schema != nil {
-				o.bodySchema = mt.Schema.Value
+				model, err := fastapi.NewModel(mt.Schema.Value)
+				if err != nil { // api/openapi.yaml is embedded: a test finds this first
+					panic(fmt.Sprintf("%s %s: request body: %v", rt.Method, rt.Path, err))
+				}
+				o.body = model
 			}
 		}
 	}

@@ -106,7 +106,9 @@ func TestBodyDecodedOnceIntoThePatch(t *testing.T) {
 // stagesServer is a server with what the stages need: a configuration and the
 // database the waitlist field rules are read from.
 func stagesServer(t *testing.T) *server {
-	return &server{cfg: &config.Config{}, store: store.New(testdb.Pool(t))}
+	s := &server{cfg: &config.Config{}, store: store.New(testdb.Pool(t))}
+	s.bodyChecks = s.newBodyChecks()
+	return s
 }
 
 // The stages read the request, never rewrite it: the query as sent stays in
