@@ -45,8 +45,6 @@ func Items(err error) []ValidationItem {
 		case re.Parameter != nil:
 			loc := []any{re.Parameter.In, re.Parameter.Name}
 			items = append(items, parameterItems(loc, re)...)
-		case re.RequestBody != nil:
-			items = append(items, SchemaItems([]any{"body"}, re.Err)...)
 		default:
 			items = append(items, ValidationItem{Type: "value_error", Loc: []any{}, Msg: re.Error()})
 		}
@@ -98,7 +96,8 @@ func UnionItems(tags []any, typed ValidationItem) []ValidationItem {
 	return out
 }
 
-// SchemaItems maps the errors of a schema's VisitJSON below loc (["body"], or a parameter).
+// SchemaItems maps the errors of a parameter schema's VisitJSON below loc (bodies are
+// checked by Model, walk.go).
 func SchemaItems(loc []any, err error) []ValidationItem {
 	var out []ValidationItem
 	if me, ok := err.(openapi3.MultiError); ok {
@@ -122,42 +121,7 @@ func SchemaItems(loc []any, err error) []ValidationItem {
 			path = append(path, p)
 		}
 	}
-	switch se.SchemaField {
-	case "oneOf":
-		if items := unionItems(loc, path, se); len(items) > 0 {
-			return items
-		}
-	case "allOf": // a nullable wrapper of a $ref (e.g. amo in POST): its errors
-		if inner, ok := errors.AsType[openapi3.MultiError](se.Origin); ok {
-			return SchemaItems(loc, inner)
-		}
-	}
 	return []ValidationItem{schemaItem(path, se)}
-}
-
-// unionItems lists, as pydantic does for a union, the errors of every
-// alternative of a oneOf at `at`, each under the alternative's tag (the
-// schema's x-union-tags, in oneOf order): e.g. ["body","waitlists",
-// "list[function-after[check_fields(), WaitlistBase]]",0,"source"], then
-// ["body","waitlists","literal['UNSUBSCRIBE']"].
-func unionItems(loc, at []any, se *openapi3.SchemaError) []ValidationItem {
-	tags, _ := se.Schema.Extensions["x-union-tags"].([]any)
-	alts, ok := errors.AsType[openapi3.MultiError](se.Origin)
-	if !ok || len(tags) != len(se.Schema.OneOf) || len(alts) != len(tags) {
-		return nil
-	}
-	var out []ValidationItem
-	for i, alt := range alts {
-		for _, item := range SchemaItems(loc, alt) { // locations below loc, through at
-			if len(item.Loc) < len(at) {
-				return nil
-			}
-			tagged := append(append([]any(nil), at...), tags[i])
-			item.Loc = append(tagged, item.Loc[len(at):]...)
-			out = append(out, item)
-		}
-	}
-	return out
 }
 
 func schemaItem(loc []any, se *openapi3.SchemaError) ValidationItem {
