@@ -433,3 +433,26 @@ func TestTombstoneAtWriteTime(t *testing.T) {
 	require.Equal(t, writeTime, deletedAt)
 	require.NoError(t, tx.Commit(ctx))
 }
+
+// A writer cannot backdate its tombstones: ctms.write_time is a setting any session may set,
+// so a tombstone is written no earlier than its transaction (as migration 7's stamping made
+// sure), whatever the setting says; /deletions consumers past that time would miss it.
+func TestTombstoneNotBackdated(t *testing.T) {
+	ctx := context.Background()
+	db := connect(t, testdb.NewDatabase(t))
+	_, writer := leastPrivilegeWriter(t, db)
+	id := newContact(t, db, "back-"+uuid.NewString()+"@example.com", "")
+	tx, err := writer.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	var started time.Time
+	require.NoError(t, tx.QueryRow(ctx, `SELECT now() FROM set_config('ctms.write_time', '2000-01-01 00:00:00+00', true)`).Scan(&started))
+	for _, table := range []string{"amo", "fxa", "mofo", "newsletters", "waitlists", "emails"} {
+		_, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE email_id = $1`, id)
+		require.NoError(t, err, table)
+	}
+	require.NoError(t, tx.Commit(ctx))
+	var deletedAt time.Time
+	require.NoError(t, db.QueryRow(ctx, `SELECT deleted_at FROM deletion_tombstones WHERE email_id = $1`, id).Scan(&deletedAt))
+	require.False(t, deletedAt.Before(started), "tombstone at %s, before its transaction began (%s)", deletedAt, started)
+}

@@ -14,7 +14,8 @@
 --    trigger of migration 7 then raised to the write time through two more function
 --    calls: the tombstone is now written at the write time at once (the marker is
 --    taken by the DELETE's statement trigger, emails_mark_write_start, before any row
---    trigger runs), so that trigger's WHEN is false and it no longer fires for it.
+--    trigger runs; never earlier than the transaction's start, as the stamping only ever
+--    raised it), so that trigger's WHEN is false and it no longer fires for it.
 --
 -- Every function keeps search_path = pg_catalog, pg_temp and schema-qualified names
 -- (migration 8).
@@ -40,15 +41,16 @@ DECLARE
     ipad bytea;
     opad bytea;
 BEGIN
-    IF deleter <> 'database' AND NOT public.ctms_session_trusted() THEN
+    IF deleter <> 'database' AND public.ctms_session_trusted() IS NOT TRUE THEN
         deleter := 'database';
     END IF;
     SELECT k.inner_pad, k.outer_pad INTO ipad, opad FROM public.deletion_hash_key k;
     INSERT INTO public.deletion_tombstones (email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by)
     VALUES (
         OLD.email_id,
-        -- The write time (migration 7); the transaction's start if no marker was taken.
-        coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, now()),
+        -- The write time (migration 7), never before the transaction's start: the setting
+        -- is one any session may set, as the stamping trigger's WHEN knew.
+        greatest(now(), coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, now())),
         -- ctms_deletion_hmac(OLD.primary_email) inline; '' without a key.
         coalesce(encode(sha256(opad || sha256(ipad
             || convert_to(lower(OLD.primary_email COLLATE pg_catalog."C"), 'UTF8'))), 'hex'), ''),
