@@ -39,7 +39,8 @@ func answer[R response](r R, err error) (response, error) {
 }
 
 // operationHandlers names the handler of each operation, by ServeMux pattern
-// (method and spec path). New refuses to start when a spec operation has none.
+// (method and spec path). New refuses to start unless its keys are exactly the
+// spec operations (checkDispatch).
 var operationHandlers = map[string]handler{
 	"GET /ctms": {api: func(s *server, c *call) (response, error) {
 		return answer(s.readContacts(c.r.Context(), &c.ids))
