@@ -9,7 +9,7 @@ import (
 
 // readDeletions is GET /deletions: the tombstones of deleted contacts, paged exactly
 // as /updates (updates.go), keyset on (deleted_at, email_id).
-func (s *server) readDeletions(ctx context.Context, p *api.ReadDeletionsParams) (*deletionsOK, error) {
+func (s *server) readDeletions(ctx context.Context, p *feedParams) (*deletionsOK, error) {
 	page, err := parseFeedPage(p.Start, p.End, p.Limit, p.After)
 	if err != nil {
 		return nil, err

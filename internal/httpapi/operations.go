@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/ctms-go/ctms/gen/api"
@@ -37,7 +39,8 @@ func answer[R response](r R, err error) (response, error) {
 }
 
 // operationHandlers names the handler of each operation, by ServeMux pattern
-// (method and spec path). New refuses to start when a spec operation has none.
+// (method and spec path). New refuses to start unless its keys are exactly the
+// spec operations (checkDispatch).
 var operationHandlers = map[string]handler{
 	"GET /ctms": {api: func(s *server, c *call) (response, error) {
 		return answer(s.readContacts(c.r.Context(), &c.ids))
@@ -61,8 +64,7 @@ var operationHandlers = map[string]handler{
 		return answer(s.readUpdates(c.r.Context(), &c.page))
 	}},
 	"GET /deletions": {api: func(s *server, c *call) (response, error) {
-		p := c.page
-		return answer(s.readDeletions(c.r.Context(), &api.ReadDeletionsParams{Start: p.Start, End: p.End, Limit: p.Limit, After: p.After}))
+		return answer(s.readDeletions(c.r.Context(), &c.page))
 	}},
 	"GET /identities": {api: func(s *server, c *call) (response, error) {
 		return answer(s.readIdentities(c.r.Context(), &c.ids))
@@ -114,8 +116,11 @@ func (s *server) serveOperation(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkDispatch fails when a spec operation has no handler or a parameter no
-// binder: an operation added to api/openapi.yaml must be served on purpose.
+// binder, so that an operation added to api/openapi.yaml is served on purpose;
+// and when a handler or binder matches nothing in the spec, so that one whose
+// operation or parameter left (or was misspelt) does not linger unserved.
 func checkDispatch(ops map[string]*operation) error {
+	params := map[string]bool{} // "in name" of every spec parameter
 	for pattern, op := range ops {
 		if op.handler.api == nil && op.handler.plain == nil {
 			return fmt.Errorf("%s has no handler (operationHandlers)", pattern)
@@ -124,6 +129,17 @@ func checkDispatch(ops map[string]*operation) error {
 			if p.bind == nil {
 				return fmt.Errorf("%s: parameter %s %q has no binder (paramBinders)", pattern, p.In, p.Name)
 			}
+			params[p.In+" "+p.Name] = true
+		}
+	}
+	for _, pattern := range slices.Sorted(maps.Keys(operationHandlers)) {
+		if ops[pattern] == nil {
+			return fmt.Errorf("operationHandlers: %q matches no spec operation", pattern)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(paramBinders)) {
+		if !params[key] {
+			return fmt.Errorf("paramBinders: %q matches no spec parameter", key)
 		}
 	}
 	return nil

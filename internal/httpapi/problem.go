@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/getsentry/sentry-go"
@@ -83,11 +84,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}{e.Detail})
 }
 
-// writeJSON writes v as JSON in the Python CTMS's form (fastapi.Marshal).
+// writeJSON writes v as JSON in the Python CTMS's form (fastapi.Marshal). A
+// value it cannot encode is a bug, as an unencodable response is an uncaught
+// exception in the Python CTMS: it panics before writing anything, and the
+// recoverer (platform.go) logs it and answers 500 in plain text.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := fastapi.Marshal(v)
 	if err != nil {
-		status, body = http.StatusInternalServerError, []byte(`{"detail":"Internal Server Error"}`)
+		panic(fmt.Errorf("write JSON response (%T): %w", v, err))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -107,6 +107,10 @@ func updatesError(param string, input any, message string) ValidationItem {
 		Ctx: map[string]any{"error": message}, URL: "https://errors.pydantic.dev/2.11/v/value_error"}
 }
 
+// feedParams are the query parameters of both feeds as the validate stage binds
+// them (call.page); /deletions has those of /updates but mofo_relevant.
+type feedParams = api.ReadCtmsInBulkByUpdatedDateParams
+
 // feedPage is the paging request of /updates and /deletions: start, end, limit
 // and the cursor, parsed and checked alike for both feeds.
 type feedPage struct {
@@ -185,7 +189,7 @@ func (p *feedPage) next(prefix, path string, last store.Cursor) (cursor, next st
 }
 
 // readUpdates is GET /updates.
-func (s *server) readUpdates(ctx context.Context, p *api.ReadCtmsInBulkByUpdatedDateParams) (*bulkOK, error) {
+func (s *server) readUpdates(ctx context.Context, p *feedParams) (*bulkOK, error) {
 	page, err := parseFeedPage(p.Start, p.End, p.Limit, p.After)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ type Querier interface {
 // Exec runs sql.
 func Exec(t testing.TB, db Querier, sql string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(context.Background(), sql, args...); err != nil {
+	if _, err := db.Exec(t.Context(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -32,7 +32,7 @@ func Exec(t testing.TB, db Querier, sql string, args ...any) {
 func Count(t testing.TB, db Querier, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := db.QueryRow(t.Context(), sql, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
