@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -29,7 +30,14 @@ const testHashKey = "httpapi-test-deletion-hash-key-0123456789"
 // CTMS_DELETION_HASH_KEY (the same key again changes nothing).
 func keyed(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	_, err := pool.Exec(context.Background(), `SELECT ctms_deletion_hash_key_set($1)`, []byte(testHashKey))
+	// As the owner: pool may be a least-privilege role's, which cannot install keys.
+	cfg, err := pgx.ParseConfig(testdb.AdminURL(t))
+	require.NoError(t, err)
+	cfg.Database = pool.Config().ConnConfig.Database
+	conn, err := pgx.ConnectConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(context.Background()) }()
+	_, err = conn.Exec(t.Context(), `SELECT ctms_deletion_hash_key_set($1)`, []byte(testHashKey))
 	require.NoError(t, err)
 }
 
