@@ -211,7 +211,9 @@ func (s *server) validate(c *call) error {
 		body, items = checked, append(items, bodyItems...)
 	}
 	if len(items) > 0 {
-		fastapi.KeepClientOrder(items, c.body)
+		if err := fastapi.KeepClientOrder(c.r.Context(), items, c.body); err != nil {
+			return err
+		}
 		return invalid(items...)
 	}
 	for _, p := range c.op.params {
