@@ -44,7 +44,7 @@ type kind int
 
 const (
 	kindModel kind = iota
-	kindDict // an object without declared properties: taken as it is
+	kindDict       // an object without declared properties: taken as it is
 	kindList
 	kindUnion
 	kindLiteral
