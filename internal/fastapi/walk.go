@@ -357,12 +357,11 @@ func (w *walker) value(n *node, v any) (checked any, ok bool) {
 			w.fail("literal_error", "Input should be "+n.expected, v, map[string]any{"expected": n.expected})
 		}
 	case kindBool:
-		b, isBool := LaxBool(v)
-		if isBool {
+		b, problem := laxBool(v)
+		switch problem {
+		case "":
 			return b, true
-		}
-		switch v.(type) {
-		case string, json.Number:
+		case "bool_parsing":
 			w.fail("bool_parsing", "Input should be a valid boolean, unable to interpret input", v, nil)
 		default:
 			w.fail("bool_type", "Input should be a valid boolean", v, nil)
