@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -92,8 +93,9 @@ func (s *server) deadline(c *call) error {
 }
 
 // readBody reads the body (bounded) and, before authentication as FastAPI does,
-// decodes a JSON body sent as JSON, once: malformed JSON is answered 422, and
-// JSON that PostgreSQL could not store 400 or 422 (hostile.go).
+// decodes a JSON body sent as JSON, once: a body that is not UTF-8 is answered
+// 400, malformed JSON 422, and JSON that PostgreSQL could not store 422
+// (hostile.go).
 func (s *server) readBody(c *call) error {
 	if !c.op.hasBody {
 		return nil
@@ -116,6 +118,11 @@ func (s *server) readBody(c *call) error {
 	// UTF-8 without it (json.detect_encoding: utf-8-sig).
 	data = bytes.TrimPrefix(data, utf8BOM)
 	c.body = data
+	// json.loads decodes the bytes before it reads any JSON: invalid UTF-8 is
+	// a UnicodeDecodeError, which FastAPI answers 400, whatever the syntax.
+	if !utf8.Valid(data) {
+		return errBodyNotUTF8
+	}
 	if c.op.body != nil {
 		c.json, err = c.op.body.Decode(data)
 	} else {
@@ -127,7 +134,10 @@ func (s *server) readBody(c *call) error {
 	return checkStorableJSON(data) // hostile.go
 }
 
-var utf8BOM = []byte("\uFEFF")
+var (
+	utf8BOM        = []byte("\uFEFF")
+	errBodyNotUTF8 = httpError(http.StatusBadRequest, "There was an error parsing the body")
+)
 
 var errNoPermissionDeclared = httpError(http.StatusForbidden, "Forbidden: the operation declares no permission")
 
