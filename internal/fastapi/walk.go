@@ -31,8 +31,9 @@ type Model struct {
 
 // Checks are what a Model needs beyond the schema.
 type Checks struct {
-	// URL says why s is not an absolute URL, "" when it is one (format uri).
-	URL func(s string) (why string)
+	// URL reads s as an absolute URL (format uri): its normalised form, the
+	// checked value, or why it is none.
+	URL func(s string) (normalised, why string)
 	// After are the validators a model's x-after-validator names: run, as
 	// pydantic's after validators, once the model's fields are valid, with its
 	// checked members. The items' loc are relative to the model; an error (the
@@ -390,9 +391,12 @@ func (w *walker) value(n *node, v any) (checked any, ok bool) {
 			w.err = errors.New("no URL check (Model.Verify)")
 			return v, false
 		}
-		if why := w.checks.URL(s); why != "" {
+		normalised, why := w.checks.URL(s)
+		if why != "" {
 			w.fail("url_parsing", "Input should be a valid URL, "+why, v, map[string]any{"error": why})
+			return v, false
 		}
+		return normalised, true
 	case kindString:
 		w.str(n, v)
 	}

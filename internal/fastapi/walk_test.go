@@ -58,11 +58,11 @@ func walkModel(t *testing.T) *Model {
 	return m
 }
 
-var walkChecks = &Checks{URL: func(s string) string {
+var walkChecks = &Checks{URL: func(s string) (string, string) {
 	if !strings.Contains(s, "://") {
-		return "relative URL without a base"
+		return "", "relative URL without a base"
 	}
-	return ""
+	return strings.ToLower(s), ""
 }, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
 	"check": func(_ context.Context, item map[string]any) ([]ValidationItem, error) {
 		if item["name"] == "bad" {
@@ -85,11 +85,12 @@ func check(t *testing.T, m *Model, body string) (any, []ValidationItem, error) {
 func TestModelCheckedValues(t *testing.T) {
 	m := walkModel(t)
 	id := uuid.New()
-	checked, items, err := check(t, m, `{"zeta":"abc","alpha":"on","id":"`+id.String()+`","day":1611792000,"group":{"on":0},"items":[{"name":"a","x":1}],"other":[1]}`)
+	checked, items, err := check(t, m, `{"zeta":"abc","alpha":"on","id":"`+id.String()+`","day":1611792000,"group":{"on":0},"items":[{"name":"a","x":1}],"other":[1],"link":"HTTPS://X.example/"}`)
 	require.NoError(t, err)
 	require.Empty(t, items)
 	require.Equal(t, map[string]any{"zeta": "abc", "alpha": true, "id": id, "day": time.Date(2021, 1, 28, 0, 0, 0, 0, time.UTC),
-		"group": map[string]any{"on": false}, "items": []any{map[string]any{"name": "a", "x": json1}}, "other": []any{json1}}, checked)
+		"group": map[string]any{"on": false}, "items": []any{map[string]any{"name": "a", "x": json1}}, "other": []any{json1},
+		"link": "https://x.example/"}, checked) // a URL as Checks.URL normalises it
 	checked, items, _ = check(t, m, `{"zeta":"","group":"DELETE","id":null,"day":null}`)
 	require.Empty(t, items)
 	require.Equal(t, map[string]any{"zeta": "", "group": "DELETE", "id": nil, "day": nil}, checked)

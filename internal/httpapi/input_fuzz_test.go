@@ -44,7 +44,7 @@ func walkBody(m *fastapi.Model, data []byte) (p *contact.Patch, items []Validati
 		return nil, items, true
 	}
 	p = patchFromBody(checked)
-	if problems := p.Validate(nil); len(problems) > 0 {
+	if problems := p.Validate(); len(problems) > 0 {
 		return nil, problemItems(problems), true
 	}
 	return p, nil, true

@@ -73,7 +73,7 @@ type call struct {
 	query  url.Values         // the query as FastAPI reads it (normalise)
 	client *store.APIClient   // authenticated (non-public operations)
 
-	// Bound by validate (paramBinders, bodyPatch), for the handler.
+	// Bound by validate (paramBinders, patchFromBody), for the handler.
 	emailID      uuid.UUID                             // path {email_id}
 	primaryEmail string                                // path {primary_email}
 	ids          api.ReadCtmsByAnyIdParams             // GET /ctms, GET /identities
@@ -237,7 +237,7 @@ func (s *server) validate(c *call) error {
 		return nil
 	}
 	p := patchFromBody(body)
-	if problems := p.Validate(nil); len(problems) > 0 { // the field rules were checked with the body
+	if problems := p.Validate(); len(problems) > 0 { // duplicate names
 		return invalid(problemItems(problems)...)
 	}
 	c.patch = p
