@@ -10,14 +10,6 @@ import (
 	"unicode/utf8"
 )
 
-// Decoded is a JSON request body decoded once: the generic tree encoding/json
-// builds with UseNumber (map[string]any, []any, string, json.Number, bool, nil),
-// which a Model checks, except that each waitlist's "fields" object is its text
-// as sent (json.RawMessage): it is stored verbatim, as the Python CTMS does.
-type Decoded struct {
-	Value any
-}
-
 // errSyntax is any text that is not one JSON document.
 var errSyntax = errors.New("not a JSON document")
 
@@ -25,28 +17,32 @@ var errSyntax = errors.New("not a JSON document")
 const maxDepth = 10000
 
 // DecodeBody decodes data, which must be exactly one JSON document (as
-// json.Valid accepts). On failure, JSONInvalid(data) is the 422 item to answer.
-func DecodeBody(data []byte) (Decoded, error) {
+// json.Valid accepts), into what a Model checks: map[string]any, []any,
+// string, json.Number, bool and nil, as encoding/json decodes with UseNumber,
+// except that each waitlist's "fields" object is its text as sent
+// (json.RawMessage): it is stored verbatim, as the Python CTMS does. On
+// failure, JSONInvalid(data) is the 422 item to answer.
+func DecodeBody(data []byte) (any, error) {
 	return decode(data, nil)
 }
 
 // Decode is DecodeBody for a body of the model: the member names it declares
 // are read without allocating.
-func (m *Model) Decode(data []byte) (Decoded, error) {
+func (m *Model) Decode(data []byte) (any, error) {
 	return decode(data, m.names)
 }
 
-func decode(data []byte, names map[string]string) (Decoded, error) {
+func decode(data []byte, names map[string]string) (any, error) {
 	p := &parser{data: data, names: names}
 	p.space()
 	v, err := p.value(atRoot)
 	if err != nil {
-		return Decoded{}, err
+		return nil, err
 	}
 	if p.space(); p.i != len(data) {
-		return Decoded{}, errSyntax
+		return nil, errSyntax
 	}
-	return Decoded{Value: v}, nil
+	return v, nil
 }
 
 // where tells the parser where in the body a value is, to find waitlist fields.

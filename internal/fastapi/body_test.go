@@ -56,7 +56,7 @@ func TestDecodeBodyMatchesEncodingJSON(t *testing.T) {
 		got, err := DecodeBody([]byte(c))
 		require.Equal(t, valid, err == nil, "%q", c)
 		if valid {
-			require.Equal(t, want, expandRaw(got.Value), "%q", c)
+			require.Equal(t, want, expandRaw(got), "%q", c)
 		}
 	}
 }
@@ -72,7 +72,7 @@ func FuzzDecodeBody(f *testing.F) {
 			t.Fatalf("%q: json.Valid %v, DecodeBody error %v", data, valid, err)
 		}
 		if valid {
-			require.Equal(t, want, expandRaw(got.Value), "%q", data)
+			require.Equal(t, want, expandRaw(got), "%q", data)
 		}
 	})
 }
@@ -93,7 +93,7 @@ func TestDecodeBodyKeepsWaitlistFieldsAsSent(t *testing.T) {
 	for _, c := range cases {
 		d, err := DecodeBody([]byte(c.body))
 		require.NoError(t, err, c.body)
-		body := d.Value.(map[string]any)
+		body := d.(map[string]any)
 		list := body["waitlists"].([]any)
 		require.Len(t, list, len(c.want), c.body)
 		for i, w := range c.want {

@@ -21,7 +21,7 @@ func TestKeepClientOrderIsLinear(t *testing.T) {
 	m := walkModel(t)
 	d, err := m.Decode(body)
 	require.NoError(t, err)
-	_, items, err := m.Check(context.Background(), d.Value, walkChecks)
+	_, items, err := m.Check(context.Background(), d, walkChecks)
 	require.NoError(t, err)
 	require.Len(t, items, n)
 

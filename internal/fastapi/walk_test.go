@@ -79,7 +79,7 @@ func check(t *testing.T, m *Model, body string) (any, []ValidationItem, error) {
 	t.Helper()
 	d, err := m.Decode([]byte(body))
 	require.NoError(t, err)
-	return m.Check(context.Background(), d.Value, walkChecks)
+	return m.Check(context.Background(), d, walkChecks)
 }
 
 func TestModelCheckedValues(t *testing.T) {
@@ -131,7 +131,7 @@ func mustNumber(s string) any {
 	if err != nil {
 		panic(err)
 	}
-	return d.Value
+	return d
 }
 
 // The walker knows only some of OpenAPI: a body schema that says more than it
@@ -189,7 +189,7 @@ func TestModelCheckWithoutChecksFails(t *testing.T) {
 	} {
 		d, err := m.Decode([]byte(body))
 		require.NoError(t, err)
-		_, _, err = m.Check(context.Background(), d.Value, checks)
+		_, _, err = m.Check(context.Background(), d, checks)
 		require.Error(t, err, body)
 	}
 	_, items, err := check(t, m, `{"zeta":"a","link":"example.com"}`)

@@ -56,7 +56,7 @@ func benchBodyPath(b *testing.B, method, path, body string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		checked, items, err := model.Check(ctx, d.Value, checks)
+		checked, items, err := model.Check(ctx, d, checks)
 		if err != nil || len(items) > 0 {
 			b.Fatal(err, items)
 		}

@@ -36,7 +36,7 @@ func walkBody(m *fastapi.Model, data []byte) (p *contact.Patch, items []Validati
 	if err != nil {
 		return nil, nil, false
 	}
-	checked, items, err := m.Check(context.Background(), d.Value, benchChecks(benchRules()))
+	checked, items, err := m.Check(context.Background(), d, benchChecks(benchRules()))
 	if err != nil {
 		panic(err)
 	}

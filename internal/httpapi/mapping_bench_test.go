@@ -75,7 +75,7 @@ func benchChecked(b *testing.B, method, path, body string) any {
 	if err != nil {
 		b.Fatal(err)
 	}
-	checked, items, err := model.Check(context.Background(), d.Value, benchChecks(benchRules()))
+	checked, items, err := model.Check(context.Background(), d, benchChecks(benchRules()))
 	if err != nil || len(items) > 0 {
 		b.Fatal(err, items)
 	}

@@ -69,7 +69,7 @@ type call struct {
 	op     *operation
 	cancel context.CancelFunc // of the deadline, when set
 	body   []byte             // as read (operations with a request body)
-	json   fastapi.Decoded    // the body decoded (JSON bodies sent as JSON)
+	json   any                // the body decoded (JSON bodies sent as JSON): fastapi.DecodeBody
 	query  url.Values         // the query as FastAPI reads it (normalise)
 	client *store.APIClient   // authenticated (non-public operations)
 
@@ -172,7 +172,7 @@ func (s *server) normalise(c *call) error {
 		switch {
 		// An empty body (a 500 in the Python CTMS) and a JSON null (FastAPI: a
 		// required body that is None) are both a missing body.
-		case len(c.body) == 0 || c.json.Value == nil && isJSONContent(c.r):
+		case len(c.body) == 0 || c.json == nil && isJSONContent(c.r):
 			return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
 		case !isJSONContent(c.r):
 			return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
@@ -181,7 +181,7 @@ func (s *server) normalise(c *call) error {
 	}
 	c.rt.params = validPathUTF8(c.rt.params) // hostile.go
 	c.query = c.r.URL.Query()                // a copy: r.URL keeps the query as sent
-	if _, problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters); len(problems) > 0 {
+	if problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters); len(problems) > 0 {
 		return invalid(problems...)
 	}
 	return nil
@@ -214,7 +214,7 @@ func (s *server) validate(c *call) error {
 	}
 	var body any
 	if c.op.body != nil {
-		checked, bodyItems, err := c.op.body.Check(c.r.Context(), c.json.Value, s.bodyChecks)
+		checked, bodyItems, err := c.op.body.Check(c.r.Context(), c.json, s.bodyChecks)
 		if err != nil {
 			return err // the waitlist field rules could not be read
 		}
