@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
-
-// Decoded is a JSON request body decoded once: the generic tree encoding/json
-// builds with UseNumber (map[string]any, []any, string, json.Number, bool, nil),
-// which a Model checks, except that each waitlist's "fields" object is its text
-// as sent (json.RawMessage): it is stored verbatim, as the Python CTMS does.
-type Decoded struct {
-	Value any
-}
 
 // errSyntax is any text that is not one JSON document.
 var errSyntax = errors.New("not a JSON document")
@@ -23,28 +17,32 @@ var errSyntax = errors.New("not a JSON document")
 const maxDepth = 10000
 
 // DecodeBody decodes data, which must be exactly one JSON document (as
-// json.Valid accepts). On failure, JSONInvalid(data) is the 422 item to answer.
-func DecodeBody(data []byte) (Decoded, error) {
+// json.Valid accepts), into what a Model checks: map[string]any, []any,
+// string, json.Number, bool and nil, as encoding/json decodes with UseNumber,
+// except that each waitlist's "fields" object is its text as sent
+// (json.RawMessage): it is stored verbatim, as the Python CTMS does. On
+// failure, JSONInvalid(data) is the 422 item to answer.
+func DecodeBody(data []byte) (any, error) {
 	return decode(data, nil)
 }
 
 // Decode is DecodeBody for a body of the model: the member names it declares
 // are read without allocating.
-func (m *Model) Decode(data []byte) (Decoded, error) {
+func (m *Model) Decode(data []byte) (any, error) {
 	return decode(data, m.names)
 }
 
-func decode(data []byte, names map[string]string) (Decoded, error) {
+func decode(data []byte, names map[string]string) (any, error) {
 	p := &parser{data: data, names: names}
 	p.space()
 	v, err := p.value(atRoot)
 	if err != nil {
-		return Decoded{}, err
+		return nil, err
 	}
 	if p.space(); p.i != len(data) {
-		return Decoded{}, errSyntax
+		return nil, errSyntax
 	}
-	return Decoded{Value: v}, nil
+	return v, nil
 }
 
 // where tells the parser where in the body a value is, to find waitlist fields.
@@ -315,29 +313,59 @@ func JSONInvalid(data []byte) ValidationItem {
 		Msg: "JSON decode error", Input: map[string]any{}, Ctx: map[string]any{"error": "Expecting value"}}
 }
 
-// Pydantic validates in "lax" mode: where a boolean is expected it also takes 0
-// and 1 and, in any case, the strings true/false, t/f, yes/no, y/n, on/off, 1/0.
-// The schema validator is strict, so such values become booleans first.
-
-// LaxBool reads a lax boolean; ok is false for anything else.
+// LaxBool reads a boolean as pydantic does in lax mode; ok is false for
+// anything else (laxBool says which error that is).
 func LaxBool(v any) (b, ok bool) {
+	b, problem := laxBool(v)
+	return b, problem == ""
+}
+
+// laxBool is pydantic-core's validate_bool of what json.loads built: a bool;
+// a string true/false, t/f, yes/no, y/n, on/off, 1/0 (any case); an int 0 or
+// 1; a float that is an int of i64 (float_as_int), 0 or 1. Other strings,
+// ints of i64 and such floats are "bool_parsing"; anything else (a float with
+// a fraction or infinite, an int beyond i64) is "bool_type".
+func laxBool(v any) (b bool, problem string) {
 	switch x := v.(type) {
 	case bool:
-		return x, true
-	case json.Number:
-		switch x.String() {
-		case "0", "0.0":
-			return false, true
-		case "1", "1.0":
-			return true, true
-		}
+		return x, ""
 	case string:
 		switch strings.ToLower(x) {
 		case "0", "f", "n", "no", "off", "false":
-			return false, true
+			return false, ""
 		case "1", "t", "y", "yes", "on", "true":
-			return true, true
+			return true, ""
 		}
+		return false, "bool_parsing"
+	case json.Number:
+		return numberAsBool(string(x))
 	}
-	return false, false
+	return false, "bool_type"
+}
+
+// numberAsBool reads a JSON number as json.loads does (an int unless it has
+// a fraction or an exponent; then a float, rounded as float() rounds it).
+func numberAsBool(text string) (b bool, problem string) {
+	var n int64
+	if !strings.ContainsAny(text, ".eE") {
+		i, err := strconv.ParseInt(text, 10, 64)
+		if err != nil { // beyond i64: a float beyond i64 too, not read as an int
+			return false, "bool_type"
+		}
+		n = i
+	} else {
+		f, _ := strconv.ParseFloat(text, 64) // the syntax was checked: ±Inf when out of range
+		// float_as_int: integral and strictly within i64's bounds (as floats).
+		if math.IsInf(f, 0) || f != math.Trunc(f) || !(f > math.MinInt64 && f < math.MaxInt64) {
+			return false, "bool_type"
+		}
+		n = int64(f)
+	}
+	switch n {
+	case 0:
+		return false, ""
+	case 1:
+		return true, ""
+	}
+	return false, "bool_parsing"
 }

@@ -7,5 +7,5 @@
 // It knows the spec's schemas (kin-openapi) but nothing of HTTP routing, the
 // database or CTMS's handlers: internal/httpapi/stages.go calls it once per
 // request, one pass over the query (NormaliseQuery) and one decoding of the body
-// (DecodeBody), and hands the decoded tree to the generated binder (Body).
+// (Model.Decode), which the body's Model then checks (walk.go).
 package fastapi

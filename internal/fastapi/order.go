@@ -2,6 +2,7 @@ package fastapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 
 	"github.com/ctms-go/ctms/internal/jsontext"
@@ -13,7 +14,13 @@ import (
 // where a Go map would come out with sorted keys. loc's segments that name no
 // member there (a union's tag, the missing field of a `missing` item) are
 // skipped. Only called for a request that is answered 422.
-func KeepClientOrder(items []ValidationItem, body []byte) {
+//
+// A refused body may have hundreds of thousands of items (pydantic reports
+// them all): the body is indexed once (bodyIndex), so that each item costs
+// the length of its loc and of its input, never a rescan of the body.
+func KeepClientOrder(ctx context.Context, items []ValidationItem, body []byte) error {
+	idx := bodyIndex{b: body, containers: map[int]*container{}}
+	root := jsontext.SkipSpace(body, 0)
 	for i := range items {
 		it := &items[i]
 		switch it.Input.(type) {
@@ -24,95 +31,138 @@ func KeepClientOrder(items []ValidationItem, body []byte) {
 		if len(it.Loc) == 0 || it.Loc[0] != "body" {
 			continue
 		}
-		if raw := rawAt(body, jsontext.SkipSpace(body, 0), it.Loc[1:]); raw != nil && sameShape(raw, it.Input) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if raw := idx.rawAt(root, it.Loc[1:]); raw != nil && sameShape(raw, it.Input) {
 			var compact bytes.Buffer
 			if json.Compact(&compact, raw) == nil {
 				it.Input = json.RawMessage(UnescapeHTML(compact.Bytes()))
 			}
 		}
 	}
+	return nil
 }
 
-// rawAt is the text of the value at path inside the value starting at b[i].
-func rawAt(b []byte, i int, path []any) []byte {
+// bodyIndex finds values in a body by their loc. Each object or array on the
+// way to an item's input is read once, when first crossed: where its members
+// or elements start. The items' locs follow the schema, so only that many
+// levels are indexed and the whole costs a few passes over the body.
+type bodyIndex struct {
+	b          []byte
+	containers map[int]*container // by the offset of their opening bracket
+}
+
+// container is where the values of an object's members (the last of repeated
+// names, as in json.loads) or of an array's elements start.
+type container struct {
+	members map[string]int
+	elems   []int
+}
+
+// rawAt is the text of the value at path inside the value starting at b[i],
+// nil when there is none.
+func (x *bodyIndex) rawAt(i int, path []any) []byte {
+	b := x.b
+	for ; len(path) > 0; path = path[1:] {
+		if i >= len(b) {
+			return nil
+		}
+		switch seg := path[0].(type) {
+		case string:
+			if b[i] != '{' {
+				continue // a union's tag: the same value
+			}
+			c := x.container(i)
+			if c == nil {
+				return nil
+			}
+			if at, ok := c.members[seg]; ok {
+				i = at
+			} // else a tag or the missing field: the same value
+		case int, float64:
+			n, _ := seg.(int)
+			if f, ok := seg.(float64); ok {
+				n = int(f)
+			}
+			if b[i] != '[' {
+				return nil
+			}
+			c := x.container(i)
+			if c == nil || n < 0 || n >= len(c.elems) {
+				return nil
+			}
+			i = c.elems[n]
+		default:
+			return nil
+		}
+	}
 	end := jsontext.ValueEnd(b, i)
 	if end < 0 {
 		return nil
 	}
-	if len(path) == 0 {
-		return b[i:end]
-	}
-	switch b[i] {
-	case '{':
-		key, ok := path[0].(string)
-		if !ok {
-			return nil
-		}
-		if at := memberAt(b, i, key); at >= 0 {
-			return rawAt(b, at, path[1:])
-		}
-		return rawAt(b, i, path[1:]) // a tag or the missing field: same value
-	case '[':
-		n, ok := path[0].(int)
-		if !ok {
-			if f, isFloat := path[0].(float64); isFloat {
-				n, ok = int(f), true
-			}
-		}
-		if !ok {
-			if _, isTag := path[0].(string); isTag {
-				return rawAt(b, i, path[1:])
-			}
-			return nil
-		}
-		j := jsontext.SkipSpace(b, i+1)
-		for k := 0; j < end && b[j] != ']'; k++ {
-			if k == n {
-				return rawAt(b, j, path[1:])
-			}
-			if j = jsontext.ValueEnd(b, j); j < 0 {
-				return nil
-			}
-			j = jsontext.SkipSpace(b, jsontext.SkipSpace(b, j)+1) // past the comma
-		}
-		return nil
-	}
-	if _, isTag := path[0].(string); isTag {
-		return rawAt(b, i, path[1:])
-	}
-	return nil
+	return b[i:end]
 }
 
-// memberAt is where the value of the object's last member named key starts
-// (the last of repeated names wins, as in json.loads), -1 when there is none.
-func memberAt(b []byte, i int, key string) int {
-	found := -1
+// container indexes the object or array starting at b[i] (once); nil when
+// its text does not read.
+func (x *bodyIndex) container(i int) *container {
+	if c, ok := x.containers[i]; ok {
+		return c
+	}
+	var c *container
+	if x.b[i] == '{' {
+		c = x.object(i)
+	} else {
+		c = x.array(i)
+	}
+	x.containers[i] = c
+	return c
+}
+
+func (x *bodyIndex) object(i int) *container {
+	b := x.b
+	c := &container{members: map[string]int{}}
 	j := jsontext.SkipSpace(b, i+1)
 	for j < len(b) && b[j] == '"' {
 		kend, escaped := jsontext.StringEnd(b, j)
 		if kend < 0 {
-			return -1
+			return nil
 		}
 		name := string(b[j+1 : kend-1])
-		if escaped {
-			if json.Unmarshal(b[j:kend], &name) != nil {
-				return -1
-			}
+		if escaped && json.Unmarshal(b[j:kend], &name) != nil {
+			return nil
 		}
 		v := jsontext.SkipSpace(b, jsontext.SkipSpace(b, kend)+1) // past the colon
-		if name == key {
-			found = v
-		}
+		c.members[name] = v
 		vend := jsontext.ValueEnd(b, v)
 		if vend < 0 {
-			return -1
+			return nil
 		}
 		j = jsontext.SkipSpace(b, vend)
 		if j < len(b) && b[j] == ',' {
 			j = jsontext.SkipSpace(b, j+1)
 		}
 	}
-	return found
+	return c
+}
+
+func (x *bodyIndex) array(i int) *container {
+	b := x.b
+	c := &container{}
+	j := jsontext.SkipSpace(b, i+1)
+	for j < len(b) && b[j] != ']' {
+		c.elems = append(c.elems, j)
+		end := jsontext.ValueEnd(b, j)
+		if end < 0 {
+			return nil
+		}
+		j = jsontext.SkipSpace(b, end)
+		if j < len(b) && b[j] == ',' {
+			j = jsontext.SkipSpace(b, j+1)
+		}
+	}
+	return c
 }
 
 // sameShape tells whether raw is the value v was decoded from, as far as

@@ -11,19 +11,18 @@ import (
 // NormaliseQuery reads the query of an operation with parameters params as
 // Starlette and FastAPI read it for the Python CTMS, in one pass, changing q in
 // place: invalid UTF-8 becomes U+FFFD; of repeated values of a single-valued
-// parameter the last wins (the binder would refuse them); lax booleans of
-// boolean parameters become true/false; an empty value of an optional parameter
+// parameter the last wins, as FastAPI reads one; lax booleans of boolean
+// parameters become true/false; an empty value of an optional parameter
 // declared with allowEmptyValue is absent (as for /updates' end, limit, after
-// and mofo_relevant). changed tells whether q now differs from the query sent.
+// and mofo_relevant).
 //
 // A declared parameter holding a NUL character (PostgreSQL text cannot) is a
 // problem; path holds the path parameters, checked alike.
-func NormaliseQuery(q url.Values, path map[string]string, params openapi3.Parameters) (changed bool, problems []ValidationItem) {
+func NormaliseQuery(q url.Values, path map[string]string, params openapi3.Parameters) (problems []ValidationItem) {
 	for name, vs := range q {
 		for i, s := range vs {
 			if !utf8.ValidString(s) {
 				q[name][i] = strings.ToValidUTF8(s, "\uFFFD")
-				changed = true
 			}
 		}
 	}
@@ -56,22 +55,19 @@ func NormaliseQuery(q url.Values, path map[string]string, params openapi3.Parame
 		if len(values) > 1 && (schema == nil || !schema.Type.Is("array")) {
 			values = values[len(values)-1:]
 			q[v.Name] = values
-			changed = true
 		}
 		if schema != nil && schema.Type.Is("boolean") {
 			for i, s := range values {
 				if b, ok := LaxBool(s); ok && s != "true" && s != "false" {
 					values[i] = map[bool]string{true: "true", false: "false"}[b]
-					changed = true
 				}
 			}
 		}
 		if v.AllowEmptyValue && !v.Required && values[0] == "" {
 			delete(q, v.Name)
-			changed = true
 		}
 	}
-	return changed, problems
+	return problems
 }
 
 func nulProblem(p *openapi3.Parameter, input string) ValidationItem {

@@ -3,6 +3,7 @@ package fastapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -30,8 +31,9 @@ type Model struct {
 
 // Checks are what a Model needs beyond the schema.
 type Checks struct {
-	// URL says why s is not an absolute URL, "" when it is one (format uri).
-	URL func(s string) (why string)
+	// URL reads s as an absolute URL (format uri): its normalised form, the
+	// checked value, or why it is none.
+	URL func(s string) (normalised, why string)
 	// After are the validators a model's x-after-validator names: run, as
 	// pydantic's after validators, once the model's fields are valid, with its
 	// checked members. The items' loc are relative to the model; an error (the
@@ -42,9 +44,8 @@ type Checks struct {
 type kind int
 
 const (
-	kindAny kind = iota // a schema that says nothing of the value
-	kindModel
-	kindDict // an object without declared properties: taken as it is
+	kindModel kind = iota
+	kindDict       // an object without declared properties: taken as it is
 	kindList
 	kindUnion
 	kindLiteral
@@ -86,27 +87,53 @@ func NewModel(schema *openapi3.Schema) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{root: n, names: map[string]string{}}
-	m.collectNames(n, map[*node]bool{})
+	m.visit(n, map[*node]bool{}, func(n *node) {
+		for _, f := range n.fields {
+			m.names[f.name] = f.name
+		}
+	})
 	return m, nil
 }
 
-func (m *Model) collectNames(n *node, seen map[*node]bool) {
+// Verify tells whether checks give the model all it needs beyond its schema:
+// a URL check when it has URLs, each after validator it names (called at
+// start-up, so that nothing is left unchecked at run time).
+func (m *Model) Verify(checks *Checks) error {
+	var err error
+	m.visit(m.root, map[*node]bool{}, func(n *node) {
+		switch {
+		case err != nil:
+		case n.kind == kindURL && (checks == nil || checks.URL == nil):
+			err = errors.New("the body has URLs and no URL check")
+		case n.after != "" && (checks == nil || checks.After[n.after] == nil):
+			err = fmt.Errorf("no after validator %q", n.after)
+		}
+	})
+	return err
+}
+
+// visit calls f on n and every node below it, once each.
+func (m *Model) visit(n *node, seen map[*node]bool, f func(*node)) {
 	if n == nil || seen[n] {
 		return
 	}
 	seen[n] = true
-	for _, f := range n.fields {
-		m.names[f.name] = f.name
-		m.collectNames(f.node, seen)
+	f(n)
+	for i := range n.fields {
+		m.visit(n.fields[i].node, seen, f)
 	}
-	m.collectNames(n.items, seen)
+	m.visit(n.items, seen, f)
 	for _, a := range n.alts {
-		m.collectNames(a, seen)
+		m.visit(a, seen, f)
 	}
 }
 
-// compile reads s.
+// compile reads s. What it does not check (a type, a format, a keyword) is
+// an error, never ignored: the body would be let through unchecked.
 func compile(s *openapi3.Schema) (*node, error) {
+	if err := supported(s); err != nil {
+		return nil, err
+	}
 	n := &node{nullable: s.Nullable, maxLength: -1}
 	n.nullAssertion, _ = s.Extensions["x-null-assertion"].(string)
 	if len(s.AllOf) == 1 && s.AllOf[0].Value != nil { // a nullable wrapper of a $ref
@@ -190,8 +217,51 @@ func compile(s *openapi3.Schema) (*node, error) {
 			}
 			return strings.Compare(a.name, b.name)
 		})
+	default:
+		return nil, fmt.Errorf("a schema without a type the body walker checks (%v)", s.Type.Slice())
 	}
 	return n, nil
+}
+
+// checkedKeywords are the keywords compile reads, and annotations that do not
+// constrain the value; "x-" extensions are annotations too.
+var checkedKeywords = map[string]bool{
+	"type": true, "format": true, "enum": true, "nullable": true, "oneOf": true, "allOf": true,
+	"properties": true, "required": true, "additionalProperties": true, "items": true,
+	"minLength": true, "maxLength": true,
+	"title": true, "description": true, "default": true, "example": true, "deprecated": true,
+}
+
+// supported tells why compile cannot check s as its keywords say, nil when it can.
+func supported(s *openapi3.Schema) error {
+	text, err := s.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	var keywords map[string]json.RawMessage
+	if err := json.Unmarshal(text, &keywords); err != nil {
+		return err
+	}
+	for k := range keywords {
+		if !checkedKeywords[k] && !strings.HasPrefix(k, "x-") {
+			return fmt.Errorf("keyword %q is not checked by the body walker", k)
+		}
+	}
+	typed := s.Type != nil && len(s.Type.Slice()) > 0
+	switch {
+	case typed && len(s.Type.Slice()) != 1:
+		return fmt.Errorf("a schema of several types (%v)", s.Type.Slice())
+	case !typed && len(s.OneOf) == 0 && len(s.AllOf) == 0 && len(s.Enum) == 0:
+		return fmt.Errorf("a schema without a type")
+	case len(s.AllOf) > 1:
+		return fmt.Errorf("an allOf of several schemas")
+	case s.Format != "" && !(s.Type.Is("string") && slices.Contains([]string{"uuid", "date", "uri"}, s.Format)):
+		return fmt.Errorf("format %q of type %v", s.Format, s.Type.Slice())
+	case s.AdditionalProperties.Schema != nil,
+		s.AdditionalProperties.Has != nil && !*s.AdditionalProperties.Has:
+		return fmt.Errorf("additionalProperties other than true") // pydantic's default: unknown members ignored
+	}
+	return nil
 }
 
 // bound is a schema's length bound as an int: no string of a body (1 MiB at
@@ -288,12 +358,11 @@ func (w *walker) value(n *node, v any) (checked any, ok bool) {
 			w.fail("literal_error", "Input should be "+n.expected, v, map[string]any{"expected": n.expected})
 		}
 	case kindBool:
-		b, isBool := LaxBool(v)
-		if isBool {
+		b, problem := laxBool(v)
+		switch problem {
+		case "":
 			return b, true
-		}
-		switch v.(type) {
-		case string, json.Number:
+		case "bool_parsing":
 			w.fail("bool_parsing", "Input should be a valid boolean, unable to interpret input", v, nil)
 		default:
 			w.fail("bool_type", "Input should be a valid boolean", v, nil)
@@ -318,11 +387,16 @@ func (w *walker) value(n *node, v any) (checked any, ok bool) {
 			w.fail("url_type", "URL input should be a string or URL", v, nil)
 			return v, false
 		}
-		if w.checks != nil && w.checks.URL != nil {
-			if why := w.checks.URL(s); why != "" {
-				w.fail("url_parsing", "Input should be a valid URL, "+why, v, map[string]any{"error": why})
-			}
+		if w.checks == nil || w.checks.URL == nil {
+			w.err = errors.New("no URL check (Model.Verify)")
+			return v, false
 		}
+		normalised, why := w.checks.URL(s)
+		if why != "" {
+			w.fail("url_parsing", "Input should be a valid URL, "+why, v, map[string]any{"error": why})
+			return v, false
+		}
+		return normalised, true
 	case kindString:
 		w.str(n, v)
 	}
@@ -346,7 +420,11 @@ func (w *walker) model(n *node, m map[string]any) {
 		}
 		w.loc = w.loc[:len(w.loc)-1]
 	}
-	if n.after == "" || len(w.items) > before || w.err != nil || w.checks == nil || w.checks.After[n.after] == nil {
+	if n.after == "" || len(w.items) > before || w.err != nil {
+		return
+	}
+	if w.checks == nil || w.checks.After[n.after] == nil {
+		w.err = fmt.Errorf("no after validator %q (Model.Verify)", n.after)
 		return
 	}
 	items, err := w.checks.After[n.after](w.ctx, m)

@@ -3,6 +3,7 @@ package fastapi
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ components:
           x-order: 5
         items: {type: array, items: {$ref: "#/components/schemas/Item"}, x-order: 6}
         never: {type: string, x-null-assertion: never may not be None, x-order: 7}
+        link: {type: string, format: uri, nullable: true, x-order: 8}
     Group:
       type: object
       properties:
@@ -56,7 +58,12 @@ func walkModel(t *testing.T) *Model {
 	return m
 }
 
-var walkChecks = &Checks{After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
+var walkChecks = &Checks{URL: func(s string) (string, string) {
+	if !strings.Contains(s, "://") {
+		return "", "relative URL without a base"
+	}
+	return strings.ToLower(s), ""
+}, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
 	"check": func(_ context.Context, item map[string]any) ([]ValidationItem, error) {
 		if item["name"] == "bad" {
 			return []ValidationItem{{Type: "value_error", Loc: []any{"name"}, Msg: "Value error, bad", Input: "bad"}}, nil
@@ -72,17 +79,18 @@ func check(t *testing.T, m *Model, body string) (any, []ValidationItem, error) {
 	t.Helper()
 	d, err := m.Decode([]byte(body))
 	require.NoError(t, err)
-	return m.Check(context.Background(), d.Value, walkChecks)
+	return m.Check(context.Background(), d, walkChecks)
 }
 
 func TestModelCheckedValues(t *testing.T) {
 	m := walkModel(t)
 	id := uuid.New()
-	checked, items, err := check(t, m, `{"zeta":"abc","alpha":"on","id":"`+id.String()+`","day":1611792000,"group":{"on":0},"items":[{"name":"a","x":1}],"other":[1]}`)
+	checked, items, err := check(t, m, `{"zeta":"abc","alpha":"on","id":"`+id.String()+`","day":1611792000,"group":{"on":0},"items":[{"name":"a","x":1}],"other":[1],"link":"HTTPS://X.example/"}`)
 	require.NoError(t, err)
 	require.Empty(t, items)
 	require.Equal(t, map[string]any{"zeta": "abc", "alpha": true, "id": id, "day": time.Date(2021, 1, 28, 0, 0, 0, 0, time.UTC),
-		"group": map[string]any{"on": false}, "items": []any{map[string]any{"name": "a", "x": json1}}, "other": []any{json1}}, checked)
+		"group": map[string]any{"on": false}, "items": []any{map[string]any{"name": "a", "x": json1}}, "other": []any{json1},
+		"link": "https://x.example/"}, checked) // a URL as Checks.URL normalises it
 	checked, items, _ = check(t, m, `{"zeta":"","group":"DELETE","id":null,"day":null}`)
 	require.Empty(t, items)
 	require.Equal(t, map[string]any{"zeta": "", "group": "DELETE", "id": nil, "day": nil}, checked)
@@ -123,5 +131,69 @@ func mustNumber(s string) any {
 	if err != nil {
 		panic(err)
 	}
-	return d.Value
+	return d
+}
+
+// The walker knows only some of OpenAPI: a body schema that says more than it
+// understands (a keyword, a type, a format) is refused when compiled, not
+// ignored (which would accept what the schema forbids).
+func TestNewModelRefusesWhatItDoesNotCheck(t *testing.T) {
+	for _, schema := range []string{
+		`{type: integer}`, `{type: number}`, `{}`, `{description: anything}`, `{type: [string, "null"]}`,
+		`{type: string, pattern: "^a$"}`, `{type: string, format: email}`, `{type: boolean, format: uri}`,
+		`{type: array, items: {type: string}, minItems: 1}`, `{type: array, items: {type: string}, uniqueItems: true}`,
+		`{type: object, properties: {a: {type: string}}, additionalProperties: false}`,
+		`{type: object, additionalProperties: {type: string}}`, `{type: object, minProperties: 1}`,
+		`{anyOf: [{type: string}]}`, `{not: {type: string}}`, `{allOf: [{type: string}, {type: boolean}]}`,
+		`{type: object, properties: {a: {type: integer}}}`, `{type: array, items: {type: string, maxItems: 1}}`,
+		`{type: string, enum: [a], minimum: 1}`,
+	} {
+		_, err := NewModel(bodySchema(t, schema))
+		require.Error(t, err, schema)
+	}
+	for _, schema := range []string{
+		`{type: string, title: t, description: d, example: x, default: y, x-go-name: Z}`,
+		`{type: object, additionalProperties: true}`, `{type: object, properties: {a: {type: string}}, additionalProperties: true}`,
+		`{type: string, enum: [a, b], nullable: true}`, `{allOf: [{type: string}], nullable: true}`,
+	} {
+		_, err := NewModel(bodySchema(t, schema))
+		require.NoError(t, err, schema)
+	}
+}
+
+// bodySchema loads a schema written in YAML, as api/openapi.yaml's.
+func bodySchema(t *testing.T, schema string) *openapi3.Schema {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData([]byte("openapi: 3.0.3\ninfo: {title: t, version: \"1\"}\npaths: {}\n" +
+		"components: {schemas: {S: " + schema + "}}\n"))
+	require.NoError(t, err, schema)
+	return doc.Components.Schemas["S"].Value
+}
+
+// What a model needs beyond its schema is checked once, at start-up: a URL
+// check when it has URLs, every after validator it names.
+func TestModelVerifyChecks(t *testing.T) {
+	m := walkModel(t)
+	require.NoError(t, m.Verify(walkChecks))
+	require.ErrorContains(t, m.Verify(&Checks{URL: walkChecks.URL}), `after validator "check"`)
+	require.ErrorContains(t, m.Verify(&Checks{After: walkChecks.After}), "URL")
+	require.Error(t, m.Verify(nil))
+}
+
+// Without its checks, a model fails closed: an error, not a value let through.
+func TestModelCheckWithoutChecksFails(t *testing.T) {
+	m := walkModel(t)
+	for body, checks := range map[string]*Checks{
+		`{"zeta":"a","link":"https://example.com/"}`: {After: walkChecks.After},
+		`{"zeta":"a","items":[{"name":"x"}]}`:        {URL: walkChecks.URL},
+	} {
+		d, err := m.Decode([]byte(body))
+		require.NoError(t, err)
+		_, _, err = m.Check(context.Background(), d, checks)
+		require.Error(t, err, body)
+	}
+	_, items, err := check(t, m, `{"zeta":"a","link":"example.com"}`)
+	require.NoError(t, err)
+	require.Equal(t, []ValidationItem{{Type: "url_parsing", Loc: []any{"body", "link"}, Msg: "Input should be a valid URL, relative URL without a base",
+		Input: "example.com", Ctx: map[string]any{"error": "relative URL without a base"}}}, items)
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -164,6 +165,13 @@ func TestBodyErrorTypesAsPydantic(t *testing.T) {
 			obj{"type": "bool_type", "loc": arr{"body", "mofo", "mofo_relevant"}, "msg": msgBool, "input": obj{}}},
 		{"bool_parsing: a string that is no boolean", obj{"email": email, "fxa": obj{"account_deleted": "maybe"}},
 			obj{"type": "bool_parsing", "loc": arr{"body", "fxa", "account_deleted"}, "msg": msgBoolParse, "input": "maybe"}},
+		// pydantic-core's validate_bool: a float is read as an int when integral (float_as_int), then 0 or 1.
+		{"bool_parsing: a number other than 0 and 1", obj{"email": email, "mofo": obj{"mofo_relevant": 2.0}},
+			obj{"type": "bool_parsing", "loc": arr{"body", "mofo", "mofo_relevant"}, "msg": msgBoolParse, "input": float64(2)}},
+		{"bool_type: a number with a fraction", obj{"email": email, "mofo": obj{"mofo_relevant": 1.5}},
+			obj{"type": "bool_type", "loc": arr{"body", "mofo", "mofo_relevant"}, "msg": msgBool, "input": 1.5}},
+		{"bool_type: an int beyond i64", obj{"email": email, "mofo": obj{"mofo_relevant": json.Number("18446744073709551616")}},
+			obj{"type": "bool_type", "loc": arr{"body", "mofo", "mofo_relevant"}, "msg": msgBool, "input": float64(18446744073709551616)}},
 		{"uuid_type: a number for a UUID", obj{"email": obj{"primary_email": "x@example.com", "basket_token": 7}},
 			obj{"type": "uuid_type", "loc": arr{"body", "email", "basket_token"}, "msg": "UUID input should be a string, bytes or UUID object", "input": float64(7)}},
 		{"string_type: a bool for a string", obj{"email": email, "fxa": obj{"fxa_id": true}},

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -19,16 +18,13 @@ const (
 	maxJSONExponent  = 400 // |exponent| of a number (PostgreSQL numeric overflows far beyond)
 )
 
-// checkStorableJSON refuses a syntactically valid JSON body that PostgreSQL
-// could not take: invalid UTF-8 (400, as FastAPI answers a body it cannot
-// decode), or a \u0000 escape, an unpaired UTF-16 surrogate escape, a number
-// out of range or nesting deeper than maxJSONDepth (422 json_invalid at the
-// character offset, as for a syntax error). Waitlist fields are stored as
-// jsonb from the original text, so all of these matter.
+// checkStorableJSON refuses a syntactically valid JSON body (of valid UTF-8:
+// readBody checks it first) that PostgreSQL could not take: a \u0000 escape,
+// an unpaired UTF-16 surrogate escape, a number out of range or nesting deeper
+// than maxJSONDepth (422 json_invalid at the character offset, as for a syntax
+// error). Waitlist fields are stored as jsonb from the original text, so all
+// of these matter.
 func checkStorableJSON(data []byte) error {
-	if !utf8.Valid(data) {
-		return httpError(http.StatusBadRequest, "There was an error parsing the body")
-	}
 	off, reason := unstorableJSON(data)
 	if reason == "" {
 		return nil

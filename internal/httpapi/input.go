@@ -116,9 +116,9 @@ func value[T any](m map[string]any, key string) *T {
 }
 
 // newBodyChecks are what the body walker needs beyond api/openapi.yaml: source
-// URLs checked by the contact rules, the check_fields after validator.
+// URLs checked and normalised by the contact rules, the check_fields after validator.
 func (s *server) newBodyChecks() *fastapi.Checks {
-	return &fastapi.Checks{URL: urlProblem, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
+	return &fastapi.Checks{URL: contact.NormaliseSource, After: map[string]func(context.Context, map[string]any) ([]ValidationItem, error){
 		"check_fields": s.checkFields,
 	}}
 }
@@ -153,29 +153,12 @@ func fieldRuleItems(rules contact.FieldRules, item map[string]any, fields json.R
 }
 
 // problemItems are the 422 entries of the problems the contact rules find in a
-// body the schema accepts (duplicate names), after pydantic's.
+// body the schema accepts (duplicate names), as pydantic's value errors.
 func problemItems(problems []contact.Problem) []ValidationItem {
 	items := make([]ValidationItem, len(problems))
-	for i := range problems {
-		items[i] = problemItem(&problems[i], []any{"body", problems[i].List, problems[i].Index})
+	for i, p := range problems {
+		items[i] = ValidationItem{Type: "value_error", Loc: []any{"body", p.List, p.Index, "name"},
+			Msg: "Value error, " + p.Msg + " in this request", Input: p.Input, Ctx: map[string]any{"error": p.Msg}}
 	}
 	return items
-}
-
-// problemItem is the FastAPI detail entry of a problem of the item at loc.
-func problemItem(p *contact.Problem, loc []any) ValidationItem {
-	switch p.Kind {
-	case contact.DuplicateName:
-		return ValidationItem{Type: "value_error", Loc: append(loc, "name"),
-			Msg: "Value error, " + p.Msg + " in this request", Input: p.Input, Ctx: map[string]any{"error": p.Msg}}
-	case contact.InvalidSource:
-		return ValidationItem{Type: "url_parsing", Loc: append(loc, "source"),
-			Msg: "Input should be a valid URL, " + p.Msg, Input: p.Input, Ctx: map[string]any{"error": p.Msg}}
-	}
-	// A waitlist field rule: as in pydantic, the location omits "fields" when a member is wrong.
-	field := p.Field
-	if field == "" {
-		field = "fields"
-	}
-	return ValidationItem{Type: p.Rule.Type, Loc: append(loc, field), Msg: p.Rule.Msg, Input: p.Rule.Input, Ctx: p.Rule.Ctx}
 }

@@ -36,7 +36,7 @@ func walkBody(m *fastapi.Model, data []byte) (p *contact.Patch, items []Validati
 	if err != nil {
 		return nil, nil, false
 	}
-	checked, items, err := m.Check(context.Background(), d.Value, benchChecks(benchRules()))
+	checked, items, err := m.Check(context.Background(), d, benchChecks(benchRules()))
 	if err != nil {
 		panic(err)
 	}
@@ -44,7 +44,7 @@ func walkBody(m *fastapi.Model, data []byte) (p *contact.Patch, items []Validati
 		return nil, items, true
 	}
 	p = patchFromBody(checked)
-	if problems := p.Validate(nil); len(problems) > 0 {
+	if problems := p.Validate(); len(problems) > 0 {
 		return nil, problemItems(problems), true
 	}
 	return p, nil, true

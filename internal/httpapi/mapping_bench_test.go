@@ -75,7 +75,7 @@ func benchChecked(b *testing.B, method, path, body string) any {
 	if err != nil {
 		b.Fatal(err)
 	}
-	checked, items, err := model.Check(context.Background(), d.Value, benchChecks(benchRules()))
+	checked, items, err := model.Check(context.Background(), d, benchChecks(benchRules()))
 	if err != nil || len(items) > 0 {
 		b.Fatal(err, items)
 	}
@@ -88,7 +88,7 @@ func BenchmarkMappingPatch(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p := patchFromBody(checked)
-		if problems := p.Validate(nil); len(problems) > 0 {
+		if problems := p.Validate(); len(problems) > 0 {
 			b.Fatal(problems)
 		}
 		p.Apply(stored.Clone())
@@ -101,7 +101,7 @@ func BenchmarkMappingPost(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		in := patchFromBody(checked)
-		if problems := in.Validate(nil); len(problems) > 0 {
+		if problems := in.Validate(); len(problems) > 0 {
 			b.Fatal(problems)
 		}
 		_ = contact.New(id, in)

@@ -100,6 +100,24 @@ func TestBodiesAsPythonsJSONDecoderRefusesThem(t *testing.T) {
 	a.noRows(id)
 }
 
+// json.loads decodes the bytes first (bytes.decode, after detect_encoding):
+// invalid UTF-8 fails there, a UnicodeDecodeError FastAPI answers 400 "There
+// was an error parsing the body", before any JSON syntax is looked at, also
+// before authentication.
+func TestBodyNotUTF8IsABadRequest(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	id := uuid.NewString()
+	for _, w := range writes(id) {
+		for _, body := range []string{"{\"email\": \"\xff\"", "\xff", "{\"email\": {\"primary_email\": \"\xc3\"}}", "{\"a\": \x80}"} {
+			r := a.on(t).do(w.method, w.path, body, noAuth())
+			require.Equal(t, http.StatusBadRequest, r.Status, "%s %q: %s", w.method, body, r.Body)
+			require.Equal(t, obj{"detail": "There was an error parsing the body"}, r.Object(t))
+		}
+	}
+	a.noRows(id)
+}
+
 // Python's json.loads decodes bytes that start with a UTF-8 byte-order mark
 // as utf-8-sig (json.detect_encoding), so such a body is a contact.
 func TestBodyWithByteOrderMark(t *testing.T) {

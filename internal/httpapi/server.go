@@ -164,6 +164,9 @@ func New(ctx context.Context, cfg *config.Config, db store.DB, pinger Pinger, op
 	if err := checkDispatch(s.operations); err != nil {
 		return nil, fmt.Errorf("api/openapi.yaml: %w", err)
 	}
+	if err := checkBodies(s.operations, s.bodyChecks); err != nil {
+		return nil, fmt.Errorf("api/openapi.yaml: %w", err)
+	}
 	s.metricsHTTP = textFormat004(s.metrics.Handler())
 	for pattern := range s.operations {
 		s.mux.HandleFunc(pattern, s.serveOperation)

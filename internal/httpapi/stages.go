@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -68,11 +69,11 @@ type call struct {
 	op     *operation
 	cancel context.CancelFunc // of the deadline, when set
 	body   []byte             // as read (operations with a request body)
-	json   fastapi.Decoded    // the body decoded (JSON bodies sent as JSON)
+	json   any                // the body decoded (JSON bodies sent as JSON): fastapi.DecodeBody
 	query  url.Values         // the query as FastAPI reads it (normalise)
 	client *store.APIClient   // authenticated (non-public operations)
 
-	// Bound by validate (paramBinders, bodyPatch), for the handler.
+	// Bound by validate (paramBinders, patchFromBody), for the handler.
 	emailID      uuid.UUID                             // path {email_id}
 	primaryEmail string                                // path {primary_email}
 	ids          api.ReadCtmsByAnyIdParams             // GET /ctms, GET /identities
@@ -92,8 +93,9 @@ func (s *server) deadline(c *call) error {
 }
 
 // readBody reads the body (bounded) and, before authentication as FastAPI does,
-// decodes a JSON body sent as JSON, once: malformed JSON is answered 422, and
-// JSON that PostgreSQL could not store 400 or 422 (hostile.go).
+// decodes a JSON body sent as JSON, once: a body that is not UTF-8 is answered
+// 400, malformed JSON 422, and JSON that PostgreSQL could not store 422
+// (hostile.go).
 func (s *server) readBody(c *call) error {
 	if !c.op.hasBody {
 		return nil
@@ -116,6 +118,11 @@ func (s *server) readBody(c *call) error {
 	// UTF-8 without it (json.detect_encoding: utf-8-sig).
 	data = bytes.TrimPrefix(data, utf8BOM)
 	c.body = data
+	// json.loads decodes the bytes before it reads any JSON: invalid UTF-8 is
+	// a UnicodeDecodeError, which FastAPI answers 400, whatever the syntax.
+	if !utf8.Valid(data) {
+		return errBodyNotUTF8
+	}
 	if c.op.body != nil {
 		c.json, err = c.op.body.Decode(data)
 	} else {
@@ -127,7 +134,10 @@ func (s *server) readBody(c *call) error {
 	return checkStorableJSON(data) // hostile.go
 }
 
-var utf8BOM = []byte("\uFEFF")
+var (
+	utf8BOM        = []byte("\uFEFF")
+	errBodyNotUTF8 = httpError(http.StatusBadRequest, "There was an error parsing the body")
+)
 
 var errNoPermissionDeclared = httpError(http.StatusForbidden, "Forbidden: the operation declares no permission")
 
@@ -162,7 +172,7 @@ func (s *server) normalise(c *call) error {
 		switch {
 		// An empty body (a 500 in the Python CTMS) and a JSON null (FastAPI: a
 		// required body that is None) are both a missing body.
-		case len(c.body) == 0 || c.json.Value == nil && isJSONContent(c.r):
+		case len(c.body) == 0 || c.json == nil && isJSONContent(c.r):
 			return invalid(ValidationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required", Input: nil})
 		case !isJSONContent(c.r):
 			return invalid(ValidationItem{Type: "model_attributes_type", Loc: []any{"body"},
@@ -171,7 +181,7 @@ func (s *server) normalise(c *call) error {
 	}
 	c.rt.params = validPathUTF8(c.rt.params) // hostile.go
 	c.query = c.r.URL.Query()                // a copy: r.URL keeps the query as sent
-	if _, problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters); len(problems) > 0 {
+	if problems := fastapi.NormaliseQuery(c.query, c.rt.params, c.op.route.Operation.Parameters); len(problems) > 0 {
 		return invalid(problems...)
 	}
 	return nil
@@ -204,14 +214,16 @@ func (s *server) validate(c *call) error {
 	}
 	var body any
 	if c.op.body != nil {
-		checked, bodyItems, err := c.op.body.Check(c.r.Context(), c.json.Value, s.bodyChecks)
+		checked, bodyItems, err := c.op.body.Check(c.r.Context(), c.json, s.bodyChecks)
 		if err != nil {
 			return err // the waitlist field rules could not be read
 		}
 		body, items = checked, append(items, bodyItems...)
 	}
 	if len(items) > 0 {
-		fastapi.KeepClientOrder(items, c.body)
+		if err := fastapi.KeepClientOrder(c.r.Context(), items, c.body); err != nil {
+			return err
+		}
 		return invalid(items...)
 	}
 	for _, p := range c.op.params {
@@ -225,7 +237,7 @@ func (s *server) validate(c *call) error {
 		return nil
 	}
 	p := patchFromBody(body)
-	if problems := p.Validate(nil); len(problems) > 0 { // the field rules were checked with the body
+	if problems := p.Validate(); len(problems) > 0 { // duplicate names
 		return invalid(problemItems(problems)...)
 	}
 	c.patch = p
@@ -291,6 +303,20 @@ func newOperation(rt *routers.Route) *operation {
 		o.params = append(o.params, newParam(ref.Value))
 	}
 	return o
+}
+
+// checkBodies fails when a JSON body needs a check that checks lack
+// (fastapi.Model.Verify): New refuses to start rather than leave it unchecked.
+func checkBodies(ops map[string]*operation, checks *fastapi.Checks) error {
+	for pattern, op := range ops {
+		if op.body == nil {
+			continue
+		}
+		if err := op.body.Verify(checks); err != nil {
+			return fmt.Errorf("%s: request body: %w", pattern, err)
+		}
+	}
+	return nil
 }
 
 func newParam(p *openapi3.Parameter) param {

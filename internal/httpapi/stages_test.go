@@ -176,3 +176,20 @@ func TestEveryOperationIsDispatched(t *testing.T) {
 	op.params[0].bind = nil
 	require.ErrorContains(t, checkDispatch(map[string]*operation{"GET /updates": &op}), "no binder")
 }
+
+// Every JSON body's model has what it needs beyond api/openapi.yaml (source
+// URLs checked, waitlist items' check_fields): New refuses to start otherwise.
+func TestBodyModelsHaveTheirChecks(t *testing.T) {
+	t.Parallel()
+	spec, _, err := loadSpec()
+	require.NoError(t, err)
+	ops := specOperations(spec)
+	s := &server{}
+	require.NoError(t, checkBodies(ops, s.newBodyChecks()))
+	noURL := s.newBodyChecks()
+	noURL.URL = nil
+	require.ErrorContains(t, checkBodies(ops, noURL), "URL")
+	noFields := s.newBodyChecks()
+	delete(noFields.After, "check_fields")
+	require.ErrorContains(t, checkBodies(ops, noFields), "check_fields")
+}
