@@ -1,21 +1,27 @@
--- The DELETE path back to its cost before migrations 7 and 8, with the same results
+-- The write path closer to its cost before migrations 7 and 8, with the same results
 -- (`make bench` measured PostgreSQL's CPU per DELETE at twice migration 6's; see
 -- docs/performance.md). Per deleted contact, the tombstone trigger of migration 8:
 --
--- 1. asked ctms_session_trusted(), which reads the pg_roles view (a join over
---    pg_authid and pg_db_role_setting) and pg_class, even when no deleter was named.
---    Trust is now asked only when ctms.deleted_by names one, and through
---    pg_has_role() alone: a superuser is a member of every role, so the same three
---    cases (superuser, member of ctms_trusted, member of the tables' owner) hold.
--- 2. called ctms_deletion_hmac() (a function call with its own search_path and a read
---    of deletion_hash_key) for the address: the key's pads are read once and the HMAC
---    is computed inline, the same expression.
+-- 1. asked ctms_session_trusted(), a SQL function with its own search_path, which
+--    PostgreSQL cannot inline and so plans anew in every transaction, over the pg_roles
+--    view and pg_class, even when no deleter was named. Trust is now asked only when
+--    ctms.deleted_by names one, inline, through pg_has_role() alone: a superuser is a
+--    member of every role, so the same three cases (superuser, member of ctms_trusted,
+--    member of the tables' owner, whom this SECURITY DEFINER trigger runs as) hold.
+--    ctms_session_trusted() itself (the purge's check) becomes PL/pgSQL, planned once
+--    per session.
+-- 2. called ctms_deletion_hmac() (a SQL function again, and a read of deletion_hash_key)
+--    for the address: the key's pads are read once and the HMAC is computed inline, the
+--    same expression; so does deletion_fxa_remember().
 -- 3. inserted a tombstone stamped with the transaction's start, which the BEFORE
 --    trigger of migration 7 then raised to the write time through two more function
 --    calls: the tombstone is now written at the write time at once (the marker is
 --    taken by the DELETE's statement trigger, emails_mark_write_start, before any row
 --    trigger runs; never earlier than the transaction's start, as the stamping only ever
 --    raised it), so that trigger's WHEN is false and it no longer fires for it.
+--
+-- And every write to emails: its statement trigger takes the write-start marker inline
+-- rather than through a call of ctms_write_time().
 --
 -- Every function keeps search_path = pg_catalog, pg_temp and schema-qualified names
 -- (migration 8).
@@ -41,7 +47,11 @@ DECLARE
     ipad bytea;
     opad bytea;
 BEGIN
-    IF deleter <> 'database' AND public.ctms_session_trusted() IS NOT TRUE THEN
+    -- ctms_session_trusted() inline (a call costs more than the test): this SECURITY
+    -- DEFINER function runs as the tables' owner, current_user.
+    IF deleter <> 'database'
+       AND NOT (pg_catalog.pg_has_role(session_user, current_user, 'MEMBER')
+                OR coalesce(pg_catalog.pg_has_role(session_user, pg_catalog.to_regrole('ctms_trusted'), 'MEMBER'), false)) THEN
         deleter := 'database';
     END IF;
     SELECT k.inner_pad, k.outer_pad INTO ipad, opad FROM public.deletion_hash_key k;
@@ -82,6 +92,28 @@ BEGIN
                     || convert_to(lower(OLD.primary_email COLLATE pg_catalog."C"), 'UTF8'))), 'hex'), ''))
         ON CONFLICT (email_id, xact_id) DO UPDATE
             SET fxa_primary_email_sha256 = excluded.fxa_primary_email_sha256;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- ctms_write_time()'s marker inline: the statement trigger of every write to emails
+-- takes it without a second function call.
+CREATE OR REPLACE FUNCTION public.ctms_mark_write_start() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    marked timestamptz;
+BEGIN
+    IF coalesce(pg_catalog.current_setting('ctms.write_time', true), '') = '' THEN
+        -- As public.ctms_write_time() (00007_write_time.sql): the marker, then the time.
+        marked := pg_catalog.clock_timestamp();
+        PERFORM pg_catalog.pg_advisory_xact_lock_shared(
+            (17236::bigint << 48)
+            | floor(extract(epoch FROM marked - timestamptz '2000-01-01 00:00:00+00') * 1000)::bigint);
+        PERFORM pg_catalog.set_config('ctms.write_time',
+            pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', true);
     END IF;
     RETURN NULL;
 END
@@ -135,5 +167,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      FROM pg_catalog.pg_roles g WHERE g.rolname = 'ctms_trusted'), false)
         OR coalesce((SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'MEMBER')
                      FROM pg_catalog.pg_class c WHERE c.oid = 'public.deletion_tombstones'::pg_catalog.regclass), false)
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION public.ctms_mark_write_start() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF coalesce(pg_catalog.current_setting('ctms.write_time', true), '') = '' THEN
+        PERFORM public.ctms_write_time();
+    END IF;
+    RETURN NULL;
+END
 $$;
 -- +goose StatementEnd
