@@ -89,7 +89,8 @@ func openReadPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error
 // released) when a statement shows that the server behind the pool has changed role or is
 // going away: SQLSTATE 25006 (read-only transaction: the primary was demoted), 57P01-57P03
 // (shutting down, crashed, starting up), or a connection that died under a statement whose
-// request had not been cancelled. pgx checks target_session_attrs only when it opens a
+// request had not been cancelled (not one already closed when the statement came).
+// pgx checks target_session_attrs only when it opens a
 // connection; without the reset, each pooled connection to the old primary would fail one
 // request before the pool dropped it. New connections walk the multi-host list again and
 // land on the new primary.
@@ -122,6 +123,11 @@ func serverChanged(ctx context.Context, conn *pgx.Conn, err error) bool {
 		case "25006", "57P01", "57P02", "57P03":
 			return true
 		}
+		return false
+	}
+	// "conn closed": the statement never reached the server; the connection was closed
+	// before it (by a cancelled request, whose own statement was traced then).
+	if errors.Is(err, pgconn.ErrConnClosed) {
 		return false
 	}
 	return ctx.Err() == nil && conn.PgConn().IsClosed()

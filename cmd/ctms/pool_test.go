@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/internal/config"
+	"github.com/ctms-go/ctms/internal/testdb"
 )
 
 func TestPoolSettings(t *testing.T) {
@@ -50,6 +53,28 @@ func TestServerChanged(t *testing.T) {
 		if got := serverChanged(ctx, nil, &pgconn.PgError{Code: code}); got != want {
 			t.Errorf("SQLSTATE %s: %v, want %v", code, got, want)
 		}
+	}
+}
+
+// A statement refused because its connection was closed before it started says nothing
+// about the server: pgx closes a connection whose request was cancelled mid-query (a
+// client that went away), and the next statement on it fails with "conn closed". Only
+// a connection that dies under a statement of a live request means the server went.
+func TestServerChangedNotForAConnectionClosedBefore(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testdb.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closedBefore := fmt.Errorf("failed to deallocate cached statement(s): %w", pgconn.ErrConnClosed)
+	if serverChanged(ctx, conn, closedBefore) {
+		t.Error("a statement on a connection closed before it started reset the pool")
+	}
+	if !serverChanged(ctx, conn, fmt.Errorf("read: %w", context.DeadlineExceeded)) {
+		t.Error("a connection that died under a statement of a live request is a server change")
 	}
 }
 
