@@ -28,8 +28,8 @@ INSERT INTO amo (
 ) VALUES (
   $1, $2, $3, $4, $5, $6, $7,
   $8, $9, $10, $11,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 )
 ON CONFLICT (email_id) DO UPDATE SET
   add_on_ids = excluded.add_on_ids, display_name = excluded.display_name,
@@ -79,8 +79,8 @@ WITH e AS (
   ) VALUES (
     $1, $2, $3, $4, $5, $6, $7,
     $8, $9, $10, $11, $12,
-    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+    current_setting('ctms.write_time')::timestamptz,
+    current_setting('ctms.write_time')::timestamptz
   )
   ON CONFLICT (email_id) DO NOTHING
   RETURNING email_id, update_timestamp AS written
@@ -572,7 +572,7 @@ UPDATE emails SET
   first_name = $4, last_name = $5, mailing_country = $6,
   email_format = $7, email_lang = $8,
   has_opted_out_of_email = $9, unsubscribe_reason = $10,
-  double_opt_in = $11, update_timestamp = coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  double_opt_in = $11, update_timestamp = current_setting('ctms.write_time')::timestamptz
 WHERE email_id = $12
 `
 
@@ -618,8 +618,8 @@ INSERT INTO emails (
 ) VALUES (
   $1, $2, $3, $4, $5, $6, $7,
   $8, $9, $10, $11, $12,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 )
 ON CONFLICT (email_id) DO UPDATE SET
   primary_email = excluded.primary_email, basket_token = excluded.basket_token,
@@ -648,7 +648,10 @@ type EmailUpsertParams struct {
 // PUT: create, or replace every field and bump update_timestamp. The write
 // statements below stamp every row they write with the transaction's write time
 // (sql/migrations/00007_write_time.sql): one write, one time. It is read from
-// the transaction's setting, inline, once taken (cheaper than a function call).
+// the transaction's setting, which the emails statement trigger has set before
+// the first row of the write's first statement (every write here writes emails
+// first: EmailUpsert, EmailUpdate, ContactCreate's first CTE); without it the
+// read fails rather than stamp another time (sql/migrations/00011_write_path_speed.sql).
 func (q *Queries) EmailUpsert(ctx context.Context, db DBTX, arg EmailUpsertParams) error {
 	_, err := db.Exec(ctx, emailUpsert,
 		arg.EmailID,
@@ -682,8 +685,8 @@ INSERT INTO fxa (
   create_timestamp, update_timestamp
 ) VALUES (
   $1, $2, $3, $4, $5, $6, $7,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 )
 ON CONFLICT (email_id) DO UPDATE SET
   fxa_id = excluded.fxa_id, primary_email = excluded.primary_email,
@@ -868,8 +871,8 @@ func (q *Queries) MofoDelete(ctx context.Context, db DBTX, emailID uuid.UUID) er
 const mofoUpsert = `-- name: MofoUpsert :exec
 INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant, create_timestamp, update_timestamp)
 VALUES ($1, $2, $3, $4,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()))
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz)
 ON CONFLICT (email_id) DO UPDATE SET
   mofo_email_id = excluded.mofo_email_id, mofo_contact_id = excluded.mofo_contact_id,
   mofo_relevant = excluded.mofo_relevant, update_timestamp = excluded.update_timestamp
@@ -911,8 +914,8 @@ const newslettersUpsert = `-- name: NewslettersUpsert :exec
 INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason,
   create_timestamp, update_timestamp)
 SELECT $1, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 FROM json_to_recordset($2::json) AS x(
   name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
@@ -1366,8 +1369,8 @@ const waitlistsUpsert = `-- name: WaitlistsUpsert :exec
 INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason,
   create_timestamp, update_timestamp)
 SELECT $1, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 FROM json_to_recordset($2::json) AS x(
   name text, source text, fields json, subscribed boolean, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET

@@ -277,6 +277,10 @@ func TestTombstoneHashesKeyed(t *testing.T) {
 			require.Equal(t, consumerHash(key, addr), *got[0].primary, "%q under %q", addr, key)
 			require.NotNil(t, got[0].fxa)
 			require.Equal(t, consumerHash(key, fxa), *got[0].fxa)
+			// The triggers hold ctms_deletion_hmac()'s expression (00011_write_path_speed.sql): the same hash.
+			var fromFunction string
+			require.NoError(t, db.QueryRow(context.Background(), `SELECT ctms_deletion_hmac($1)`, addr).Scan(&fromFunction))
+			require.Equal(t, *got[0].primary, fromFunction)
 			plain := sha256.Sum256([]byte(strings.ToLower(addr)))
 			require.NotEqual(t, hex.EncodeToString(plain[:]), *got[0].primary)
 			if key == exampleHashKey {

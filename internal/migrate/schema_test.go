@@ -86,14 +86,15 @@ var notifyTrigger = regexp.MustCompile(`^CREATE TRIGGER \w+ AFTER [A-Z ]+ ON pub
 // statement trigger of sql/migrations/00006_write_start_marker.sql, which changes no row and
 // no column (it takes an advisory lock that the /updates guard reads), so the Python CTMS runs
 // unchanged, and its writes are guarded too; and the row trigger of
-// sql/migrations/00007_write_time.sql, which only raises an update_timestamp the writer took
-// from its clock (now() and later) to its transaction's write time (at most milliseconds
-// later), so that a late commit is not lost to /updates.
+// sql/migrations/00007_write_time.sql (its WHEN since sql/migrations/00011_write_path_speed.sql),
+// which only raises an update_timestamp the writer took from its clock (now() and later) to
+// its transaction's write time (at most milliseconds later), so that a late commit is not
+// lost to /updates.
 var allowedOnPythonTables = map[string]bool{
-	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR DELETE OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();":                                                                                                                                                          true,
-	"CREATE TRIGGER emails_stamp_write_time BEFORE INSERT OR UPDATE ON public.emails FOR EACH ROW WHEN (((new.update_timestamp >= now()) AND (new.update_timestamp < (NULLIF(current_setting('ctms.write_time'::text, true), ''::text))::timestamp with time zone))) EXECUTE FUNCTION public.ctms_stamp_update_timestamp();": true,
-	"CREATE TRIGGER deletion_tombstone_write AFTER DELETE ON public.emails FOR EACH ROW EXECUTE FUNCTION public.deletion_tombstone_write();":                                                                                                                                                                                 true,
-	"CREATE TRIGGER deletion_fxa_remember AFTER DELETE ON public.fxa FOR EACH ROW EXECUTE FUNCTION public.deletion_fxa_remember();":                                                                                                                                                                                          true,
+	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR DELETE OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();":                                              true,
+	"CREATE TRIGGER emails_stamp_write_time BEFORE INSERT OR UPDATE ON public.emails FOR EACH ROW WHEN ((new.update_timestamp <= statement_timestamp())) EXECUTE FUNCTION public.ctms_stamp_update_timestamp();": true,
+	"CREATE TRIGGER deletion_tombstone_write AFTER DELETE ON public.emails FOR EACH ROW EXECUTE FUNCTION public.deletion_tombstone_write();":                                                                     true,
+	"CREATE TRIGGER deletion_fxa_remember AFTER DELETE ON public.fxa FOR EACH ROW EXECUTE FUNCTION public.deletion_fxa_remember();":                                                                              true,
 }
 
 // subjectTable finds the table a dumped statement defines or alters.

@@ -37,16 +37,20 @@ func TestWriteTimeInvariant(t *testing.T) {
 	t.Cleanup(func() { _ = writer.Close(ctx) })
 
 	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
-	changed, untouched := uuid.New(), uuid.New()
-	_, err = pool.Exec(ctx, `INSERT INTO emails (email_id, primary_email, update_timestamp)
-		VALUES ($1, $2, $4), ($3, $5, $4)`, changed, changed.String()+"@example.com", untouched, old, untouched.String()+"@example.com")
-	require.NoError(t, err)
+	changed, untouched, atStatement, fromClock := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	for _, id := range []uuid.UUID{changed, untouched, atStatement, fromClock} {
+		_, err = pool.Exec(ctx, `INSERT INTO emails (email_id, primary_email, update_timestamp) VALUES ($1, $2, $3)`,
+			id, id.String()+"@example.com", old)
+		require.NoError(t, err)
+	}
 
 	for _, firstWriteRolledBack := range []bool{false, true} {
 		tx, err := writer.Begin(ctx)
 		require.NoError(t, err)
 		_, err = tx.Exec(ctx, `SELECT count(*) FROM emails`) // reads first
 		require.NoError(t, err)
+		var clockBefore time.Time // a time of the transaction's clock, read before its first write
+		require.NoError(t, tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&clockBefore))
 		time.Sleep(20 * time.Millisecond)
 		before, err := s.UpdatesEnd(ctx, time.Now(), 0)
 		require.NoError(t, err)
@@ -58,8 +62,13 @@ func TestWriteTimeInvariant(t *testing.T) {
 			_, err = tx.Exec(ctx, `ROLLBACK TO SAVEPOINT s`)
 			require.NoError(t, err)
 		}
+		// The first write (it takes the marker) with its statement's start, before the write time.
+		_, err = tx.Exec(ctx, `UPDATE emails SET update_timestamp = statement_timestamp() WHERE email_id = $1`, atStatement)
+		require.NoError(t, err)
 		inserted := uuid.New()
 		_, err = tx.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, inserted, inserted.String()+"@example.com")
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `UPDATE emails SET update_timestamp = $2 WHERE email_id = $1`, fromClock, clockBefore)
 		require.NoError(t, err)
 		_, err = tx.Exec(ctx, `UPDATE emails SET update_timestamp = now(), first_name = 'x' WHERE email_id = $1`, changed)
 		require.NoError(t, err)
@@ -81,7 +90,7 @@ func TestWriteTimeInvariant(t *testing.T) {
 			stamps[id] = ts
 		}
 		require.NoError(t, rows.Err())
-		for _, id := range []uuid.UUID{inserted, changed} {
+		for _, id := range []uuid.UUID{inserted, changed, atStatement, fromClock} {
 			require.True(t, stamps[id].Equal(written), "rolled back first write %v: %s carries the write time %s, not %s", firstWriteRolledBack, id, written, stamps[id])
 		}
 		require.True(t, written.After(before), "after the end of a window computed before the first write (%s, %s)", written, before)

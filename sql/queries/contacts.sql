@@ -266,8 +266,8 @@ WITH e AS (
   ) VALUES (
     @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
     @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in,
-    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-    coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+    current_setting('ctms.write_time')::timestamptz,
+    current_setting('ctms.write_time')::timestamptz
   )
   ON CONFLICT (email_id) DO NOTHING
   RETURNING email_id, update_timestamp AS written
@@ -313,7 +313,10 @@ SELECT email_id FROM e;
 -- PUT: create, or replace every field and bump update_timestamp. The write
 -- statements below stamp every row they write with the transaction's write time
 -- (sql/migrations/00007_write_time.sql): one write, one time. It is read from
--- the transaction's setting, inline, once taken (cheaper than a function call).
+-- the transaction's setting, which the emails statement trigger has set before
+-- the first row of the write's first statement (every write here writes emails
+-- first: EmailUpsert, EmailUpdate, ContactCreate's first CTE); without it the
+-- read fails rather than stamp another time (sql/migrations/00011_write_path_speed.sql).
 INSERT INTO emails (
   email_id, primary_email, basket_token, sfdc_id, first_name, last_name, mailing_country,
   email_format, email_lang, has_opted_out_of_email, unsubscribe_reason, double_opt_in,
@@ -321,8 +324,8 @@ INSERT INTO emails (
 ) VALUES (
   @email_id, @primary_email, @basket_token, @sfdc_id, @first_name, @last_name, @mailing_country,
   @email_format, @email_lang, @has_opted_out_of_email, @unsubscribe_reason, @double_opt_in,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 )
 ON CONFLICT (email_id) DO UPDATE SET
   primary_email = excluded.primary_email, basket_token = excluded.basket_token,
@@ -339,7 +342,7 @@ UPDATE emails SET
   first_name = @first_name, last_name = @last_name, mailing_country = @mailing_country,
   email_format = @email_format, email_lang = @email_lang,
   has_opted_out_of_email = @has_opted_out_of_email, unsubscribe_reason = @unsubscribe_reason,
-  double_opt_in = @double_opt_in, update_timestamp = coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  double_opt_in = @double_opt_in, update_timestamp = current_setting('ctms.write_time')::timestamptz
 WHERE email_id = @email_id;
 
 -- name: EmailDelete :exec
@@ -352,8 +355,8 @@ INSERT INTO amo (
 ) VALUES (
   @email_id, @add_on_ids, @display_name, @email_opt_in, @language, @last_login, @location,
   @profile_url, @is_user, @user_id, @username,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 )
 ON CONFLICT (email_id) DO UPDATE SET
   add_on_ids = excluded.add_on_ids, display_name = excluded.display_name,
@@ -371,8 +374,8 @@ INSERT INTO fxa (
   create_timestamp, update_timestamp
 ) VALUES (
   @email_id, @fxa_id, @primary_email, @created_date, @lang, @first_service, @account_deleted,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 )
 ON CONFLICT (email_id) DO UPDATE SET
   fxa_id = excluded.fxa_id, primary_email = excluded.primary_email,
@@ -386,8 +389,8 @@ DELETE FROM fxa WHERE email_id = @email_id;
 -- name: MofoUpsert :exec
 INSERT INTO mofo (email_id, mofo_email_id, mofo_contact_id, mofo_relevant, create_timestamp, update_timestamp)
 VALUES (@email_id, @mofo_email_id, @mofo_contact_id, @mofo_relevant,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()))
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz)
 ON CONFLICT (email_id) DO UPDATE SET
   mofo_email_id = excluded.mofo_email_id, mofo_contact_id = excluded.mofo_contact_id,
   mofo_relevant = excluded.mofo_relevant, update_timestamp = excluded.update_timestamp;
@@ -401,8 +404,8 @@ DELETE FROM mofo WHERE email_id = @email_id;
 INSERT INTO newsletters (email_id, name, subscribed, format, lang, source, unsub_reason,
   create_timestamp, update_timestamp)
 SELECT @email_id, x.name, x.subscribed, x.format, x.lang, x.source, x.unsub_reason,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 FROM json_to_recordset(@items::json) AS x(
   name text, subscribed boolean, format text, lang text, source text, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
@@ -418,8 +421,8 @@ DELETE FROM newsletters WHERE email_id = @email_id AND NOT (name = ANY(@keep_nam
 INSERT INTO waitlists (email_id, name, source, fields, subscribed, unsub_reason,
   create_timestamp, update_timestamp)
 SELECT @email_id, x.name, x.source, coalesce(x.fields, '{}'::json), x.subscribed, x.unsub_reason,
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time()),
-  coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, public.ctms_write_time())
+  current_setting('ctms.write_time')::timestamptz,
+  current_setting('ctms.write_time')::timestamptz
 FROM json_to_recordset(@items::json) AS x(
   name text, source text, fields json, subscribed boolean, unsub_reason text)
 ON CONFLICT (email_id, name) DO UPDATE SET
