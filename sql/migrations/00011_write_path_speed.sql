@@ -162,11 +162,11 @@ BEGIN
         (SELECT nullif(p.fxa_primary_email_sha256, '') FROM public.deletion_fxa_pending p
           WHERE p.email_id = OLD.email_id AND p.xact_id = txid_current()),
         -- The deleter the session named, only if it is trusted (ctms_session_trusted()'s
-        -- test, asked only when one is named).
+        -- test, asked only when one is named). current_user is this SECURITY DEFINER
+        -- function's owner: the tables' owner, who created both (CREATE OR REPLACE keeps
+        -- the owner), so no catalog read.
         CASE WHEN coalesce(nullif(current_setting('ctms.deleted_by', true), ''), 'database') = 'database'
-               OR NOT (pg_has_role(session_user,
-                           (SELECT c.relowner FROM pg_catalog.pg_class c
-                             WHERE c.oid = 'public.deletion_tombstones'::pg_catalog.regclass), 'MEMBER')
+               OR NOT (pg_has_role(session_user, current_user, 'MEMBER')
                        OR coalesce(pg_has_role(session_user, to_regrole('ctms_trusted'), 'MEMBER'), false))
              THEN 'database'
              ELSE left(current_setting('ctms.deleted_by', true), 255) END
