@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,28 @@ func TestFunctionsHaveFixedSearchPath(t *testing.T) {
 		}
 	}
 	require.Empty(t, bad, "functions without search_path = pg_catalog, …, pg_temp")
+}
+
+// The write-time marker is taken by three functions (sql/migrations/00011_write_path_speed.sql:
+// a call would cost a second PL/pgSQL call per write): the same key, the same setting.
+func TestWriteTimeMarkerCopiesAgree(t *testing.T) {
+	db := connect(t, testdb.NewDatabase(t))
+	lock := regexp.MustCompile(`(?s)IF NOT pg_catalog\.pg_try_advisory_xact_lock_shared\(.*?END IF;`)
+	setting := regexp.MustCompile(`(?s)pg_catalog\.set_config\('ctms\.write_time',\s*pg_catalog\.to_char\(\S+ AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\.US'\) \|\| '\+00', true\)`)
+	space := regexp.MustCompile(`\s+`)
+	var first string
+	for _, fn := range []string{"public.ctms_write_time()", "public.ctms_mark_write_start()", "public.deletion_tombstone_write()"} {
+		var src string
+		require.NoError(t, db.QueryRow(context.Background(), `SELECT prosrc FROM pg_proc WHERE oid = $1::regprocedure`, fn).Scan(&src))
+		found := lock.FindString(src)
+		require.NotEmpty(t, found, "%s takes the marker", fn)
+		require.Regexp(t, setting, src, "%s keeps the write time in the setting", fn)
+		found = space.ReplaceAllString(found, " ")
+		if first == "" {
+			first = found
+		}
+		require.Equal(t, first, found, "%s takes the marker as ctms_write_time() does", fn)
+	}
 }
 
 // exampleHashKey and exampleHashes are the test vectors of docs/deployment.md#deletion-hash-key.

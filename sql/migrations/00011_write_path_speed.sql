@@ -30,7 +30,12 @@
 --    migration 10 the tombstone trigger writes the write time itself, and only it
 --    (SECURITY DEFINER, migration 8) writes tombstones; its WHEN was compiled for every
 --    tombstone.
--- 5. The tombstone triggers computed the HMAC and the trust test by calling
+-- 5. A DELETE took the marker in the emails statement trigger, then the tombstone trigger
+--    read it back: the tombstone trigger (already a PL/pgSQL call with its search_path)
+--    now takes it, the same way, and the statement trigger fires for INSERT and UPDATE
+--    only. The marker's code is in three functions; internal/migrate/hardening_test.go
+--    checks the three copies are the same.
+-- 6. The tombstone triggers computed the HMAC and the trust test by calling
 --    ctms_deletion_hmac() and ctms_session_trusted() (PL/pgSQL, each with its search_path
 --    and a query of its own): the INSERT now holds the same expressions. The functions
 --    stay, for the purge and for operators; internal/migrate/hardening_test.go checks that
@@ -126,6 +131,11 @@ CREATE TRIGGER emails_stamp_write_time
 DROP TRIGGER deletion_tombstones_stamp_write_time ON public.deletion_tombstones;
 DROP FUNCTION public.ctms_stamp_deleted_at();
 
+DROP TRIGGER emails_mark_write_start ON public.emails;
+CREATE TRIGGER emails_mark_write_start
+    BEFORE INSERT OR UPDATE ON public.emails
+    FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();
+
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION public.deletion_fxa_remember() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -148,13 +158,28 @@ $$;
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION public.deletion_tombstone_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    remembered text := pg_catalog.current_setting('ctms.write_time', true);
 BEGIN
+    -- The write time: the marker of ctms_mark_write_start(), taken here for a DELETE (its
+    -- statement trigger no longer fires for DELETE: a tombstone is the only row a DELETE
+    -- gives the feeds).
+    IF remembered IS NULL OR remembered = '' THEN
+        IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(4851502698584866816
+               | pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()
+                     - timestamptz '2000-01-01 00:00:00+00') * 1000 - 0.001)::bigint) THEN
+            PERFORM pg_catalog.pg_advisory_xact_lock_shared(4851502698584866816
+                | pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()
+                      - timestamptz '2000-01-01 00:00:00+00') * 1000 - 0.001)::bigint);
+        END IF;
+        remembered := pg_catalog.set_config('ctms.write_time',
+            pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', true);
+    END IF;
     INSERT INTO public.deletion_tombstones (email_id, deleted_at, primary_email_sha256, fxa_primary_email_sha256, deleted_by)
     SELECT
         OLD.email_id,
-        -- The write time (migration 7; the DELETE's statement trigger took it), never
-        -- before the transaction's start: the setting is one any session may set.
-        greatest(now(), coalesce(nullif(current_setting('ctms.write_time', true), '')::timestamptz, now())),
+        -- Never before the transaction's start: the setting is one any session may set.
+        greatest(now(), remembered::timestamptz),
         -- ctms_deletion_hmac()'s expression ('' without a key).
         coalesce((SELECT encode(sha256(k.outer_pad || sha256(k.inner_pad
                       || convert_to(lower(OLD.primary_email COLLATE pg_catalog."C"), 'UTF8'))), 'hex')
@@ -181,6 +206,10 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP TRIGGER emails_mark_write_start ON public.emails;
+CREATE TRIGGER emails_mark_write_start
+    BEFORE INSERT OR UPDATE OR DELETE ON public.emails
+    FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION public.deletion_tombstone_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
