@@ -62,7 +62,7 @@ timeout 900 scripts/run.sh migrate >&2 || die "preparing the database failed (sc
 
 port=""
 for _ in $(seq 1 50); do
-  p=$((20000 + RANDOM % 40000))
+  p=$((20000 + RANDOM % 12000)) # below Linux's ephemeral ports (32768 on): no outgoing connection holds it
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     port=$p
     break

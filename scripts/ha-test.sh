@@ -144,7 +144,9 @@ taken=" "
 pick_port() { # pick_port VAR: a free loopback port, not handed out before
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    # Below Linux's ephemeral ports (32768 on): a server restarted during the drill binds
+    # its port again, and an outgoing connection may hold an ephemeral one meanwhile.
+    p=$((20000 + RANDOM % 12000))
     [[ $taken == *" $p "* ]] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
     taken+="$p "

@@ -64,7 +64,7 @@ trap 'exit 130' INT TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { # a port from a random start that nothing listens on
-  local p=$((20000 + RANDOM % 20000))
+  local p=$((20000 + RANDOM % 12000)) # below Linux's ephemeral ports (32768 on), which outgoing connections take
   for _ in $(seq 200); do port_in_use "$p" || { echo "$p"; return; }; p=$((p + 1)); done
   die "no free port"
 }

@@ -5,25 +5,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// freePort asks the kernel for a free loopback port.
+// freePort finds a free loopback port below Linux's ephemeral ports (32768 on): the
+// drill restarts servers on their ports, and meanwhile an outgoing connection could
+// hold an ephemeral one (a port the kernel hands out for ":0" is one of those).
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free loopback port between 20000 and 32000")
 }
 
 // pgServer is the drill's own PostgreSQL (initdb in a temporary directory), so that it

@@ -91,10 +91,10 @@ var notifyTrigger = regexp.MustCompile(`^CREATE TRIGGER \w+ AFTER [A-Z ]+ ON pub
 // its transaction's write time (at most milliseconds later), so that a late commit is not
 // lost to /updates.
 var allowedOnPythonTables = map[string]bool{
-	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();":                                                        true,
-	"CREATE TRIGGER emails_stamp_write_time BEFORE INSERT OR UPDATE ON public.emails FOR EACH ROW WHEN ((new.update_timestamp <= statement_timestamp())) EXECUTE FUNCTION public.ctms_stamp_update_timestamp();": true,
-	"CREATE TRIGGER deletion_tombstone_write AFTER DELETE ON public.emails FOR EACH ROW EXECUTE FUNCTION public.deletion_tombstone_write();":                                                                     true,
-	"CREATE TRIGGER deletion_fxa_remember AFTER DELETE ON public.fxa FOR EACH ROW EXECUTE FUNCTION public.deletion_fxa_remember();":                                                                              true,
+	"CREATE TRIGGER emails_mark_write_start BEFORE INSERT OR UPDATE ON public.emails FOR EACH STATEMENT EXECUTE FUNCTION public.ctms_mark_write_start();":                                                                                                                                            true,
+	"CREATE TRIGGER emails_stamp_write_time BEFORE INSERT OR UPDATE ON public.emails FOR EACH ROW WHEN (((new.update_timestamp >= now()) AND (new.update_timestamp < (current_setting('ctms.write_time'::text))::timestamp with time zone))) EXECUTE FUNCTION public.ctms_stamp_update_timestamp();": true,
+	"CREATE TRIGGER deletion_tombstone_write AFTER DELETE ON public.emails FOR EACH ROW EXECUTE FUNCTION public.deletion_tombstone_write();":                                                                                                                                                         true,
+	"CREATE TRIGGER deletion_fxa_remember AFTER DELETE ON public.fxa FOR EACH ROW EXECUTE FUNCTION public.deletion_fxa_remember();":                                                                                                                                                                  true,
 }
 
 // subjectTable finds the table a dumped statement defines or alters.

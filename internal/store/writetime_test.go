@@ -97,4 +97,26 @@ func TestWriteTimeInvariant(t *testing.T) {
 		require.False(t, during.After(written), "at or after the end of a window computed in flight (%s, %s)", written, during)
 		require.True(t, stamps[untouched].Equal(old), "a time the writer left alone is kept: %s", stamps[untouched])
 	}
+
+	// A time read from the clock earlier in the same top-level statement (here a DO block;
+	// a procedure that commits has its now() after its statement's start too) comes after
+	// that statement began but before the write time: it is raised too.
+	inBlock := uuid.New()
+	_, err = pool.Exec(ctx, `INSERT INTO emails (email_id, primary_email, update_timestamp) VALUES ($1, $2, $3)`,
+		inBlock, inBlock.String()+"@example.com", old)
+	require.NoError(t, err)
+	tx, err := writer.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `DO $$
+		DECLARE t timestamptz := clock_timestamp();
+		BEGIN
+			PERFORM pg_sleep(0.02);
+			UPDATE emails SET update_timestamp = t WHERE email_id = '`+inBlock.String()+`';
+		END $$`)
+	require.NoError(t, err)
+	var written, stamped time.Time
+	require.NoError(t, tx.QueryRow(ctx, `SELECT public.ctms_write_time()`).Scan(&written))
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT update_timestamp FROM emails WHERE email_id = $1`, inBlock).Scan(&stamped))
+	require.True(t, stamped.Equal(written), "a clock reading of the same statement, before the marker, carries the write time %s, not %s", written, stamped)
 }
