@@ -110,7 +110,7 @@ func (r *report) markdown() string {
 		if cfg.rounds > 1 {
 			rounds = fmt.Sprintf("%d times", cfg.rounds)
 		}
-		fmt.Fprintf(&sb, "- Code: baseline %s; current: %s, each on its own database migrated by its own binary; the ceiling on a third, migrated by the current binary. Per operation: the ceiling, then the baseline and the current server, %s.\n",
+		fmt.Fprintf(&sb, "- Code: baseline %s; current: %s, each on its own database migrated by its own binary; the ceiling on a third, migrated by the current binary. Per operation: the ceiling, then the baseline and the current server, %s (the current one first in every other round).\n",
 			r.baselineCode, r.currentCode, rounds)
 	}
 	fmt.Fprintf(&sb, "- Whole run: %s.\n\n", r.finished.Sub(r.started).Round(time.Second))

@@ -332,7 +332,7 @@ func logEntry(k, n int, ent entry) {
 
 // measure runs op: without a baseline, the service with wrk then the ceiling with
 // pgbench; with one, the ceiling (on its own database), then the baseline and the
-// current server in turn, cfg.rounds times.
+// current server in turn, cfg.rounds times (the current one first in every other round).
 func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 	ent := entry{op: op}
 	sqlPath := filepath.Join(e.scripts, op.key+".sql")
@@ -354,10 +354,26 @@ func (e *env) measure(ctx context.Context, op operation) (entry, error) {
 	}
 	for k := range e.cfg.rounds {
 		var r round
-		if r.baseline, err = e.measureService(ctx, op, e.baseline, k); err != nil {
-			return ent, fmt.Errorf("baseline: %w", err)
+		measureBaseline := func() (err error) {
+			if r.baseline, err = e.measureService(ctx, op, e.baseline, k); err != nil {
+				return fmt.Errorf("baseline: %w", err)
+			}
+			return nil
 		}
-		if r.current, err = e.measureService(ctx, op, e.current, k); err != nil {
+		measureCurrent := func() (err error) {
+			r.current, err = e.measureService(ctx, op, e.current, k)
+			return err
+		}
+		// The order alternates: what a write run leaves behind (autovacuum, a
+		// checkpoint) lands in the next run's window, the other side's as often as not.
+		first, second := measureBaseline, measureCurrent
+		if k%2 == 1 {
+			first, second = measureCurrent, measureBaseline
+		}
+		if err := first(); err != nil {
+			return ent, err
+		}
+		if err := second(); err != nil {
 			return ent, err
 		}
 		ent.rounds = append(ent.rounds, r)
