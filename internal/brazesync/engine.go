@@ -26,6 +26,7 @@ type Options struct {
 	MaxRetries    int           // CTMS_SYNC_MAX_RETRIES: failed pushes of a contact before it is parked
 	RetryMaxDelay time.Duration // CTMS_SYNC_RETRY_MAX_DELAY: the longest wait between two attempts
 	PollInterval  time.Duration // CTMS_SYNC_POLL_INTERVAL: how often an idle syncer reads the feeds
+	LeaderLease   time.Duration // how long a leader trusts its last proof of the lock (fence.go)
 	MaxWriteWait  time.Duration // CTMS_FEED_MAX_WRITE_WAIT: the guard's bound, as for /updates (0: none)
 	FeedPage      int           // rows per page of a feed
 	Now           func() time.Time
@@ -42,6 +43,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond
+	}
+	if o.LeaderLease <= 0 {
+		o.LeaderLease = 2 * time.Second
 	}
 	if o.FeedPage <= 0 {
 		o.FeedPage = 1000
@@ -472,6 +476,9 @@ func (e *Engine) failed(ctx context.Context, items []*queued, err error) error {
 		e.opt.Metrics.errors("auth", 1)
 		return err
 	}
+	if errors.Is(err, ErrDeposed) {
+		return err // not the contacts' fault; the session is gone, so is the lock
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -605,6 +612,8 @@ func (e *Engine) addAliases(ctx context.Context) (int, error) {
 			switch {
 			case errors.Is(err, braze.ErrAuth):
 				e.opt.Metrics.errors("auth", 1)
+				return 0, err
+			case errors.Is(err, ErrDeposed):
 				return 0, err
 			case !isMinor:
 				e.opt.Metrics.errors("request", 1)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ctms-go/ctms/internal/braze"
 )
@@ -13,13 +14,14 @@ import (
 // memESP is an in-memory Braze for the tests: profiles by external id (attributes
 // merged as Braze merges them), the events, aliases and deletions received.
 type memESP struct {
-	mu       sync.Mutex
-	profiles map[string]map[string]any
-	events   []braze.Event
-	aliases  []braze.Alias
-	deleted  []string
-	calls    []string // "track", "delete", "alias" in order
-	tracked  map[string]int
+	mu        sync.Mutex
+	profiles  map[string]map[string]any
+	events    []braze.Event
+	aliases   []braze.Alias
+	deleted   []string
+	calls     []string    // "track", "delete", "alias" in order
+	callTimes []time.Time // when each of calls came
+	tracked   map[string]int
 	// minor names objects to reject; err fails every request while set.
 	minor func(attrs []braze.Attributes, events []braze.Event) []braze.MinorError
 	// rejectAlias names an alias to reject (a non-empty reason), as Braze does with a
@@ -43,6 +45,7 @@ func (f *memESP) Track(_ context.Context, attrs []braze.Attributes, events []bra
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "track")
+	f.callTimes = append(f.callTimes, time.Now())
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -87,6 +90,7 @@ func (f *memESP) Delete(_ context.Context, ids []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "delete")
+	f.callTimes = append(f.callTimes, time.Now())
 	if f.err != nil {
 		return f.err
 	}
@@ -104,6 +108,7 @@ func (f *memESP) NewAliases(_ context.Context, aliases []braze.Alias) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "alias")
+	f.callTimes = append(f.callTimes, time.Now())
 	if f.err != nil {
 		return f.err
 	}
@@ -177,6 +182,16 @@ func (f *memESP) callList() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.calls)
+}
+
+// firstCallAt is when the first call came (zero: none yet).
+func (f *memESP) firstCallAt() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.callTimes) == 0 {
+		return time.Time{}
+	}
+	return f.callTimes[0]
 }
 
 func (f *memESP) setErr(err error) {

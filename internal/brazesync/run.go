@@ -115,7 +115,7 @@ func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, keepalives); err != nil {
 		r.Options.Logger.Warn("could not set TCP keepalives on the syncer's session", obs.LoggerKey, logger, "error", err.Error())
 	}
-	e := NewEngine(conn, r.ESP, r.Options)
+	e := NewEngine(conn, &fencedESP{ESP: r.ESP, conn: conn, lease: r.Options.LeaderLease}, r.Options)
 	var lastStatus time.Time
 	for {
 		var got bool
@@ -136,13 +136,18 @@ func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		}
 	}
-	r.Options.Logger.Info("leading: this replica is the active syncer", obs.LoggerKey, logger)
+	r.Options.Logger.Info("leading: this replica is the active syncer; it pushes after the previous leader's lease",
+		obs.LoggerKey, logger, "wait_seconds", (2 * r.Options.LeaderLease).Seconds())
 	r.Health.set(func(h *Health) { h.leader = true })
 	r.Options.Metrics.setLeader(true)
 	defer func() {
 		r.Health.set(func(h *Health) { h.leader = false })
 		r.Options.Metrics.setLeader(false)
 	}()
+	// What a deposed leader sent must be applied before this one's first push (fence.go).
+	if !sleep(ctx, 2*r.Options.LeaderLease) {
+		return nil
+	}
 	return r.lead(ctx, conn, e)
 }
 
@@ -171,6 +176,8 @@ func (r *Runner) lead(ctx context.Context, conn *pgx.Conn, e *Engine) error {
 			continue
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, ErrDeposed):
+			return err // a new session, and an election
 		case errors.Is(err, braze.ErrAuth):
 			r.Health.set(func(h *Health) { h.authFailed = true })
 			r.Options.Metrics.setAuthFailed(true)
