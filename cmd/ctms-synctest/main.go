@@ -53,7 +53,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "drill", "drill (faults and checks) or bench (lag at a steady write rate)")
 	flag.IntVar(&o.contacts, "contacts", 100_000, "contacts backfilled before the syncers start")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, database)")
-	flag.DurationVar(&o.mixed, "mixed", 40*time.Second, "length of the drill's mixed-writes phase")
+	flag.DurationVar(&o.mixed, "mixed", 60*time.Second, "length of the drill's mixed-writes phase")
 	flag.IntVar(&o.benchRate, "bench-rate", 200, "writes per second of the benchmark")
 	flag.DurationVar(&o.benchDuration, "bench-duration", 30*time.Second, "length of the benchmark's load")
 	flag.Parse()
