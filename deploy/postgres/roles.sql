@@ -15,7 +15,7 @@
 -- ctms_admin runs the admin commands (clients, roles, permissions, waitlist-fields, optout,
 --   deletions purge): reads and writes the rows of every table but the owner's.
 -- ctms_sync runs `ctms sync` (the Braze syncer): reads everything but the owner's tables,
---   writes its own state (braze_sync_cursor, braze_sync_contacts), nothing else; the admin
+--   writes its own state (braze_sync_cursor, braze_sync_contacts, braze_sync_in_flight), nothing else; the admin
 --   role runs `ctms sync mapping|retry|resync`.
 -- ctms_trusted (no login) is the group of both: the deletion triggers record the
 --   transaction's ctms.deleted_by only for its members (and superusers), and only they may
@@ -74,8 +74,8 @@ DECLARE
     read_only   text[] := ARRAY['deletion_tombstones'];
     -- What `ctms serve` writes.
     contacts    text[] := ARRAY['emails', 'amo', 'fxa', 'mofo', 'newsletters', 'waitlists'];
-    -- What `ctms sync` writes (sql/migrations/00009_braze_sync.sql).
-    sync_state  text[] := ARRAY['braze_sync_cursor', 'braze_sync_contacts'];
+    -- What `ctms sync` writes (sql/migrations/00009_braze_sync.sql, 00012_braze_sync_repair.sql).
+    sync_state  text[] := ARRAY['braze_sync_cursor', 'braze_sync_contacts', 'braze_sync_in_flight'];
 BEGIN
     FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')

@@ -375,7 +375,7 @@ func (q *Queries) BrazeFeedUpdates(ctx context.Context, db DBTX, arg BrazeFeedUp
 
 const brazeForget = `-- name: BrazeForget :execrows
 DELETE FROM braze_sync_contacts
-WHERE email_id = $1 AND seq = $2 AND last_pushed IS NULL AND NOT delete_pending
+WHERE email_id = $1 AND seq = $2 AND last_pushed IS NULL AND NOT delete_pending AND repair_at IS NULL
 `
 
 type BrazeForgetParams struct {
@@ -384,13 +384,24 @@ type BrazeForgetParams struct {
 }
 
 // The contact is gone and so is its profile: its row goes too, unless it was
-// queued again meanwhile.
+// queued again meanwhile or a repair is due (sql/migrations/00012_braze_sync_repair.sql).
 func (q *Queries) BrazeForget(ctx context.Context, db DBTX, arg BrazeForgetParams) (int64, error) {
 	result, err := db.Exec(ctx, brazeForget, arg.EmailID, arg.Seq)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const brazeInFlightSet = `-- name: BrazeInFlightSet :exec
+INSERT INTO braze_sync_in_flight (singleton, email_ids, sent_at) VALUES (true, $1::uuid[], now())
+ON CONFLICT (singleton) DO UPDATE SET email_ids = excluded.email_ids, sent_at = excluded.sent_at
+`
+
+// The ids of the request the leader is about to send (sql/migrations/00012_braze_sync_repair.sql).
+func (q *Queries) BrazeInFlightSet(ctx context.Context, db DBTX, emailIds []uuid.UUID) error {
+	_, err := db.Exec(ctx, brazeInFlightSet, emailIds)
+	return err
 }
 
 const brazeMappingDelete = `-- name: BrazeMappingDelete :execrows
@@ -508,6 +519,43 @@ func (q *Queries) BrazeQueueBatch(ctx context.Context, db DBTX, arg BrazeQueueBa
 		return nil, err
 	}
 	return items, nil
+}
+
+const brazeRepairDue = `-- name: BrazeRepairDue :execrows
+UPDATE braze_sync_contacts AS s SET
+  repair_at = NULL, pending = true,
+  pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, $1::timestamptz),
+  seq = s.seq + 1, full_push = true,
+  delete_pending = s.delete_pending OR NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = s.email_id),
+  retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL, aliases_pushed = NULL
+WHERE s.repair_at <= $1::timestamptz
+`
+
+// Repairs due: queued for a push of every attribute, or for the deletion again when
+// the contact is gone; the aliases are added again after the push.
+func (q *Queries) BrazeRepairDue(ctx context.Context, db DBTX, now time.Time) (int64, error) {
+	result, err := db.Exec(ctx, brazeRepairDue, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const brazeRepairSchedule = `-- name: BrazeRepairSchedule :execrows
+WITH f AS (DELETE FROM braze_sync_in_flight RETURNING email_ids)
+INSERT INTO braze_sync_contacts AS s (email_id, repair_at)
+SELECT DISTINCT unnest(f.email_ids), $1::timestamptz FROM f
+ON CONFLICT (email_id) DO UPDATE SET repair_at = excluded.repair_at
+`
+
+// A new leader: the contacts of the previous leader's latest request get a repair at
+// due (a contact forgotten since gets a row back, for its deletion).
+func (q *Queries) BrazeRepairSchedule(ctx context.Context, db DBTX, due time.Time) (int64, error) {
+	result, err := db.Exec(ctx, brazeRepairSchedule, due)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const brazeResync = `-- name: BrazeResync :execrows

@@ -70,6 +70,7 @@ type BrazeSyncContact struct {
 	NextAttemptAt    *time.Time
 	LastError        *string
 	Dead             bool
+	RepairAt         *time.Time
 }
 
 type BrazeSyncCursor struct {
@@ -77,6 +78,12 @@ type BrazeSyncCursor struct {
 	PositionTs time.Time
 	PositionID uuid.UUID
 	MovedAt    time.Time
+}
+
+type BrazeSyncInFlight struct {
+	Singleton bool
+	EmailIds  []uuid.UUID
+	SentAt    time.Time
 }
 
 type DeletionFxaPending struct {

@@ -27,6 +27,7 @@ type Options struct {
 	RetryMaxDelay time.Duration // CTMS_SYNC_RETRY_MAX_DELAY: the longest wait between two attempts
 	PollInterval  time.Duration // CTMS_SYNC_POLL_INTERVAL: how often an idle syncer reads the feeds
 	LeaderLease   time.Duration // how long a leader trusts its last proof of the lock (fence.go)
+	RepairDelay   time.Duration // a new leader repairs the previous one's latest request this much later (fence.go)
 	MaxWriteWait  time.Duration // CTMS_FEED_MAX_WRITE_WAIT: the guard's bound, as for /updates (0: none)
 	FeedPage      int           // rows per page of a feed
 	Now           func() time.Time
@@ -46,6 +47,9 @@ func (o *Options) defaults() {
 	}
 	if o.LeaderLease <= 0 {
 		o.LeaderLease = 2 * time.Second
+	}
+	if o.RepairDelay <= 0 {
+		o.RepairDelay = time.Minute
 	}
 	if o.FeedPage <= 0 {
 		o.FeedPage = 1000
@@ -96,6 +100,10 @@ func NewEngine(conn store.DB, esp braze.ESP, opt Options) *Engine {
 // wrapping braze.ErrAuth means Braze refused the key: nothing more is worth trying
 // until an operator fixes it.
 func (e *Engine) Step(ctx context.Context) (worked bool, err error) {
+	// Repairs due (fence.go) are queued like any change.
+	if _, err := e.q.BrazeRepairDue(ctx, e.db, e.opt.Now()); err != nil {
+		return false, fmt.Errorf("repairs due: %w", err)
+	}
 	captured, err := e.capture(ctx)
 	if err != nil {
 		return false, err

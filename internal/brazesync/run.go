@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/braze"
 	"github.com/ctms-go/ctms/internal/obs"
 )
@@ -115,7 +116,7 @@ func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, keepalives); err != nil {
 		r.Options.Logger.Warn("could not set TCP keepalives on the syncer's session", obs.LoggerKey, logger, "error", err.Error())
 	}
-	e := NewEngine(conn, &fencedESP{ESP: r.ESP, conn: conn, lease: r.Options.LeaderLease}, r.Options)
+	e := NewEngine(conn, &fencedESP{ESP: r.ESP, conn: conn, lease: r.Options.LeaderLease, q: db.New()}, r.Options)
 	var lastStatus time.Time
 	for {
 		var got bool
@@ -144,7 +145,16 @@ func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 		r.Health.set(func(h *Health) { h.leader = false })
 		r.Options.Metrics.setLeader(false)
 	}()
-	// What a deposed leader sent must be applied before this one's first push (fence.go).
+	// What a deposed leader sent must be applied before this one's first push, and its
+	// latest request is repaired later in case Braze applied it later still (fence.go).
+	repairs, err := db.New().BrazeRepairSchedule(ctx, conn, r.Options.Now().Add(r.Options.RepairDelay))
+	if err != nil {
+		return err
+	}
+	if repairs > 0 {
+		r.Options.Logger.Info("the previous leader's latest request: its contacts are pushed again later",
+			obs.LoggerKey, logger, "contacts", repairs, "after_seconds", r.Options.RepairDelay.Seconds())
+	}
 	if !sleep(ctx, 2*r.Options.LeaderLease) {
 		return nil
 	}
@@ -159,6 +169,9 @@ func (r *Runner) lead(ctx context.Context, conn *pgx.Conn, e *Engine) error {
 	lastStatus := time.Time{}
 	for ctx.Err() == nil {
 		worked, err := e.Step(ctx)
+		if errors.Is(err, ErrDeposed) {
+			return err // a new session, and an election
+		}
 		if time.Since(lastStatus) >= statusEvery || err != nil {
 			if serr := e.RefreshStatus(ctx); serr != nil && ctx.Err() == nil {
 				return serr
@@ -176,8 +189,6 @@ func (r *Runner) lead(ctx context.Context, conn *pgx.Conn, e *Engine) error {
 			continue
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrDeposed):
-			return err // a new session, and an election
 		case errors.Is(err, braze.ErrAuth):
 			r.Health.set(func(h *Health) { h.authFailed = true })
 			r.Options.Metrics.setAuthFailed(true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ctms-go/ctms/internal/braze"
+	"github.com/ctms-go/ctms/internal/brazefake"
 	"github.com/ctms-go/ctms/internal/brazesync"
 	"github.com/ctms-go/ctms/internal/contact"
 	"github.com/ctms-go/ctms/internal/store"
@@ -181,16 +183,28 @@ func TestUnhealthyWithoutDatabase(t *testing.T) {
 	}
 }
 
-// heldESP is the network between one replica and Braze: while hold is set, a Track
-// call waits until it is released (then Braze applies it) or its context ends (then
-// it never reaches Braze).
+// endLeaderSession ends the leader's session, as a database restart does.
+func (v *env) endLeaderSession() {
+	v.t.Helper()
+	v.exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+}
+
+// heldESP is the network between one replica and Braze: its first Track call waits
+// until released. Then Braze applies it, unless its context ended first: then it never
+// reached Braze, or, with late set, Braze had received it and applies it anyway.
 type heldESP struct {
 	*memESP
+	late      bool
 	mu        sync.Mutex
-	hold      bool
-	held      chan struct{} // closed when a call is being held
+	holding   bool
+	held      chan struct{} // closed when the call is being held
 	release   chan struct{}
 	abandoned time.Time // when the held call's context ended
+}
+
+func newHeldESP(braze *memESP, late bool) *heldESP {
+	return &heldESP{memESP: braze, late: late, holding: true, held: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (h *heldESP) abandonedAt() time.Time {
@@ -201,62 +215,163 @@ func (h *heldESP) abandonedAt() time.Time {
 
 func (h *heldESP) Track(ctx context.Context, attrs []braze.Attributes, events []braze.Event) ([]braze.MinorError, error) {
 	h.mu.Lock()
-	hold := h.hold
-	h.hold = false
+	hold := h.holding
+	h.holding = false
 	h.mu.Unlock()
-	if hold {
-		close(h.held)
-		select {
-		case <-h.release:
-		case <-ctx.Done():
-			h.mu.Lock()
-			h.abandoned = time.Now()
-			h.mu.Unlock()
+	if !hold {
+		return h.memESP.Track(ctx, attrs, events)
+	}
+	close(h.held)
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		h.mu.Lock()
+		h.abandoned = time.Now()
+		h.mu.Unlock()
+		if !h.late {
 			return nil, ctx.Err()
 		}
+		<-h.release
+		_, _ = h.memESP.Track(context.Background(), attrs, events)
+		return nil, ctx.Err()
 	}
 	return h.memESP.Track(ctx, attrs, events)
 }
 
+func (h *heldESP) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replica never pushed")
+	}
+}
+
+func firstName(braze *memESP, id string) any {
+	if p := braze.profile(id); p != nil {
+		return p["first_name"]
+	}
+	return nil
+}
+
 // TestDeposedLeaderNeverPushesAfterTakeover: a leader whose session ends while its
-// request to Braze is in flight (a database restart, a failover, a network cut) must
-// not have that request applied after the new leader's pushes: Braze would keep the
-// older state, and the new leader, which recorded the newer one as pushed, would
-// never repair it. The deposed leader's request is abandoned once it can no longer
-// prove its lock, and the new leader waits out the lease before its first push.
+// request to Braze is in flight (a database restart, a network cut) must not have that
+// request applied after the new leader's pushes: Braze would keep the older state, and
+// the new leader, which recorded the newer one as pushed, would never repair it. The
+// deposed leader abandons its request once it cannot prove its lock (fence.go), and
+// the new leader waits out the lease before its first push.
 func TestDeposedLeaderNeverPushesAfterTakeover(t *testing.T) {
 	v := newEnv(t, brazesync.Options{})
 	braze := newMemESP() // one Braze workspace, two replicas
 	lease := 400 * time.Millisecond
-	aNet := &heldESP{memESP: braze, hold: true, held: make(chan struct{}), release: make(chan struct{})}
-	a := startReplicaOn(t, v.url, aNet, brazesync.Options{LeaderLease: lease})
-	eventually(t, "a leads", 10*time.Second, func() bool { return a.health.Snapshot().Leader })
-	b := startReplica(t, v.url, braze, brazesync.Options{LeaderLease: lease})
-
 	c := v.create("deposed@example.com", func(c *contact.Contact) { c.Email.FirstName = sp("Old") })
 	id := c.Email.EmailID.String()
-	select {
-	case <-aNet.held:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a never pushed")
+	aNet := newHeldESP(braze, false)
+	// a polls rarely: once deposed, it does not win the lock back before b.
+	a := startReplicaOn(t, v.url, aNet, brazesync.Options{LeaderLease: lease, PollInterval: 10 * time.Second})
+	aNet.waitHeld(t)
+	if !a.health.Snapshot().Leader {
+		t.Fatal("a pushed without leading")
 	}
-	// a's session ends while its push is in flight; b takes over.
-	v.exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	b := startReplica(t, v.url, braze, brazesync.Options{LeaderLease: lease})
+	v.replace(c, func(c *contact.Contact) { c.Email.FirstName = sp("New") })
+	v.endLeaderSession()
 	ended := time.Now()
 	eventually(t, "b leads", 10*time.Second, func() bool { return b.health.Snapshot().Leader })
-	v.replace(c, func(c *contact.Contact) { c.Email.FirstName = sp("New") })
-	eventually(t, "b pushes the newer state", 10*time.Second, func() bool {
-		p := braze.profile(id)
-		return p != nil && p["first_name"] == "New"
-	})
+	eventually(t, "b pushes the newer state", 10*time.Second, func() bool { return firstName(braze, id) == "New" })
 	if first := braze.firstCallAt(); first.Sub(ended) < lease {
 		t.Errorf("b's first push %s after a's session ended, before a's lease (%s) ran out", first.Sub(ended), lease)
 	}
 	close(aNet.release) // a's request reaches Braze now, unless a abandoned it
 	time.Sleep(300 * time.Millisecond)
-	if p := braze.profile(id); p["first_name"] != "New" {
-		t.Errorf("Braze has first_name %v after the deposed leader's request, want New", p["first_name"])
+	if got := firstName(braze, id); got != "New" {
+		t.Errorf("Braze has first_name %v after the deposed leader's request, want New", got)
+	}
+}
+
+// TestDeposedLeadersLateRequestRepaired: a request Braze received before its leader
+// abandoned it, and applies after the new leader's pushes (an older state over a newer
+// one, a deleted profile back), is repaired by the new leader RepairDelay later: a push
+// of every attribute, and the deletion again.
+func TestDeposedLeadersLateRequestRepaired(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	braze := newMemESP()
+	opt := brazesync.Options{LeaderLease: 300 * time.Millisecond, RepairDelay: 4 * time.Second}
+	changed := v.create("changed@example.com", func(c *contact.Contact) { c.Email.FirstName = sp("Old") })
+	deleted := v.create("deleted@example.com", nil)
+	cid, did := changed.Email.EmailID.String(), deleted.Email.EmailID.String()
+	aNet := newHeldESP(braze, true)
+	aOpt := opt
+	aOpt.PollInterval = 10 * time.Second
+	startReplicaOn(t, v.url, aNet, aOpt) // pushes both contacts in one request, held
+	aNet.waitHeld(t)
+	b := startReplica(t, v.url, braze, opt)
+	v.replace(changed, func(c *contact.Contact) { c.Email.FirstName = sp("New") })
+	if _, err := v.st.DeleteByPrimaryEmail(ctx, "deleted@example.com", "id_test"); err != nil {
+		t.Fatal(err)
+	}
+	v.endLeaderSession()
+	eventually(t, "b leads", 10*time.Second, func() bool { return b.health.Snapshot().Leader })
+	led := time.Now()
+	eventually(t, "b pushes the change and the deletion", 10*time.Second, func() bool {
+		return firstName(braze, cid) == "New" && len(braze.deleted) > 0 && braze.profile(did) == nil
+	})
+	close(aNet.release) // Braze applies a's request now, though a abandoned it
+	eventually(t, "a's request applied late", 5*time.Second, func() bool { return firstName(braze, cid) == "Old" })
+	if time.Since(led) >= opt.RepairDelay {
+		t.Fatalf("the late request landed %s after b led, after the repair was due: the machine is too slow for this test's timing", time.Since(led))
+	}
+	if braze.profile(did) == nil {
+		t.Fatal("the late request did not bring the deleted profile back: the test's model is wrong")
+	}
+	eventually(t, "the repair: the newer state back, the profile deleted again", 10*time.Second, func() bool {
+		return firstName(braze, cid) == "New" && braze.profile(did) == nil
+	})
+	if s, err := brazesync.ReadStatus(ctx, v.pool); err != nil || s.Backlog != 0 {
+		t.Errorf("status %+v, %v after the repair", s, err)
+	}
+}
+
+// TestDeposedLeaderRealClientNoRetry: the case CI's drill met, through the real Braze
+// client and internal/brazefake. The leader's request is held, then answered 504;
+// meanwhile its session ends and the new leader pushes a newer state. The deposed
+// leader's client must not retry (its context was cancelled): its retry would apply
+// the older state last.
+func TestDeposedLeaderRealClientNoRetry(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	fake := brazefake.New(brazefake.Options{APIKey: "fence-key"})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	client := func() *braze.Client {
+		c, err := braze.New(braze.Config{URL: srv.URL, APIKey: "fence-key",
+			Retry: braze.RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	opt := brazesync.Options{LeaderLease: 400 * time.Millisecond}
+	c := v.create("realclient@example.com", func(c *contact.Contact) { c.Email.FirstName = sp("Old") })
+	id := c.Email.EmailID.String()
+	fake.SetFaults(brazefake.Faults{Hang: 3 * time.Second})
+	fake.FailNext("/users/track", brazefake.FaultTimeout, 1)
+	aOpt := opt
+	aOpt.PollInterval = 10 * time.Second
+	a := startReplicaOn(t, v.url, client(), aOpt)
+	eventually(t, "a's request held", 10*time.Second, func() bool {
+		return a.health.Snapshot().Leader && fake.Counters().Faults[brazefake.FaultTimeout] == 1
+	})
+	b := startReplicaOn(t, v.url, client(), opt)
+	v.replace(c, func(c *contact.Contact) { c.Email.FirstName = sp("New") })
+	v.endLeaderSession()
+	eventually(t, "b pushes the newer state", 10*time.Second, func() bool {
+		p, ok := fake.Profile(id)
+		return ok && p.Standard["first_name"] == "New"
+	})
+	_ = b
+	time.Sleep(3 * time.Second) // a's 504, then its back-off, had it retried
+	if p, _ := fake.Profile(id); p.Standard["first_name"] != "New" {
+		t.Errorf("the fake has first_name %v: the deposed leader retried after the new leader's push", p.Standard["first_name"])
 	}
 }
 
@@ -310,9 +425,9 @@ func (p *cuttableProxy) pipe(from, to net.Conn) {
 	}
 }
 
-// TestLeaderCutOffAbandonsItsRequest: a leader cut off from the database (its pings
-// go unanswered) abandons its in-flight request when its lease runs out, before the
-// new leader pushes anything.
+// TestLeaderCutOffAbandonsItsRequest: a leader cut off from the database (its pings go
+// unanswered, its session looks alive to it) abandons its in-flight request when its
+// lease runs out.
 func TestLeaderCutOffAbandonsItsRequest(t *testing.T) {
 	v := newEnv(t, brazesync.Options{})
 	u, err := url.Parse(v.url)
@@ -322,36 +437,17 @@ func TestLeaderCutOffAbandonsItsRequest(t *testing.T) {
 	proxy := newCuttableProxy(t, u.Host)
 	viaProxy := *u
 	viaProxy.Host = proxy.ln.Addr().String()
-	braze := newMemESP()
 	lease := 400 * time.Millisecond
-	aNet := &heldESP{memESP: braze, hold: true, held: make(chan struct{}), release: make(chan struct{})}
-	a := startReplicaOn(t, viaProxy.String(), aNet, brazesync.Options{LeaderLease: lease})
-	eventually(t, "a leads", 10*time.Second, func() bool { return a.health.Snapshot().Leader })
-	b := startReplica(t, v.url, braze, brazesync.Options{LeaderLease: lease})
-
-	c := v.create("cutoff@example.com", func(c *contact.Contact) { c.Email.FirstName = sp("Old") })
-	id := c.Email.EmailID.String()
-	select {
-	case <-aNet.held:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a never pushed")
-	}
+	v.create("cutoff@example.com", nil)
+	aNet := newHeldESP(newMemESP(), false)
+	startReplicaOn(t, viaProxy.String(), aNet, brazesync.Options{LeaderLease: lease, PollInterval: 10 * time.Second})
+	aNet.waitHeld(t)
 	proxy.cut.Store(true)
 	cutAt := time.Now()
 	eventually(t, "a abandons its request", 5*time.Second, func() bool { return !aNet.abandonedAt().IsZero() })
 	if took := aNet.abandonedAt().Sub(cutAt); took > 2*lease {
 		t.Errorf("a abandoned its request %s after the cut, lease %s", took, lease)
 	}
-	// The server notices the lost session (by TCP keepalives in production: keepalives in run.go).
-	v.exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
-	eventually(t, "b leads", 10*time.Second, func() bool { return b.health.Snapshot().Leader })
-	v.replace(c, func(c *contact.Contact) { c.Email.FirstName = sp("New") })
-	eventually(t, "b pushes the newer state", 10*time.Second, func() bool {
-		p := braze.profile(id)
-		return p != nil && p["first_name"] == "New"
-	})
-	if first := braze.firstCallAt(); !first.After(aNet.abandonedAt()) {
-		t.Errorf("b pushed at %s, before a abandoned its request at %s", first, aNet.abandonedAt())
-	}
+	// The server notices the lost session (in production by the keepalives of run.go).
+	v.endLeaderSession()
 }

@@ -73,9 +73,9 @@ WHERE email_id = @email_id;
 
 -- name: BrazeForget :execrows
 -- The contact is gone and so is its profile: its row goes too, unless it was
--- queued again meanwhile.
+-- queued again meanwhile or a repair is due (sql/migrations/00012_braze_sync_repair.sql).
 DELETE FROM braze_sync_contacts
-WHERE email_id = @email_id AND seq = @seq AND last_pushed IS NULL AND NOT delete_pending;
+WHERE email_id = @email_id AND seq = @seq AND last_pushed IS NULL AND NOT delete_pending AND repair_at IS NULL;
 
 -- name: BrazeTrackedBatch :exec
 -- Braze acknowledged pushes of these states (parallel arrays): each is recorded
@@ -173,3 +173,27 @@ ON CONFLICT (newsletter) DO UPDATE SET subscription_group_id = excluded.subscrip
 
 -- name: BrazeMappingDelete :execrows
 DELETE FROM braze_subscription_groups WHERE newsletter = @newsletter;
+
+-- name: BrazeInFlightSet :exec
+-- The ids of the request the leader is about to send (sql/migrations/00012_braze_sync_repair.sql).
+INSERT INTO braze_sync_in_flight (singleton, email_ids, sent_at) VALUES (true, @email_ids::uuid[], now())
+ON CONFLICT (singleton) DO UPDATE SET email_ids = excluded.email_ids, sent_at = excluded.sent_at;
+
+-- name: BrazeRepairSchedule :execrows
+-- A new leader: the contacts of the previous leader's latest request get a repair at
+-- due (a contact forgotten since gets a row back, for its deletion).
+WITH f AS (DELETE FROM braze_sync_in_flight RETURNING email_ids)
+INSERT INTO braze_sync_contacts AS s (email_id, repair_at)
+SELECT DISTINCT unnest(f.email_ids), @due::timestamptz FROM f
+ON CONFLICT (email_id) DO UPDATE SET repair_at = excluded.repair_at;
+
+-- name: BrazeRepairDue :execrows
+-- Repairs due: queued for a push of every attribute, or for the deletion again when
+-- the contact is gone; the aliases are added again after the push.
+UPDATE braze_sync_contacts AS s SET
+  repair_at = NULL, pending = true,
+  pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, @now::timestamptz),
+  seq = s.seq + 1, full_push = true,
+  delete_pending = s.delete_pending OR NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = s.email_id),
+  retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL, aliases_pushed = NULL
+WHERE s.repair_at <= @now::timestamptz;
