@@ -133,8 +133,10 @@ func newLoginFlood(t *testing.T, a *apiTest, victimID string, addrs []string, wo
 	ctx, cancel := context.WithCancel(t.Context())
 	f := &loginFlood{cancel: cancel, statuses: map[string]map[int]int{}}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: len(addrs) * workers}}
-	for _, addr := range addrs {
+	for _, addr := range addrs { // before any worker reads the map
 		f.statuses[addr] = map[int]int{}
+	}
+	for _, addr := range addrs {
 		for w := range workers {
 			f.wg.Go(func() {
 				for ctx.Err() == nil {
