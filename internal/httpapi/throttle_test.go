@@ -31,7 +31,10 @@ func requireThrottled(t *testing.T, r *response, limit int) {
 // successful logins do not count; the block ends when the window has passed.
 func TestTokenThrottle(t *testing.T) {
 	t.Parallel()
-	const limit, window = 3, 6 * time.Second // each failure drains in 2 s: room for a slow machine
+	// Each failure drains in 10 s: room for a loaded machine (with -race under stress-ng,
+	// one argon2 verification took about 1 s, and 2 s per failure was once too short).
+	const limit, window = 3, 30 * time.Second
+	const drain = int(window / time.Second / limit)
 	a := newAPIOn(t, testdb.Pool(t), httpapi.WithTokenThrottle(limit, window))
 	victimID, victimSecret := a.createClient(true)
 
@@ -43,8 +46,8 @@ func TestTokenThrottle(t *testing.T) {
 	for range limit {
 		requireDetail(t, a.postToken(nil, basic(victimID, "secret_wrong")), http.StatusBadRequest, "Incorrect username or password")
 	}
-	requireThrottled(t, a.postToken(nil, basic(victimID, "secret_wrong")), 2)
-	requireThrottled(t, a.postToken(url.Values{"client_id": {victimID}, "client_secret": {victimSecret}}), 2)
+	requireThrottled(t, a.postToken(nil, basic(victimID, "secret_wrong")), drain)
+	requireThrottled(t, a.postToken(url.Values{"client_id": {victimID}, "client_secret": {victimSecret}}), drain)
 
 	// Another client is not affected, nor is a token already issued.
 	requireToken(t, a.postToken(nil, basic(a.clientID, a.secret)))
@@ -55,7 +58,7 @@ func TestTokenThrottle(t *testing.T) {
 	for range limit {
 		requireDetail(t, a.postToken(nil, basic(unknown, "secret_wrong")), http.StatusBadRequest, "Incorrect username or password")
 	}
-	requireThrottled(t, a.postToken(nil, basic(unknown, "secret_wrong")), 2)
+	requireThrottled(t, a.postToken(nil, basic(unknown, "secret_wrong")), drain)
 
 	// The block lasts until one failure has drained (window/limit).
 	time.Sleep(time.Until(start.Add(window + 100*time.Millisecond)))
