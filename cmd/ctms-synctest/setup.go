@@ -187,7 +187,7 @@ func (d *drill) startReplica() (*replica, error) {
 	d.mu.Unlock()
 	env := append(append([]string{}, d.env...),
 		"CTMS_BRAZE_URL="+d.fakeURL, "CTMS_BRAZE_API_KEY="+fakeKey,
-		"CTMS_BRAZE_ALIAS_DELAY=2s", "CTMS_SYNC_RETRY_MAX_DELAY=10s",
+		"CTMS_BRAZE_ALIAS_DELAY=2s", "CTMS_SYNC_RETRY_MAX_DELAY=10s", "CTMS_SYNC_REPAIR_DELAY=10s",
 		"CTMS_SYNC_METRICS_HOST=127.0.0.1", fmt.Sprintf("CTMS_SYNC_METRICS_PORT=%d", port))
 	p, err := launch(name, d.logs, env, d.o.ctmsBin, "sync")
 	if err != nil {
@@ -267,13 +267,13 @@ func (d *drill) caughtUp(ctx context.Context) (bool, string) {
 		     (SELECT position_ts FROM braze_sync_cursor WHERE feed = 'updates'), '-infinity'))
 		+ (SELECT count(*) FROM deletion_tombstones WHERE deleted_at > coalesce(
 		     (SELECT position_ts FROM braze_sync_cursor WHERE feed = 'deletions'), '-infinity')),
-		  (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead),
+		  (SELECT count(*) FROM braze_sync_contacts WHERE (pending AND NOT dead) OR repair_at IS NOT NULL),
 		  (SELECT count(*) FROM braze_sync_contacts WHERE dead)`).Scan(&behind, &pending, &dead)
 	if err != nil {
 		return false, err.Error()
 	}
 	return backlog == 0 && behind == 0 && pending == 0,
-		fmt.Sprintf("backlog metric %.0f, rows past the cursors %d, queued %d, dead letters %d", backlog, behind, pending, dead)
+		fmt.Sprintf("backlog metric %.0f, rows past the cursors %d, queued or to repair %d, dead letters %d", backlog, behind, pending, dead)
 }
 
 // waitCaughtUp waits until caughtUp (twice in a row, 2 s apart: the metric is refreshed

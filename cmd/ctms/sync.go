@@ -111,7 +111,7 @@ func runSync(ctx context.Context, cfg *config.Config, b *config.Braze, esp braze
 		ESP:     esp,
 		Health:  health,
 		Options: brazesync.Options{
-			AliasDelay: b.AliasDelay, MaxRetries: b.MaxRetries, RetryMaxDelay: b.RetryMaxDelay,
+			AliasDelay: b.AliasDelay, MaxRetries: b.MaxRetries, RetryMaxDelay: b.RetryMaxDelay, RepairDelay: b.RepairDelay,
 			PollInterval: b.PollInterval, MaxWriteWait: cfg.FeedMaxWriteWait, Logger: logger, Metrics: metrics,
 		},
 	}
@@ -180,6 +180,9 @@ func (c syncStatusCmd) Run(sio stdio) error {
 		}
 		fmt.Fprintf(sio.Out, "syncer:      %s\n", active)
 		fmt.Fprintf(sio.Out, "backlog:     %d contacts (%d retrying)\n", s.Backlog, s.Retrying)
+		if s.Repairs > 0 {
+			fmt.Fprintf(sio.Out, "repairs:     %d contacts pushed again soon (the previous leader's latest request)\n", s.Repairs)
+		}
 		if s.Oldest != nil {
 			fmt.Fprintf(sio.Out, "oldest:      %s (%s ago)\n", s.Oldest.UTC().Format(time.RFC3339), now.Sub(*s.Oldest).Round(time.Second))
 		}

@@ -393,6 +393,16 @@ func (q *Queries) BrazeForget(ctx context.Context, db DBTX, arg BrazeForgetParam
 	return result.RowsAffected(), nil
 }
 
+const brazeInFlightClear = `-- name: BrazeInFlightClear :exec
+DELETE FROM braze_sync_in_flight
+`
+
+// Braze answered the leader's latest request: nothing of it can land later.
+func (q *Queries) BrazeInFlightClear(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, brazeInFlightClear)
+	return err
+}
+
 const brazeInFlightSet = `-- name: BrazeInFlightSet :exec
 INSERT INTO braze_sync_in_flight (singleton, email_ids, sent_at) VALUES (true, $1::uuid[], now())
 ON CONFLICT (singleton) DO UPDATE SET email_ids = excluded.email_ids, sent_at = excluded.sent_at
@@ -527,7 +537,7 @@ UPDATE braze_sync_contacts AS s SET
   pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, $1::timestamptz),
   seq = s.seq + 1, full_push = true,
   delete_pending = s.delete_pending OR NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = s.email_id),
-  retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL, aliases_pushed = NULL
+  retries = 0, next_attempt_at = NULL, last_error = NULL, aliases_pushed = NULL
 WHERE s.repair_at <= $1::timestamptz
 `
 
@@ -652,7 +662,8 @@ SELECT
   (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead)::bigint AS backlog,
   (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead AND retries > 0)::bigint AS retrying,
   (SELECT count(*) FROM braze_sync_contacts WHERE dead)::bigint AS dead,
-  (SELECT min(pending_since) FROM braze_sync_contacts WHERE pending AND NOT dead) AS oldest
+  (SELECT min(pending_since) FROM braze_sync_contacts WHERE pending AND NOT dead) AS oldest,
+  (SELECT count(*) FROM braze_sync_contacts WHERE repair_at IS NOT NULL)::bigint AS repairs
 `
 
 type BrazeStatusRow struct {
@@ -660,6 +671,7 @@ type BrazeStatusRow struct {
 	Retrying int64
 	Dead     int64
 	Oldest   interface{}
+	Repairs  int64
 }
 
 // backlog: contacts waiting for a push (parked ones aside); retrying: those of
@@ -673,21 +685,24 @@ func (q *Queries) BrazeStatus(ctx context.Context, db DBTX) (BrazeStatusRow, err
 		&i.Retrying,
 		&i.Dead,
 		&i.Oldest,
+		&i.Repairs,
 	)
 	return i, err
 }
 
 const brazeSyncStates = `-- name: BrazeSyncStates :many
-SELECT email_id, pending, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY($1::uuid[])
+SELECT email_id, (pending OR repair_at IS NOT NULL)::boolean AS due, last_pushed, aliases_pushed
+FROM braze_sync_contacts WHERE email_id = ANY($1::uuid[])
 `
 
 type BrazeSyncStatesRow struct {
 	EmailID       uuid.UUID
-	Pending       bool
+	Due           bool
 	LastPushed    []byte
 	AliasesPushed []byte
 }
 
+// due: a push is due now or a repair later (Braze may still change).
 func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.UUID) ([]BrazeSyncStatesRow, error) {
 	rows, err := db.Query(ctx, brazeSyncStates, emailIds)
 	if err != nil {
@@ -699,13 +714,42 @@ func (q *Queries) BrazeSyncStates(ctx context.Context, db DBTX, emailIds []uuid.
 		var i BrazeSyncStatesRow
 		if err := rows.Scan(
 			&i.EmailID,
-			&i.Pending,
+			&i.Due,
 			&i.LastPushed,
 			&i.AliasesPushed,
 		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const brazeSyncTablesUnwritable = `-- name: BrazeSyncTablesUnwritable :many
+SELECT t::text AS name FROM unnest(ARRAY['braze_sync_cursor', 'braze_sync_contacts', 'braze_sync_in_flight']::text[]) AS t
+WHERE to_regclass(t) IS NULL
+   OR NOT (has_table_privilege(to_regclass(t), 'INSERT') AND has_table_privilege(to_regclass(t), 'UPDATE')
+           AND has_table_privilege(to_regclass(t), 'DELETE'))
+`
+
+// The syncer's tables it cannot write: missing (`ctms migrate` not run) or without
+// the privileges (deploy/postgres/roles.sql not run again after it).
+func (q *Queries) BrazeSyncTablesUnwritable(ctx context.Context, db DBTX) ([]string, error) {
+	rows, err := db.Query(ctx, brazeSyncTablesUnwritable)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

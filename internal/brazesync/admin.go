@@ -23,6 +23,7 @@ import (
 type Status struct {
 	Backlog, Retrying, Dead int64
 	Oldest                  *time.Time // the oldest change not pushed (nil: none)
+	Repairs                 int64      // contacts a new leader pushes again later (fence.go)
 }
 
 // ReadStatus reads the queue's state.
@@ -31,7 +32,7 @@ func ReadStatus(ctx context.Context, d db.DBTX) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("sync status: %w", err)
 	}
-	s := Status{Backlog: r.Backlog, Retrying: r.Retrying, Dead: r.Dead}
+	s := Status{Backlog: r.Backlog, Retrying: r.Retrying, Dead: r.Dead, Repairs: r.Repairs}
 	if t, ok := r.Oldest.(time.Time); ok { // NULL when nothing is pending
 		s.Oldest = &t
 	}
@@ -125,7 +126,7 @@ var sensitive = map[string]bool{"email": true, "first_name": true, "last_name": 
 
 // Verify reads the profiles of a random sample of n contacts back from Braze
 // (/users/export/ids) and compares them field by field with what CTMS would push.
-// Contacts with a push due are skipped (Braze is about to change). With repair, the
+// Contacts with a push or a repair due are skipped (Braze is about to change). With repair, the
 // drifted contacts are queued for a push of every attribute (the running syncer sends
 // CTMS's state). It returns the drifts, the number of contacts compared and skipped.
 func Verify(ctx context.Context, d store.DB, esp braze.ESP, n int, repair bool) (drifts []Drift, compared, skipped int, err error) {
@@ -149,7 +150,7 @@ func Verify(ctx context.Context, d store.DB, esp braze.ESP, n int, repair bool) 
 	aliasesPushed := map[uuid.UUID]map[string]string{}
 	due := map[uuid.UUID]bool{}
 	for _, s := range states {
-		due[s.EmailID] = s.Pending
+		due[s.EmailID] = s.Due
 		var a map[string]string
 		if s.AliasesPushed != nil {
 			_ = json.Unmarshal(s.AliasesPushed, &a)

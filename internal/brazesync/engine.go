@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/braze"
@@ -296,7 +297,7 @@ func (e *Engine) pushBatch(ctx context.Context, m Mapping) (int, error) {
 					return fmt.Errorf("record deletion: %w", err)
 				}
 			}
-			return nil
+			return e.q.BrazeInFlightClear(ctx, tx)
 		}); err != nil {
 			return 0, err
 		}
@@ -441,6 +442,9 @@ func (e *Engine) track(ctx context.Context, req *trackRequest, plans map[*queued
 				return err
 			}
 		}
+		if err := e.q.BrazeInFlightClear(ctx, tx); err != nil {
+			return err
+		}
 		if len(acked) == 0 {
 			return nil
 		}
@@ -486,6 +490,9 @@ func (e *Engine) failed(ctx context.Context, items []*queued, err error) error {
 	}
 	if errors.Is(err, ErrDeposed) {
 		return err // not the contacts' fault; the session is gone, so is the lock
+	}
+	if _, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return err // the database refused to record the request (fence.go): not the contacts' fault
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/braze"
@@ -32,7 +33,8 @@ var ErrDeposed = errors.New("no longer provably the leader: the request to Braze
 //     after one lease, and the second lets what it sent just before land first.
 //   - A new leader schedules a repair of the contacts of the old leader's latest
 //     request, RepairDelay later (Runner.session, BrazeRepairSchedule): a request Braze
-//     had received before it was abandoned may still be applied late.
+//     had received before it was abandoned may still be applied late. The row is
+//     cleared when Braze's answer is recorded: an answered request cannot land later.
 //
 // It assumes one PostgreSQL primary: advisory locks are not replicated, so a standby
 // promoted while the old primary still serves gives two leaders (fence the old primary,
@@ -94,6 +96,9 @@ func (f *fencedESP) fenced(ctx context.Context, ids []uuid.UUID, call func(conte
 		first = func(ctx context.Context) error { return f.q.BrazeInFlightSet(ctx, f.conn, ids) }
 	}
 	if err := f.within(ctx, proven, first); err != nil {
+		if _, ok := errors.AsType[*pgconn.PgError](err); ok {
+			return fmt.Errorf("record the request in flight: %w", err) // the session answered: a schema or privilege problem
+		}
 		return fmt.Errorf("%w: %v", ErrDeposed, err)
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)

@@ -3,6 +3,7 @@ package brazesync
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		err = r.session(ctx, conn)
 		_ = conn.Close(context.WithoutCancel(ctx))
+		if _, setup := errors.AsType[*SetupError](err); setup && ctx.Err() == nil {
+			r.Health.set(func(h *Health) { h.dbErr, h.leader = err.Error(), false })
+			log.Log(ctx, obs.LevelCritical, "ctms sync cannot start", obs.LoggerKey, logger, "error", err.Error())
+			sleep(ctx, min(r.Options.RetryMaxDelay, time.Minute)) // an operator must act
+			continue
+		}
 		if err != nil && ctx.Err() == nil {
 			r.dbFailed(err)
 			log.Warn("syncer session ended", obs.LoggerKey, logger, "error", Redact(err.Error()))
@@ -111,10 +118,25 @@ func (r *Runner) dbFailed(err error) {
 // 2 hours). A killed process is noticed at once anyway. Ignored on Unix sockets.
 const keepalives = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3"
 
+// SetupError is a database the syncer cannot work on: a table it writes is missing or
+// not writable by its role.
+type SetupError struct{ Tables []string }
+
+func (e *SetupError) Error() string {
+	return "cannot write " + strings.Join(e.Tables, ", ") + ": run `ctms migrate`, then deploy/postgres/roles.sql"
+}
+
 // session polls for the lock on conn, then leads until an error or ctx's end.
 func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, keepalives); err != nil {
 		r.Options.Logger.Warn("could not set TCP keepalives on the syncer's session", obs.LoggerKey, logger, "error", err.Error())
+	}
+	unwritable, err := db.New().BrazeSyncTablesUnwritable(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if len(unwritable) > 0 {
+		return &SetupError{Tables: unwritable}
 	}
 	e := NewEngine(conn, &fencedESP{ESP: r.ESP, conn: conn, lease: r.Options.LeaderLease, q: db.New()}, r.Options)
 	var lastStatus time.Time

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -324,6 +325,9 @@ func TestDeposedLeadersLateRequestRepaired(t *testing.T) {
 	if braze.profile(did) == nil {
 		t.Fatal("the late request did not bring the deleted profile back: the test's model is wrong")
 	}
+	if s, err := brazesync.ReadStatus(ctx, v.pool); err != nil || s.Repairs != 2 {
+		t.Errorf("status %+v, %v: want 2 repairs scheduled", s, err)
+	}
 	eventually(t, "the repair: the newer state back, the profile deleted again", 10*time.Second, func() bool {
 		return firstName(braze, cid) == "New" && braze.profile(did) == nil
 	})
@@ -451,4 +455,55 @@ func TestLeaderCutOffAbandonsItsRequest(t *testing.T) {
 	}
 	// The server notices the lost session (in production by the keepalives of run.go).
 	v.endLeaderSession()
+}
+
+// TestAnsweredRequestNotRepaired: a request Braze answered cannot land later, so a
+// new leader schedules no repair for it (a routine restart costs no extra pushes).
+func TestAnsweredRequestNotRepaired(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	braze := newMemESP()
+	opt := brazesync.Options{LeaderLease: 200 * time.Millisecond}
+	c := v.create("answered@example.com", nil)
+	aOpt := opt
+	aOpt.PollInterval = 10 * time.Second
+	startReplica(t, v.url, braze, aOpt)
+	eventually(t, "a pushes", 10*time.Second, func() bool { return braze.profile(c.Email.EmailID.String()) != nil })
+	eventually(t, "a records the push", 5*time.Second, func() bool {
+		s, err := brazesync.ReadStatus(ctx, v.pool)
+		return err == nil && s.Backlog == 0
+	})
+	b := startReplica(t, v.url, braze, opt)
+	v.endLeaderSession()
+	eventually(t, "b leads", 10*time.Second, func() bool { return b.health.Snapshot().Leader })
+	if s, err := brazesync.ReadStatus(ctx, v.pool); err != nil || s.Repairs != 0 {
+		t.Errorf("status %+v, %v: a repair of an answered request", s, err)
+	}
+}
+
+// TestSetupErrorSaysWhatToRun: a database without the syncer's tables, or without the
+// privileges to write them, is reported by /__heartbeat__ as such (not as unreachable),
+// naming what to run, and the replica retries slowly instead of reconnecting in a loop.
+func TestSetupErrorSaysWhatToRun(t *testing.T) {
+	v := newEnv(t, brazesync.Options{})
+	v.exec(`DROP TABLE braze_sync_in_flight`)
+	var connects atomic.Int32
+	h := &brazesync.Health{}
+	r := &brazesync.Runner{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			connects.Add(1)
+			return pgx.Connect(ctx, v.url)
+		},
+		ESP: newMemESP(), Health: h,
+		Options: brazesync.Options{PollInterval: 10 * time.Millisecond, RetryMaxDelay: time.Second},
+	}
+	rctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	_ = r.Run(rctx)
+	s := h.Snapshot()
+	if s.Healthy || s.Leader || !strings.Contains(s.Database, "braze_sync_in_flight") || !strings.Contains(s.Database, "ctms migrate") {
+		t.Errorf("snapshot %+v, want unhealthy, naming the table and what to run", s)
+	}
+	if n := connects.Load(); n < 1 || n > 3 {
+		t.Errorf("%d connections in 1.5 s (retrying after RetryMaxDelay, 1 s)", n)
+	}
 }

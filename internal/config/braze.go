@@ -17,6 +17,7 @@ type Braze struct {
 	PollInterval  time.Duration // CTMS_SYNC_POLL_INTERVAL: an idle syncer's (and a standby's) polling period
 	MaxRetries    int           // CTMS_SYNC_MAX_RETRIES: failed pushes before a contact is parked
 	RetryMaxDelay time.Duration // CTMS_SYNC_RETRY_MAX_DELAY: the longest back-off between two attempts
+	RepairDelay   time.Duration // CTMS_SYNC_REPAIR_DELAY: a new leader pushes the previous one's latest request again this much later
 }
 
 // Defaults of the Braze settings.
@@ -26,6 +27,7 @@ const (
 	DefaultSyncPollInterval   = 500 * time.Millisecond
 	DefaultSyncMaxRetries     = 20
 	DefaultSyncRetryMaxDelay  = 15 * time.Minute
+	DefaultSyncRepairDelay    = time.Minute
 	defaultSyncMetricsAddress = "0.0.0.0"
 )
 
@@ -42,6 +44,7 @@ func LoadBraze(lookup func(string) (string, bool)) (*Braze, error) {
 		PollInterval:  r.duration("CTMS_SYNC_POLL_INTERVAL", DefaultSyncPollInterval),
 		MaxRetries:    r.integer("CTMS_SYNC_MAX_RETRIES", DefaultSyncMaxRetries),
 		RetryMaxDelay: r.duration("CTMS_SYNC_RETRY_MAX_DELAY", DefaultSyncRetryMaxDelay),
+		RepairDelay:   r.duration("CTMS_SYNC_REPAIR_DELAY", DefaultSyncRepairDelay),
 	}
 	if b.URL == "" {
 		r.fail("CTMS_BRAZE_URL", "is required (the REST endpoint of the Braze instance, https://rest.<instance>.braze.com)")
@@ -65,6 +68,9 @@ func LoadBraze(lookup func(string) (string, bool)) (*Braze, error) {
 	}
 	if b.RetryMaxDelay < time.Second {
 		r.fail("CTMS_SYNC_RETRY_MAX_DELAY", "must be at least 1s")
+	}
+	if b.RepairDelay < time.Second {
+		r.fail("CTMS_SYNC_REPAIR_DELAY", "must be at least 1s")
 	}
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)

@@ -21,7 +21,7 @@ func TestLoadBrazeDefaults(t *testing.T) {
 	}
 	want := &Braze{URL: "https://rest.iad-01.braze.com", APIKey: "key", AliasDelay: 5 * time.Minute,
 		MetricsHost: "0.0.0.0", MetricsPort: 8001, PollInterval: 500 * time.Millisecond, MaxRetries: 20,
-		RetryMaxDelay: 15 * time.Minute}
+		RetryMaxDelay: 15 * time.Minute, RepairDelay: time.Minute}
 	if !reflect.DeepEqual(b, want) {
 		t.Errorf("got %+v\nwant %+v", b, want)
 	}
@@ -36,13 +36,14 @@ func TestLoadBrazeEverySetting(t *testing.T) {
 		"CTMS_BRAZE_URL": "http://127.0.0.1:9999", "CTMS_BRAZE_API_KEY_FILE": keyFile,
 		"CTMS_BRAZE_ALIAS_DELAY": "PT1M", "CTMS_SYNC_METRICS_HOST": "127.0.0.1", "CTMS_SYNC_METRICS_PORT": "9102",
 		"CTMS_SYNC_POLL_INTERVAL": "250ms", "CTMS_SYNC_MAX_RETRIES": "3", "CTMS_SYNC_RETRY_MAX_DELAY": "60",
+		"CTMS_SYNC_REPAIR_DELAY": "10s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Braze{URL: "http://127.0.0.1:9999", APIKey: "from-a-file", AliasDelay: time.Minute,
 		MetricsHost: "127.0.0.1", MetricsPort: 9102, PollInterval: 250 * time.Millisecond, MaxRetries: 3,
-		RetryMaxDelay: time.Minute}
+		RetryMaxDelay: time.Minute, RepairDelay: 10 * time.Second}
 	if !reflect.DeepEqual(b, want) {
 		t.Errorf("got %+v\nwant %+v", b, want)
 	}
@@ -62,10 +63,10 @@ func TestLoadBrazeErrors(t *testing.T) {
 			[]string{"CTMS_BRAZE_API_KEY_FILE cannot be read"}},
 		{map[string]string{"CTMS_BRAZE_URL": "https://x", "CTMS_BRAZE_API_KEY": "k", "CTMS_BRAZE_ALIAS_DELAY": "-1s",
 			"CTMS_SYNC_METRICS_PORT": "70000", "CTMS_SYNC_POLL_INTERVAL": "0", "CTMS_SYNC_MAX_RETRIES": "0",
-			"CTMS_SYNC_RETRY_MAX_DELAY": "10ms"},
+			"CTMS_SYNC_RETRY_MAX_DELAY": "10ms", "CTMS_SYNC_REPAIR_DELAY": "500ms"},
 			[]string{"CTMS_BRAZE_ALIAS_DELAY must not be negative", "CTMS_SYNC_METRICS_PORT must be a port number",
 				"CTMS_SYNC_POLL_INTERVAL must be positive", "CTMS_SYNC_MAX_RETRIES must be at least 1",
-				"CTMS_SYNC_RETRY_MAX_DELAY must be at least 1s"}},
+				"CTMS_SYNC_RETRY_MAX_DELAY must be at least 1s", "CTMS_SYNC_REPAIR_DELAY must be at least 1s"}},
 		{map[string]string{"CTMS_BRAZE_URL": "https://x", "CTMS_BRAZE_API_KEY": "k", "CTMS_BRAZE_ALIAS_DELAY": "soon"},
 			[]string{"invalid duration"}},
 	} {

@@ -103,8 +103,12 @@ func TestRolesSQL(t *testing.T) {
 		run(t, asSync, `INSERT INTO braze_sync_cursor (feed, position_ts, position_id) VALUES ('roles', now(), $1)`, id)
 		run(t, asSync, `INSERT INTO braze_sync_contacts (email_id) VALUES ($1)`, id)
 		run(t, asSync, `DELETE FROM braze_sync_contacts WHERE email_id = $1`, id)
-		run(t, asSync, `INSERT INTO braze_sync_in_flight (email_ids, sent_at) VALUES (ARRAY[$1::uuid], now())`, id)
+		for range 2 { // the second takes the ON CONFLICT path of BrazeInFlightSet (sql/queries/braze_sync.sql)
+			run(t, asSync, `INSERT INTO braze_sync_in_flight (email_ids, sent_at) VALUES (ARRAY[$1::uuid], now())
+				ON CONFLICT (singleton) DO UPDATE SET email_ids = excluded.email_ids, sent_at = excluded.sent_at`, id)
+		}
 		run(t, asSync, `DELETE FROM braze_sync_in_flight`)
+		run(t, asSync, `UPDATE braze_sync_contacts SET repair_at = now() WHERE email_id = $1`, id)
 		denied(t, asSync, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, id+"@example.com")
 		denied(t, asSync, `DELETE FROM braze_subscription_groups`)
 		denied(t, asSync, `UPDATE api_client SET last_access = now()`)

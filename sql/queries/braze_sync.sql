@@ -130,7 +130,8 @@ SELECT
   (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead)::bigint AS backlog,
   (SELECT count(*) FROM braze_sync_contacts WHERE pending AND NOT dead AND retries > 0)::bigint AS retrying,
   (SELECT count(*) FROM braze_sync_contacts WHERE dead)::bigint AS dead,
-  (SELECT min(pending_since) FROM braze_sync_contacts WHERE pending AND NOT dead) AS oldest;
+  (SELECT min(pending_since) FROM braze_sync_contacts WHERE pending AND NOT dead) AS oldest,
+  (SELECT count(*) FROM braze_sync_contacts WHERE repair_at IS NOT NULL)::bigint AS repairs;
 
 -- name: BrazeDeadLetters :many
 SELECT email_id, retries, last_error, last_pushed_at, pending_since
@@ -159,7 +160,9 @@ ON CONFLICT (email_id) DO UPDATE SET
 SELECT email_id FROM emails ORDER BY random() LIMIT @max_rows;
 
 -- name: BrazeSyncStates :many
-SELECT email_id, pending, last_pushed, aliases_pushed FROM braze_sync_contacts WHERE email_id = ANY(@email_ids::uuid[]);
+-- due: a push is due now or a repair later (Braze may still change).
+SELECT email_id, (pending OR repair_at IS NOT NULL)::boolean AS due, last_pushed, aliases_pushed
+FROM braze_sync_contacts WHERE email_id = ANY(@email_ids::uuid[]);
 
 -- name: BrazeMappingList :many
 SELECT newsletter, subscription_group_id, title, update_timestamp FROM braze_subscription_groups
@@ -195,5 +198,17 @@ UPDATE braze_sync_contacts AS s SET
   pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, @now::timestamptz),
   seq = s.seq + 1, full_push = true,
   delete_pending = s.delete_pending OR NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = s.email_id),
-  retries = 0, next_attempt_at = NULL, dead = false, last_error = NULL, aliases_pushed = NULL
+  retries = 0, next_attempt_at = NULL, last_error = NULL, aliases_pushed = NULL
 WHERE s.repair_at <= @now::timestamptz;
+
+-- name: BrazeInFlightClear :exec
+-- Braze answered the leader's latest request: nothing of it can land later.
+DELETE FROM braze_sync_in_flight;
+
+-- name: BrazeSyncTablesUnwritable :many
+-- The syncer's tables it cannot write: missing (`ctms migrate` not run) or without
+-- the privileges (deploy/postgres/roles.sql not run again after it).
+SELECT t::text AS name FROM unnest(ARRAY['braze_sync_cursor', 'braze_sync_contacts', 'braze_sync_in_flight']::text[]) AS t
+WHERE to_regclass(t) IS NULL
+   OR NOT (has_table_privilege(to_regclass(t), 'INSERT') AND has_table_privilege(to_regclass(t), 'UPDATE')
+           AND has_table_privilege(to_regclass(t), 'DELETE'));
