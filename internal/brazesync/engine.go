@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ctms-go/ctms/gen/db"
 	"github.com/ctms-go/ctms/internal/braze"
@@ -491,7 +490,7 @@ func (e *Engine) failed(ctx context.Context, items []*queued, err error) error {
 	if errors.Is(err, ErrDeposed) {
 		return err // not the contacts' fault; the session is gone, so is the lock
 	}
-	if _, ok := errors.AsType[*pgconn.PgError](err); ok {
+	if setupProblem(err) {
 		return err // the database refused to record the request (fence.go): not the contacts' fault
 	}
 	if ctx.Err() != nil {

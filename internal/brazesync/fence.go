@@ -96,8 +96,8 @@ func (f *fencedESP) fenced(ctx context.Context, ids []uuid.UUID, call func(conte
 		first = func(ctx context.Context) error { return f.q.BrazeInFlightSet(ctx, f.conn, ids) }
 	}
 	if err := f.within(ctx, proven, first); err != nil {
-		if _, ok := errors.AsType[*pgconn.PgError](err); ok {
-			return fmt.Errorf("record the request in flight: %w", err) // the session answered: a schema or privilege problem
+		if setupProblem(err) {
+			return fmt.Errorf("record the request in flight: %w", err)
 		}
 		return fmt.Errorf("%w: %v", ErrDeposed, err)
 	}
@@ -133,6 +133,13 @@ func (f *fencedESP) fenced(ctx context.Context, ids []uuid.UUID, call func(conte
 		return cause
 	}
 	return err
+}
+
+// setupProblem: the database refused a statement for want of a table or a privilege
+// (`ctms migrate` or deploy/postgres/roles.sql not run): no contact's fault.
+func setupProblem(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && (pgErr.Code == "42501" || pgErr.Code == "42P01") // insufficient_privilege, undefined_table
 }
 
 // within runs a statement on the lock's session, waiting at most until the lease since

@@ -159,24 +159,25 @@ func (r *Runner) session(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		}
 	}
+	// What a deposed leader sent must be applied before this one's first push, and its
+	// latest unanswered request is repaired later in case Braze applied it later still
+	// (fence.go).
+	repairs, err := db.New().BrazeRepairSchedule(ctx, conn, r.Options.Now().Add(r.Options.RepairDelay))
+	if err != nil {
+		return err
+	}
 	r.Options.Logger.Info("leading: this replica is the active syncer; it pushes after the previous leader's lease",
 		obs.LoggerKey, logger, "wait_seconds", (2 * r.Options.LeaderLease).Seconds())
+	if repairs > 0 {
+		r.Options.Logger.Info("the previous leader's latest request was unanswered: its contacts are pushed again later",
+			obs.LoggerKey, logger, "contacts", repairs, "after_seconds", r.Options.RepairDelay.Seconds())
+	}
 	r.Health.set(func(h *Health) { h.leader = true })
 	r.Options.Metrics.setLeader(true)
 	defer func() {
 		r.Health.set(func(h *Health) { h.leader = false })
 		r.Options.Metrics.setLeader(false)
 	}()
-	// What a deposed leader sent must be applied before this one's first push, and its
-	// latest request is repaired later in case Braze applied it later still (fence.go).
-	repairs, err := db.New().BrazeRepairSchedule(ctx, conn, r.Options.Now().Add(r.Options.RepairDelay))
-	if err != nil {
-		return err
-	}
-	if repairs > 0 {
-		r.Options.Logger.Info("the previous leader's latest request: its contacts are pushed again later",
-			obs.LoggerKey, logger, "contacts", repairs, "after_seconds", r.Options.RepairDelay.Seconds())
-	}
 	if !sleep(ctx, 2*r.Options.LeaderLease) {
 		return nil
 	}

@@ -28,6 +28,7 @@ const (
 	DefaultSyncMaxRetries     = 20
 	DefaultSyncRetryMaxDelay  = 15 * time.Minute
 	DefaultSyncRepairDelay    = time.Minute
+	MinSyncRepairDelay        = 10 * time.Second
 	defaultSyncMetricsAddress = "0.0.0.0"
 )
 
@@ -69,8 +70,8 @@ func LoadBraze(lookup func(string) (string, bool)) (*Braze, error) {
 	if b.RetryMaxDelay < time.Second {
 		r.fail("CTMS_SYNC_RETRY_MAX_DELAY", "must be at least 1s")
 	}
-	if b.RepairDelay < time.Second {
-		r.fail("CTMS_SYNC_REPAIR_DELAY", "must be at least 1s")
+	if b.RepairDelay < MinSyncRepairDelay {
+		r.fail("CTMS_SYNC_REPAIR_DELAY", "must be at least 10s (a new leader's first push comes 4 s after it leads: an earlier repair would repair nothing)")
 	}
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)

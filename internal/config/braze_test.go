@@ -66,7 +66,7 @@ func TestLoadBrazeErrors(t *testing.T) {
 			"CTMS_SYNC_RETRY_MAX_DELAY": "10ms", "CTMS_SYNC_REPAIR_DELAY": "500ms"},
 			[]string{"CTMS_BRAZE_ALIAS_DELAY must not be negative", "CTMS_SYNC_METRICS_PORT must be a port number",
 				"CTMS_SYNC_POLL_INTERVAL must be positive", "CTMS_SYNC_MAX_RETRIES must be at least 1",
-				"CTMS_SYNC_RETRY_MAX_DELAY must be at least 1s", "CTMS_SYNC_REPAIR_DELAY must be at least 1s"}},
+				"CTMS_SYNC_RETRY_MAX_DELAY must be at least 1s", "CTMS_SYNC_REPAIR_DELAY must be at least 10s"}},
 		{map[string]string{"CTMS_BRAZE_URL": "https://x", "CTMS_BRAZE_API_KEY": "k", "CTMS_BRAZE_ALIAS_DELAY": "soon"},
 			[]string{"invalid duration"}},
 	} {

@@ -19,10 +19,17 @@ func TestBrazeRepairDownQueuesRepairs(t *testing.T) {
 	ctx := context.Background()
 	pool := emptyDatabase(t)
 	require.NoError(t, migrate.Up(ctx, pool, nil))
-	kept, gone := uuid.NewString(), uuid.NewString()
-	_, err := pool.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, kept, kept+"@example.com")
+	kept, gone, parked, unanswered := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, id := range []string{kept, parked} {
+		_, err := pool.Exec(ctx, `INSERT INTO emails (email_id, primary_email) VALUES ($1, $2)`, id, id+"@example.com")
+		require.NoError(t, err)
+	}
+	_, err := pool.Exec(ctx, `INSERT INTO braze_sync_contacts (email_id, repair_at, seq) VALUES ($1, now() + interval '1 minute', 3), ($2, now() + interval '1 minute', 0)`, kept, gone)
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `INSERT INTO braze_sync_contacts (email_id, repair_at, seq) VALUES ($1, now() + interval '1 minute', 3), ($2, now() + interval '1 minute', 0)`, kept, gone)
+	_, err = pool.Exec(ctx, `INSERT INTO braze_sync_contacts (email_id, repair_at, seq, dead, retries, last_error) VALUES ($1, now(), 5, true, 20, 'why')`, parked)
+	require.NoError(t, err)
+	// The last leader stopped with a request unanswered (no contact of it exists any more).
+	_, err = pool.Exec(ctx, `INSERT INTO braze_sync_in_flight (email_ids, sent_at) VALUES (ARRAY[$1::uuid], now())`, unanswered)
 	require.NoError(t, err)
 
 	src, err := os.ReadFile("../../sql/migrations/00012_braze_sync_repair.sql")
@@ -32,20 +39,24 @@ func TestBrazeRepairDownQueuesRepairs(t *testing.T) {
 	_, err = pool.Exec(ctx, down)
 	require.NoError(t, err)
 
-	rows, err := pool.Query(ctx, `SELECT email_id::text, pending, full_push, delete_pending, seq FROM braze_sync_contacts ORDER BY email_id`)
+	rows, err := pool.Query(ctx, `SELECT email_id::text, pending, full_push, delete_pending, seq, dead, retries, coalesce(last_error, '')
+		FROM braze_sync_contacts ORDER BY email_id`)
 	require.NoError(t, err)
-	got := map[string][4]any{}
+	got := map[string][7]any{}
 	for rows.Next() {
-		var id string
-		var pending, full, del bool
+		var id, why string
+		var pending, full, del, dead bool
 		var seq int64
-		require.NoError(t, rows.Scan(&id, &pending, &full, &del, &seq))
-		got[id] = [4]any{pending, full, del, seq}
+		var retries int32
+		require.NoError(t, rows.Scan(&id, &pending, &full, &del, &seq, &dead, &retries, &why))
+		got[id] = [7]any{pending, full, del, seq, dead, retries, why}
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, map[string][4]any{
-		kept: {true, true, false, int64(4)}, // pushed again, every attribute
-		gone: {true, true, true, int64(1)},  // deleted again, then forgotten
+	require.Equal(t, map[string][7]any{
+		kept:       {true, true, false, int64(4), false, int32(0), ""},    // pushed again, every attribute
+		gone:       {true, true, true, int64(1), false, int32(0), ""},     // deleted again, then forgotten
+		parked:     {true, true, false, int64(6), true, int32(20), "why"}, // still a dead letter, with its reason
+		unanswered: {true, true, true, int64(1), false, int32(0), ""},     // its repair: the deletion again
 	}, got)
 	var left bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT to_regclass('braze_sync_in_flight') IS NOT NULL

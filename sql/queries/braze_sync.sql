@@ -198,7 +198,9 @@ UPDATE braze_sync_contacts AS s SET
   pending_since = coalesce(CASE WHEN s.pending THEN s.pending_since END, @now::timestamptz),
   seq = s.seq + 1, full_push = true,
   delete_pending = s.delete_pending OR NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = s.email_id),
-  retries = 0, next_attempt_at = NULL, last_error = NULL, aliases_pushed = NULL
+  -- a dead letter keeps its count and reason for `ctms sync status`
+  retries = CASE WHEN s.dead THEN s.retries ELSE 0 END, next_attempt_at = NULL,
+  last_error = CASE WHEN s.dead THEN s.last_error END, aliases_pushed = NULL
 WHERE s.repair_at <= @now::timestamptz;
 
 -- name: BrazeInFlightClear :exec
@@ -210,5 +212,5 @@ DELETE FROM braze_sync_in_flight;
 -- the privileges (deploy/postgres/roles.sql not run again after it).
 SELECT t::text AS name FROM unnest(ARRAY['braze_sync_cursor', 'braze_sync_contacts', 'braze_sync_in_flight']::text[]) AS t
 WHERE to_regclass(t) IS NULL
-   OR NOT (has_table_privilege(to_regclass(t), 'INSERT') AND has_table_privilege(to_regclass(t), 'UPDATE')
-           AND has_table_privilege(to_regclass(t), 'DELETE'));
+   OR NOT (has_table_privilege(to_regclass(t), 'SELECT') AND has_table_privilege(to_regclass(t), 'INSERT')
+           AND has_table_privilege(to_regclass(t), 'UPDATE') AND has_table_privilege(to_regclass(t), 'DELETE'));
