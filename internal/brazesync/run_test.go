@@ -113,8 +113,7 @@ func TestLeaderTakeover(t *testing.T) {
 	// The leader's session ends (kill -9 of its process ends it the same way); it must
 	// not push from now on, so its ESP refuses everything.
 	first.esp.setErr(espError("the killed replica is gone"))
-	v.exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	v.endLeaderSession()
 	first.stop()
 	<-first.done
 	start := time.Now()
